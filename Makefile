@@ -1,0 +1,55 @@
+# certpanel: `make run` sets up and starts the panel; `make test` installs test needs and runs everything.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
+TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
+# Debian packages the tests drive (browser tests use Debian's chromium; openssl checks our output).
+TEST_DEBS := chromium openssl
+
+# CI (CI=true) runs on the machine's PostgreSQL and Redis; set these yourself to do the same locally.
+ifeq ($(CI),true)
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
+endif
+
+.PHONY: install run test lint check-system bench clean
+
+$(PY):
+	@python3 -m venv --help >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-dev; }
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed-$(REQ_HASH): requirements/base.txt | $(PY)
+	$(PY) -m pip install -q -r requirements/base.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+$(VENV)/.test-installed-$(TEST_REQ_HASH): requirements/base.txt requirements/test.txt | $(PY)
+	$(PY) -m pip install -q -r requirements/test.txt
+	@rm -f $(VENV)/.test-installed-*; touch $@
+
+install: $(VENV)/.installed-$(REQ_HASH)
+
+run: install
+	$(PY) manage.py runpanel
+
+check-system:
+	@missing=""; for deb in $(TEST_DEBS); do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+
+lint: $(VENV)/.test-installed-$(TEST_REQ_HASH)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system lint
+	@export CERTPANEL_DATA_DIR=$$(mktemp -d /tmp/certpanel-test.XXXXXX) CERTPANEL_HOSTNAME=panel.test; \
+	$(PY) manage.py makemigrations --check --dry-run && \
+	$(PY) manage.py check --fail-level WARNING && \
+	$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; exit $$status
+
+bench: $(VENV)/.test-installed-$(TEST_REQ_HASH)
+	CERTPANEL_DATA_DIR=$$(mktemp -d /tmp/certpanel-bench.XXXXXX) $(PY) bench/list_page.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CertpanelConfig(AppConfig):
+    name = "certpanel"
+    verbose_name = "certpanel"

@@ -1,0 +1,102 @@
+"""Base for certpanel's management commands: `error: …` on stderr and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, handle_default_options
+from django.db import connections
+
+from repository.errors import RepositoryError
+
+log = logging.getLogger(__name__)
+
+
+class AdminCommand(BaseCommand):
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except RepositoryError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self._called_from_command_line = True
+        parser = self.create_parser(argv[0], argv[1])
+        options = parser.parse_args(argv[2:])
+        cmd_options = vars(options)
+        args = cmd_options.pop("args", ())
+        handle_default_options(options)
+        try:
+            self.execute(*args, **cmd_options)
+        except CommandError as exc:
+            self.stderr.write(f"error: {exc}")
+            sys.exit(exc.returncode)
+        except KeyboardInterrupt:
+            self.stderr.write("error: interrupted")
+            sys.exit(130)
+        except Exception as exc:
+            log.exception("%s failed", argv[1])
+            self.stderr.write(f"error: unexpected failure ({type(exc).__name__}); see the log for details")
+            sys.exit(1)
+        finally:
+            connections.close_all()
+
+    def print_json(self, data: Any) -> None:
+        self.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    def warn(self, message: str) -> None:
+        self.stderr.write(f"warning: {message}")
+
+
+def read_input(path: str, *, label: str = "file") -> bytes:
+    limit = settings.CERTPANEL_MAX_UPLOAD_BYTES
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise CommandError(f"cannot read {label} {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise CommandError(f"{label} {path} is larger than {limit // 1024} KB")
+    if not data:
+        raise CommandError(f"{label} {path} is empty")
+    return data
+
+
+def read_secret(path: str | None, *, label: str = "passphrase file") -> bytes | None:
+    """A passphrase from a file (never from argv, which `ps` shows); one trailing newline is dropped."""
+    if not path:
+        return None
+    data = read_input(path, label=label)
+    return data[:-2] if data.endswith(b"\r\n") else data[:-1] if data.endswith(b"\n") else data
+
+
+def write_output(path: str, content: bytes, *, secret: bool) -> None:
+    """Write atomically (temp file, fsync, rename); secrets are 0600 from the first byte."""
+    if path == "-":
+        sys.stdout.buffer.write(content)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise CommandError(f"{path} is a directory")
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.")
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None

@@ -1,0 +1,173 @@
+"""certpanel settings: every value comes from the environment (see README "Configuration")."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import dj_database_url
+
+from certpanel.env import env, env_secret, envbool, envint, envlist, generated_secret
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(env("CERTPANEL_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+SECRET_KEY = env_secret("CERTPANEL_SECRET_KEY") or generated_secret(DATA_DIR / "secret_key")
+# Base64 of 32 bytes; generated in the data dir when not given (see repository/keystore.py).
+CERTPANEL_KEY_ENCRYPTION_KEY = env_secret("CERTPANEL_KEY_ENCRYPTION_KEY")
+CERTPANEL_KEY_ENCRYPTION_KEY_PATH = DATA_DIR / "key_encryption_key"
+
+DEBUG = envbool("CERTPANEL_DEBUG", False)
+ALLOWED_HOSTS = envlist("CERTPANEL_ALLOWED_HOSTS", "*")
+CSRF_TRUSTED_ORIGINS = envlist("CERTPANEL_CSRF_TRUSTED_ORIGINS")
+
+CERTPANEL_HOSTNAME = env("CERTPANEL_HOSTNAME") or socket.getfqdn()
+CERTPANEL_LISTEN = env("CERTPANEL_LISTEN", "127.0.0.1:8000")
+CERTPANEL_WEB_WORKERS = envint("CERTPANEL_WEB_WORKERS", 2)
+CERTPANEL_MAX_UPLOAD_BYTES = envint("CERTPANEL_MAX_UPLOAD_BYTES", 1024 * 1024)
+CERTPANEL_EXPIRING_DAYS = envint("CERTPANEL_EXPIRING_DAYS", 30)
+CERTPANEL_HEARTBEAT_SECONDS = envint("CERTPANEL_HEARTBEAT_SECONDS", 60)
+CERTPANEL_AIA_FETCH = envbool("CERTPANEL_AIA_FETCH", True)
+CERTPANEL_AIA_TIMEOUT = envint("CERTPANEL_AIA_TIMEOUT", 5)
+CERTPANEL_ADMIN_USER = env("CERTPANEL_ADMIN_USER", "admin")
+CERTPANEL_ADMIN_PASSWORD = env_secret("CERTPANEL_ADMIN_PASSWORD")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "axes",
+    "certpanel",
+    "repository",
+    "services",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("CERTPANEL_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+ROOT_URLCONF = "certpanel.urls"
+WSGI_APPLICATION = "certpanel.wsgi.application"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "repository:list"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "certpanel.context_processors.panel",
+            ],
+        },
+    },
+]
+
+_sqlite_path = DATA_DIR / "certpanel.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL") or f"sqlite:///{_sqlite_path}", conn_max_age=envint("CERTPANEL_DB_CONN_MAX_AGE", 0)
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so a real Celery worker started by the tests shares the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("CERTPANEL_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("CERTPANEL_STATIC_ROOT", str(DATA_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+
+# Uploads are checked against CERTPANEL_MAX_UPLOAD_BYTES by the forms; these bound the raw request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
+
+SESSION_COOKIE_SECURE = envbool("CERTPANEL_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+if envbool("CERTPANEL_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Celery: an embedded broker (files in the data dir) unless Redis is configured.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL") or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue = DATA_DIR / "broker"
+    for _sub in ("queue", "processed", "control"):
+        (_queue / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue / "queue"),
+        "data_folder_out": str(_queue / "queue"),
+        "processed_folder": str(_queue / "processed"),
+        "control_folder": str(_queue / "control"),
+        "store_processed": False,
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {
+        "task": "certpanel.tasks.heartbeat",
+        "schedule": float(CERTPANEL_HEARTBEAT_SECONDS),
+        "options": {"expires": float(CERTPANEL_HEARTBEAT_SECONDS)},
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("CERTPANEL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,15 @@
+from celery import shared_task
+from celery.signals import worker_ready
+
+from certpanel.heartbeat import WORKER, heartbeat_record
+
+
+@shared_task(name="certpanel.tasks.heartbeat", ignore_result=True)
+def heartbeat(name: str = WORKER) -> None:
+    heartbeat_record(name=name)
+
+
+@worker_ready.connect
+def _worker_ready(**_: object) -> None:
+    # A fresh worker reports at once instead of waiting for beat's first interval.
+    heartbeat_record()

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from certpanel import views
+from repository import toolbox_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="repository:list", permanent=False)),
+    path("health/", views.health, name="health"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(success_url="/"), name="password_change"),
+    path("certificates/", include("repository.urls")),
+    path("toolbox/", toolbox_views.toolbox_page, name="toolbox"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "certpanel.views.bad_request"

@@ -1,0 +1,39 @@
+"""Project-level pages: health check (no login) and error pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
+
+
+@login_not_required
+@never_cache
+def health(request: HttpRequest) -> JsonResponse:
+    """For load balancers and monitoring: 200 when the database answers, 503 otherwise."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        last_seen = heartbeat_last_seen()
+    except DatabaseError:
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    return JsonResponse(
+        {
+            "status": "ok",
+            "database": "ok",
+            "worker_last_seen": last_seen.isoformat() if last_seen else None,
+            "worker_ok": not worker_is_stale(last_seen),
+        }
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Django raises RequestDataTooBig as a 400; say what most likely happened.
+    limit = settings.CERTPANEL_MAX_UPLOAD_BYTES
+    label = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return render(request, "400.html", {"upload_limit": label}, status=400)

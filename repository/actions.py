@@ -1,0 +1,261 @@
+"""Writes to the certificate repository. Every action runs in one transaction: all or nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import ProtectedError
+
+from repository import aia, crypto
+from repository.errors import CryptoError, InUseError, RepositoryError
+from repository.keyring import key_load, key_store, spki_sha256
+from repository.models import Certificate, CertificateSource, PrivateKey
+from repository.selectors import certificate_get, certificate_usages
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEY_TYPE = "rsa2048"
+
+
+@dataclass
+class Outcome:
+    certificate: Certificate
+    warnings: list[str] = field(default_factory=list)
+
+
+def _user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    return user if user is not None and user.is_authenticated else None
+
+
+def _fill(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> None:
+    """Copy what list and search need into columns, so no page parses PEM per row."""
+    info = crypto.describe_certificate(leaf)
+    entry.certificate_pem = crypto.certificate_to_pem(leaf).decode("ascii")
+    entry.chain_pem = crypto.certificates_to_pem(chain).decode("ascii") if chain else ""
+    entry.common_name = info.common_name
+    entry.sans = info.sans
+    entry.subject = info.subject
+    entry.issuer = info.issuer_common_name
+    entry.serial = info.serial
+    entry.fingerprint_sha256 = info.fingerprint_sha256
+    entry.fingerprint_sha1 = info.fingerprint_sha1
+    entry.key_type = info.key_type
+    entry.not_before = info.not_before
+    entry.not_after = info.not_after
+    entry.name = entry.name or info.common_name or (info.sans[0] if info.sans else f"serial {info.serial}")
+    entry.search_text = " ".join([entry.name, info.common_name, *info.sans, info.issuer_common_name]).lower()
+
+
+def _quality_warnings(leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> list[str]:
+    info = crypto.describe_certificate(leaf)
+    warnings = crypto.verify_chain(leaf, chain)
+    if not info.has_server_auth:
+        warnings.append("This certificate lacks the serverAuth extended key usage: servers cannot use it for TLS.")
+    return [w for w in warnings if "is missing" not in w]  # missing intermediates are reported by aia
+
+
+def _complete_chain(
+    leaf: x509.Certificate, chain: Sequence[x509.Certificate]
+) -> tuple[list[x509.Certificate], list[str]]:
+    completion = aia.complete_chain(
+        leaf, chain, fetch=settings.CERTPANEL_AIA_FETCH, timeout=settings.CERTPANEL_AIA_TIMEOUT
+    )
+    return completion.chain, completion.notes + _quality_warnings(leaf, completion.chain)
+
+
+def _refuse_duplicate(leaf: x509.Certificate) -> None:
+    fingerprint = crypto.fingerprint_sha256(leaf)
+    existing = Certificate.objects.filter(fingerprint_sha256=fingerprint).first()
+    if existing is not None:
+        raise RepositoryError(f"This certificate is already in the repository as #{existing.pk} ({existing.name}).")
+
+
+def certificate_create_self_signed(
+    *,
+    hostname: str,
+    sans: Sequence[str] = (),
+    key_type: str = DEFAULT_KEY_TYPE,
+    days: int = 365,
+    passphrase: bytes | None = None,
+    user: AbstractBaseUser | None = None,
+    is_default: bool = False,
+) -> Certificate:
+    name = crypto.normalize_hostname(hostname)
+    key = crypto.generate_private_key(key_type)
+    leaf = crypto.create_self_signed(key=key, common_name=name, sans=list(sans), days=days)
+    with transaction.atomic():
+        entry = Certificate(
+            name=name,
+            source=CertificateSource.SELF_SIGNED,
+            key=key_store(key, passphrase=passphrase),
+            is_default=is_default,
+            created_by=_user(user),
+        )
+        _fill(entry, leaf, [])
+        entry.save()
+    log.info("created self-signed certificate #%s for %s", entry.pk, name)
+    return entry
+
+
+def certificate_create_csr(
+    *,
+    subject: crypto.SubjectFields,
+    sans: Sequence[str] = (),
+    key_type: str = DEFAULT_KEY_TYPE,
+    passphrase: bytes | None = None,
+    user: AbstractBaseUser | None = None,
+) -> Certificate:
+    """Generate a key that stays in the panel and a CSR for it; the entry waits for the CA's answer."""
+    common_name = crypto.normalize_hostname(subject.common_name)
+    key = crypto.generate_private_key(key_type)
+    csr = crypto.create_csr(key=key, subject=subject, sans=list(sans))
+    sans_all = crypto.describe_csr(csr)["sans"]
+    with transaction.atomic():
+        entry = Certificate.objects.create(
+            name=common_name,
+            source=CertificateSource.CSR,
+            key=key_store(key, passphrase=passphrase),
+            csr_pem=crypto.csr_to_pem(csr).decode("ascii"),
+            common_name=common_name,
+            sans=sans_all,
+            key_type=crypto.key_type_of(key),
+            search_text=" ".join([common_name, *sans_all]).lower(),  # type: ignore[list-item]
+            created_by=_user(user),
+        )
+    log.info("created CSR #%s for %s", entry.pk, common_name)
+    return entry
+
+
+def _certificates_from(uploads: Sequence[bytes]) -> list[x509.Certificate]:
+    certificates: list[x509.Certificate] = []
+    for data in uploads:
+        certificates.extend(crypto.parse_certificates(data))
+    return certificates
+
+
+def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Outcome:
+    """Turn a pending CSR into a certificate with what the CA sent (leaf and chain, any order/format)."""
+    certificates = _certificates_from([data for data in uploads if data])
+    if not certificates:
+        raise CryptoError("Upload the certificate the CA sent.")
+    with transaction.atomic():
+        entry = certificate_get(certificate_id, for_update=True)
+        if not entry.is_pending:
+            raise RepositoryError(f"Certificate #{entry.pk} ({entry.name}) is not waiting for a CA's answer.")
+        csr_key = crypto.load_csr(entry.csr_pem.encode("ascii")).public_key()
+        if not any(crypto.public_key_matches(csr_key, cert) for cert in certificates):
+            raise CryptoError(
+                "The uploaded certificate does not match this CSR's private key: it was issued for a different "
+                "request. Check that you picked the right pending entry, or ask the CA to reissue with this CSR."
+            )
+        leaf, chain = crypto.order_chain(certificates, leaf_key=csr_key)
+        _refuse_duplicate(leaf)
+        chain, warnings = _complete_chain(leaf, chain)
+        _fill(entry, leaf, chain)
+        entry.save()
+    log.info("completed CSR #%s", entry.pk)
+    return Outcome(entry, warnings)
+
+
+def _pending_entry_for(leaf: x509.Certificate) -> Certificate | None:
+    spki = spki_sha256(leaf.public_key())
+    return Certificate.objects.filter(certificate_pem="", key__public_key_sha256=spki).first()
+
+
+def certificate_import(
+    *,
+    certificate_data: bytes | None = None,
+    key_data: bytes | None = None,
+    chain_data: bytes | None = None,
+    pkcs12_data: bytes | None = None,
+    passphrase: bytes | None = None,
+    name: str = "",
+    user: AbstractBaseUser | None = None,
+) -> Outcome:
+    if pkcs12_data:
+        bundle = crypto.parse_pkcs12(pkcs12_data, passphrase)
+    elif certificate_data:
+        bundle = crypto.parse_bundle(certificate_data, passphrase)
+    else:
+        raise CryptoError("Upload a certificate (PEM, DER or PKCS#7) or a PKCS#12 file.")
+    key = bundle.key
+    if key_data:
+        separate = crypto.load_private_key(key_data, passphrase)
+        if key is not None and not crypto.public_key_matches(key, separate):
+            raise CryptoError("The certificate file contains a private key that differs from the key file.")
+        key = separate
+    certificates = bundle.certificates + (crypto.parse_certificates(chain_data) if chain_data else [])
+    if key is not None and not any(crypto.public_key_matches(key, cert) for cert in certificates):
+        raise CryptoError("The private key does not match the certificate: they are not a pair.")
+    leaf, chain = crypto.order_chain(certificates, leaf_key=key)
+    if key is None and (pending := _pending_entry_for(leaf)) is not None:
+        outcome = certificate_complete(certificate_id=pending.pk, uploads=[crypto.certificates_to_pem(certificates)])
+        outcome.warnings.insert(0, f"This certificate answers the pending CSR #{pending.pk}, which is now complete.")
+        return outcome
+    _refuse_duplicate(leaf)
+    chain, warnings = _complete_chain(leaf, chain)
+    if key is None:
+        warnings.append("No private key was imported: this certificate can be exported but not served.")
+    with transaction.atomic():
+        entry = Certificate(
+            name=name.strip(),
+            source=CertificateSource.IMPORTED,
+            key=key_store(key) if key is not None else None,
+            created_by=_user(user),
+        )
+        _fill(entry, leaf, chain)
+        entry.save()
+    log.info("imported certificate #%s (%s)", entry.pk, entry.name)
+    return Outcome(entry, warnings)
+
+
+def certificate_delete(*, certificate_id: int) -> str:
+    """Delete an entry that no service uses; its key goes too unless another entry shares it."""
+    with transaction.atomic():
+        entry = certificate_get(certificate_id, for_update=True)
+        usages = certificate_usages(entry)
+        if usages:
+            raise InUseError(
+                f"Certificate '{entry.name}' is used by {', '.join(usages)}: "
+                "assign another certificate to those services first."
+            )
+        key_id, name = entry.key_id, entry.name
+        try:
+            entry.delete()
+        except ProtectedError:
+            raise InUseError(f"Certificate '{name}' is still in use.") from None
+        if key_id and not Certificate.objects.filter(key_id=key_id).exists():
+            PrivateKey.objects.filter(pk=key_id).delete()
+    log.info("deleted certificate #%s (%s)", certificate_id, name)
+    return name
+
+
+def certificate_ensure_default(*, hostname: str) -> Certificate | None:
+    """First start: a self-signed certificate for this host, so every service has one from day one."""
+    if Certificate.objects.filter(is_default=True).exists():
+        return None
+    return certificate_create_self_signed(hostname=hostname, days=825, is_default=True)
+
+
+def certificate_private_key(entry: Certificate, *, passphrase: bytes | None) -> crypto.PrivateKey:
+    if entry.key is None:
+        raise RepositoryError(f"Certificate '{entry.name}' has no private key in the panel.")
+    return key_load(entry.key, passphrase=passphrase)
+
+
+__all__ = [
+    "Outcome",
+    "certificate_complete",
+    "certificate_create_csr",
+    "certificate_create_self_signed",
+    "certificate_delete",
+    "certificate_ensure_default",
+    "certificate_import",
+    "certificate_private_key",
+]

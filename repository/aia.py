@@ -1,0 +1,108 @@
+"""Completing a chain: the system trust store and AIA "CA Issuers" downloads.
+
+The only module of the repository that opens network connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from repository import crypto
+from repository.errors import CryptoError
+
+log = logging.getLogger(__name__)
+
+MAX_HOPS = 4
+MAX_BYTES = 256 * 1024
+_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+
+
+@dataclass
+class Completion:
+    chain: list[x509.Certificate]
+    notes: list[str] = field(default_factory=list)
+
+
+@cache
+def trusted_subjects() -> frozenset[bytes]:
+    """DER subjects of the system's root CAs, to know when a path needs nothing more."""
+    paths = [ssl.get_default_verify_paths().cafile or "", *_BUNDLES]
+    for path in paths:
+        if path and Path(path).is_file():
+            try:
+                with warnings.catch_warnings():  # some distro roots have odd serials; only subjects matter
+                    warnings.simplefilter("ignore")
+                    roots = x509.load_pem_x509_certificates(Path(path).read_bytes())
+            except ValueError:
+                continue
+            return frozenset(root.subject.public_bytes() for root in roots)
+    return frozenset()
+
+
+def _is_anchor(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject or cert.issuer.public_bytes() in trusted_subjects()
+
+
+def fetch_certificates(url: str, *, timeout: float) -> list[x509.Certificate]:
+    if not url.startswith(("http://", "https://")):
+        raise CryptoError(f"Unsupported CA Issuers URL {url}.")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            body = response.read(MAX_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CryptoError(f"could not download {url}: {reason}") from None
+    if len(body) > MAX_BYTES:
+        raise CryptoError(f"{url} returned more than {MAX_BYTES // 1024} KB.")
+    return crypto.parse_certificates(body)
+
+
+def _issuer_from(url: str, child: x509.Certificate, *, timeout: float) -> x509.Certificate:
+    for candidate in fetch_certificates(url, timeout=timeout):
+        if candidate.subject == child.issuer:
+            try:
+                child.verify_directly_issued_by(candidate)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return candidate
+    raise CryptoError(f"{url} did not return the issuer of {child.subject.rfc4514_string()}.")
+
+
+def complete_chain(
+    leaf: x509.Certificate, chain: Sequence[x509.Certificate], *, fetch: bool, timeout: float
+) -> Completion:
+    """Append missing intermediates from AIA URLs until the path reaches a root or a known CA."""
+    result = Completion(chain=list(chain))
+    for _ in range(MAX_HOPS):
+        last = result.chain[-1] if result.chain else leaf
+        urls = crypto.aia_ca_issuers_urls(last)
+        if _is_anchor(last) or not urls or not fetch:
+            break
+        try:
+            issuer = _issuer_from(urls[0], last, timeout=timeout)
+        except CryptoError as exc:
+            log.info("AIA completion stopped: %s", exc)
+            result.notes.append(f"The panel tried to fetch the missing intermediate but {exc}")
+            break
+        result.chain.append(issuer)
+        result.notes.append(
+            f"Added the intermediate '{crypto.describe_certificate(issuer).common_name}' from {urls[0]}."
+        )
+    missing = crypto.missing_issuer(leaf, result.chain)
+    if missing is not None:
+        result.notes.append(
+            f"The intermediate certificate '{missing.rfc4514_string()}' is missing: upload it as the chain, "
+            "or clients that do not have it cached will reject this certificate."
+        )
+    return result

@@ -1,0 +1,229 @@
+"""Certificate chain ordering, verification and AIA lookups.
+
+Split off from ``repository.crypto`` (which re-exports everything in ``__all__``) to keep both
+modules small. Only ``cryptography`` and the stdlib: no Django.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+from repository.errors import CryptoError
+
+if TYPE_CHECKING:
+    # Only for annotations: parsing imports this module at runtime, so no runtime cycle.
+    from repository.parsing import PrivateKey, PublicKey
+
+__all__ = [
+    "aia_ca_issuers_urls",
+    "display_name",
+    "is_self_signed",
+    "missing_issuer",
+    "order_chain",
+    "path_ends_at_root",
+    "public_key_matches",
+    "verify_chain",
+]
+# Not listed above: ``__all__`` is what crypto re-exports, while ``unique_certificates`` and
+# ``as_utc`` are helpers shared with the sibling modules only.
+
+# Every private key class cryptography can load, so a key of any type is reduced to its public half.
+_PRIVATE_KEY_CLASSES = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    dsa.DSAPrivateKey,
+    x25519.X25519PrivateKey,
+    x448.X448PrivateKey,
+)
+# What can go wrong inside cryptography when a certificate or key is unusual.
+_CRYPTO_FAILURES = (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature)
+_SHA256 = hashes.SHA256()
+
+
+def _spki_der(item: object) -> bytes:
+    """DER SubjectPublicKeyInfo of a key, certificate or CSR: the canonical thing to compare."""
+    if isinstance(item, (x509.Certificate, x509.CertificateSigningRequest, *_PRIVATE_KEY_CLASSES)):
+        item = item.public_key()
+    public_bytes = getattr(item, "public_bytes", None)
+    if public_bytes is None:
+        raise CryptoError("This is not a key, certificate or certificate signing request.")
+    try:
+        der: bytes = public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except _CRYPTO_FAILURES as exc:
+        raise CryptoError("This key type cannot be compared.") from exc
+    return der
+
+
+def public_key_matches(
+    key: PrivateKey | PublicKey,
+    other: x509.Certificate | x509.CertificateSigningRequest | PublicKey,
+) -> bool:
+    """True when both sides carry the same public key."""
+    return _spki_der(key) == _spki_der(other)
+
+
+def display_name(cert: x509.Certificate) -> str:
+    """Short name an admin recognises: CN, else O, else the full subject."""
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+        attributes = cert.subject.get_attributes_for_oid(oid)
+        if attributes:
+            value = attributes[0].value
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return cert.subject.rfc4514_string()
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Name match plus a signature check, so a look-alike issuer name is not enough."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except _CRYPTO_FAILURES:
+        return False
+    return True
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    """Subject equals issuer and the certificate's own key verifies its signature."""
+    return _issued_by(cert, cert)
+
+
+def unique_certificates(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    seen: set[bytes] = set()
+    result: list[x509.Certificate] = []
+    for cert in certificates:
+        digest = cert.fingerprint(_SHA256)
+        if digest not in seen:
+            seen.add(digest)
+            result.append(cert)
+    return result
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
+        return False
+
+
+def _find_leaf(certificates: list[x509.Certificate], leaf_key: PublicKey | PrivateKey | None) -> x509.Certificate:
+    if leaf_key is not None:
+        for cert in certificates:
+            if public_key_matches(leaf_key, cert):
+                return cert
+        raise CryptoError("None of the certificates matches the private key.")
+    # The leaf is the end of the path: nothing in the upload was issued by it.
+    candidates = [
+        cert
+        for cert in certificates
+        if not any(other is not cert and _issued_by(other, cert) for other in certificates)
+    ]
+    pool = candidates or certificates
+    return next((cert for cert in pool if not _is_ca(cert)), pool[0])
+
+
+def order_chain(
+    certificates: Sequence[x509.Certificate],
+    *,
+    leaf_key: PublicKey | PrivateKey | None = None,
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """Return (leaf, chain) with the chain ordered leaf's issuer -> ... -> root.
+
+    Input may be in any order; certificates that are not on the leaf's path are dropped.
+    """
+    unique = unique_certificates(certificates)
+    if not unique:
+        raise CryptoError("No certificate was given.")
+    leaf = _find_leaf(unique, leaf_key)
+    path = [leaf]
+    remaining = [cert for cert in unique if cert is not leaf]
+    while not is_self_signed(path[-1]):
+        issuer = next((cert for cert in remaining if _issued_by(path[-1], cert)), None)
+        if issuer is None:
+            break
+        path.append(issuer)
+        remaining.remove(issuer)
+    return leaf, path[1:]
+
+
+def path_ends_at_root(leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> bool:
+    """True when the last certificate of the path is self-signed (a root)."""
+    return is_self_signed(chain[-1] if chain else leaf)
+
+
+def missing_issuer(leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> x509.Name | None:
+    """Issuer name of the certificate that is certainly missing, else None.
+
+    CAs commonly ship leaf + intermediate without the root, and servers must not send the root
+    anyway, so a path that stops at an intermediate counts as complete. Only a lone leaf that
+    is not self-signed is certainly missing its issuer.
+    """
+    if chain or is_self_signed(leaf):
+        return None
+    return leaf.issuer
+
+
+def aia_ca_issuers_urls(cert: x509.Certificate) -> list[str]:
+    """HTTP(S) URLs from the AIA "CA Issuers" entries: where the issuer certificate lives."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
+        return []
+    urls: list[str] = []
+    for description in aia:
+        location = description.access_location
+        if (
+            description.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+            and isinstance(location, x509.UniformResourceIdentifier)
+            and location.value.lower().startswith(("http://", "https://"))
+        ):
+            urls.append(location.value)
+    return urls
+
+
+def _validity_problem(cert: x509.Certificate, now: datetime) -> str | None:
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if now > not_after:
+        return f"{display_name(cert)} expired on {not_after:%Y-%m-%d}."
+    if now < not_before:
+        return f"{display_name(cert)} is not valid yet (valid from {not_before:%Y-%m-%d})."
+    return None
+
+
+def verify_chain(
+    leaf: x509.Certificate, chain: Sequence[x509.Certificate], *, now: datetime | None = None
+) -> list[str]:
+    """Problems with the leaf and its chain in admin words; empty when the chain is usable.
+
+    The root is not required (see ``missing_issuer``).
+    """
+    now = as_utc(now)
+    path = [leaf, *chain]
+    problems = [
+        f"{display_name(cert)} is not signed by {display_name(issuer)}."
+        for cert, issuer in itertools.pairwise(path)
+        if not _issued_by(cert, issuer)
+    ]
+    problems.extend(p for p in (_validity_problem(cert, now) for cert in path) if p)
+    missing = missing_issuer(leaf, chain)
+    if missing is not None:
+        problems.append(f"The intermediate certificate for issuer '{missing.rfc4514_string()}' is missing.")
+    return problems
+
+
+def as_utc(now: datetime | None) -> datetime:
+    """Current time, or ``now`` made timezone-aware (naive values are taken as UTC)."""
+    if now is None:
+        return datetime.now(UTC)
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)

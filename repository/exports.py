@@ -1,0 +1,118 @@
+"""Exporting an entry in the forms daemons and other tools want; key exports are audited."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from repository import crypto
+from repository.actions import certificate_private_key
+from repository.errors import RepositoryError
+from repository.models import Certificate, KeyExport
+from repository.selectors import certificate_get
+
+log = logging.getLogger(__name__)
+
+FORMATS: dict[str, str] = {
+    "pem": "Certificate (PEM)",
+    "chain": "Chain only (PEM)",
+    "fullchain": "Full chain: certificate + chain (PEM, nginx)",
+    "key": "Private key (PEM)",
+    "combined": "Combined certificate + chain + key (Postfix/Dovecot single file)",
+    "der": "Certificate (DER)",
+    "pkcs12": "PKCS#12 (.p12) with certificate, chain and key",
+    "csr": "Certificate signing request (PEM)",
+}
+SECRET_FORMATS = frozenset({"key", "combined", "pkcs12"})
+_SUFFIX = {
+    "pem": ".crt",
+    "chain": "-chain.pem",
+    "fullchain": "-fullchain.pem",
+    "key": ".key",
+    "combined": "-combined.pem",
+    "der": ".der",
+    "pkcs12": ".p12",
+    "csr": ".csr",
+}
+_TYPES = {"der": "application/pkix-cert", "pkcs12": "application/x-pkcs12", "csr": "application/pkcs10"}
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    filename: str
+    content: bytes
+    content_type: str
+    secret: bool
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("*", "wildcard")).strip("._") or "certificate"
+
+
+def _render(entry: Certificate, export_format: str, passphrase: bytes | None, export_password: bytes | None) -> bytes:
+    if export_format == "csr":
+        if not entry.csr_pem:
+            raise RepositoryError(f"Certificate '{entry.name}' was not created from a CSR in this panel.")
+        return entry.csr_pem.encode("ascii")
+    if entry.is_pending:
+        raise RepositoryError(f"'{entry.name}' is still waiting for the CA: only its CSR can be downloaded.")
+    cert_pem, chain_pem = entry.certificate_pem.encode("ascii"), entry.chain_pem.encode("ascii")
+    if export_format == "pem":
+        return cert_pem
+    if export_format == "fullchain":
+        return cert_pem + chain_pem
+    if export_format == "chain":
+        if not chain_pem:
+            raise RepositoryError(f"'{entry.name}' has no chain: it is self-signed or was stored without one.")
+        return chain_pem
+    if export_format == "der":
+        return crypto.certificate_to_der(crypto.parse_certificates(cert_pem)[0])
+    key = certificate_private_key(entry, passphrase=passphrase)
+    if export_format == "key":
+        return crypto.private_key_to_pem(key)
+    if export_format == "combined":
+        return cert_pem + chain_pem + crypto.private_key_to_pem(key)
+    if not export_password:
+        raise RepositoryError("Choose an export password: a PKCS#12 file always carries the private key.")
+    return crypto.to_pkcs12(
+        name=entry.name,
+        key=key,
+        cert=crypto.parse_certificates(cert_pem)[0],
+        chain=crypto.parse_certificates(chain_pem) if chain_pem else [],
+        password=export_password,
+    )
+
+
+def certificate_export(
+    *,
+    certificate_id: int,
+    export_format: str,
+    passphrase: bytes | None = None,
+    export_password: bytes | None = None,
+    user: AbstractBaseUser | None = None,
+    actor: str = "",
+) -> ExportFile:
+    if export_format not in FORMATS:
+        raise RepositoryError(f"Unknown export format '{export_format}': use one of {', '.join(FORMATS)}.")
+    entry = certificate_get(certificate_id)
+    content = _render(entry, export_format, passphrase, export_password)
+    secret = export_format in SECRET_FORMATS
+    if secret:
+        with transaction.atomic():
+            KeyExport.objects.create(
+                certificate=entry,
+                user=user if user is not None and user.is_authenticated else None,
+                actor=actor or (user.get_username() if user is not None else "unknown"),
+                export_format=export_format,
+            )
+        log.info("private key of certificate #%s exported as %s by %s", entry.pk, export_format, actor)
+    return ExportFile(
+        filename=_safe_name(entry.name) + _SUFFIX[export_format],
+        content=content,
+        content_type=_TYPES.get(export_format, "application/x-pem-file"),
+        secret=secret,
+    )

@@ -1,0 +1,250 @@
+"""Forms: parse and bound what admins type or upload; the actions do the certificate work."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from repository import crypto
+from repository.errors import CryptoError
+from repository.exports import FORMATS
+
+KEY_TYPE_CHOICES = list(crypto.KEY_TYPES.items())
+_SPLIT = re.compile(r"[\s,;]+")
+
+
+def _size_label(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+
+
+def read_upload(upload: UploadedFile | None, text: str, *, label: str) -> bytes | None:
+    """One input given as a file or pasted; refuses oversized data before reading it all."""
+    limit = settings.CERTPANEL_MAX_UPLOAD_BYTES
+    if upload is not None:
+        if upload.size is not None and upload.size > limit:
+            raise forms.ValidationError(f"{label}: the file '{upload.name}' is larger than {_size_label(limit)}.")
+        data = upload.read(limit + 1)
+        if not data:
+            raise forms.ValidationError(f"{label}: the file '{upload.name}' is empty.")
+        return data
+    if text.strip():
+        data = text.encode("utf-8")
+        if len(data) > limit:
+            raise forms.ValidationError(f"{label}: the pasted text is larger than {_size_label(limit)}.")
+        return data
+    return None
+
+
+def parse_hostnames(text: str) -> list[str]:
+    names = []
+    for raw in _SPLIT.split(text.strip()):
+        if raw:
+            try:
+                names.append(crypto.normalize_hostname(raw))
+            except CryptoError as exc:
+                raise forms.ValidationError(str(exc)) from None
+    return names
+
+
+def _secret(value: str) -> bytes | None:
+    return value.encode("utf-8") if value else None
+
+
+class HostnameField(forms.CharField):
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        if not value:
+            return ""
+        try:
+            return crypto.normalize_hostname(value, allow_wildcard=True)
+        except CryptoError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class NewPassphraseMixin(forms.Form):
+    passphrase = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        help_text="Optional. Encrypts this key on top of the panel's own encryption. It is not stored and cannot "
+        "be recovered: you will be asked for it whenever the key is used.",
+    )
+    passphrase_confirm = forms.CharField(required=False, widget=forms.PasswordInput, label="Repeat passphrase")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("passphrase", "") != data.get("passphrase_confirm", ""):
+            self.add_error("passphrase_confirm", "The two passphrases differ.")
+        elif data.get("passphrase") and len(data["passphrase"]) < 4:
+            self.add_error("passphrase", "Use at least 4 characters, or leave it empty.")
+        return data
+
+    def new_passphrase(self) -> bytes | None:
+        return _secret(self.cleaned_data.get("passphrase", ""))
+
+
+class SelfSignedForm(NewPassphraseMixin):
+    hostname = HostnameField(
+        max_length=253, help_text="The server's full hostname as clients connect to it (e.g. mail.example.com)."
+    )
+    sans = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Other names",
+        help_text="Optional extra hostnames or IP addresses, one per line.",
+    )
+    key_type = forms.ChoiceField(choices=KEY_TYPE_CHOICES, initial="rsa2048")
+    days = forms.IntegerField(min_value=1, max_value=3650, initial=365, label="Validity (days)")
+    field_order = ["hostname", "sans", "key_type", "days", "passphrase", "passphrase_confirm"]
+
+    def clean_sans(self) -> list[str]:
+        return parse_hostnames(self.cleaned_data.get("sans", ""))
+
+
+class CsrForm(NewPassphraseMixin):
+    common_name = HostnameField(max_length=253, label="Common name (hostname)")
+    sans = SelfSignedForm.base_fields["sans"]
+    key_type = forms.ChoiceField(choices=KEY_TYPE_CHOICES, initial="rsa2048")
+    organization = forms.CharField(max_length=64, required=False)
+    organizational_unit = forms.CharField(max_length=64, required=False, label="Organizational unit")
+    locality = forms.CharField(max_length=128, required=False, label="City / locality")
+    state = forms.CharField(max_length=128, required=False, label="State / province")
+    country = forms.CharField(max_length=2, required=False, help_text="Two-letter code, e.g. DE.")
+    email = forms.EmailField(max_length=128, required=False)
+    field_order = [
+        "common_name",
+        "sans",
+        "key_type",
+        "organization",
+        "organizational_unit",
+        "locality",
+        "state",
+        "country",
+        "email",
+        "passphrase",
+        "passphrase_confirm",
+    ]
+
+    def clean_sans(self) -> list[str]:
+        return parse_hostnames(self.cleaned_data.get("sans", ""))
+
+    def clean_country(self) -> str:
+        country = self.cleaned_data.get("country", "").strip().upper()
+        if country and not re.fullmatch(r"[A-Z]{2}", country):
+            raise forms.ValidationError("Country must be a two-letter code such as DE.")
+        return country
+
+    def subject(self) -> crypto.SubjectFields:
+        data = self.cleaned_data
+        return crypto.SubjectFields(
+            common_name=data["common_name"],
+            organization=data["organization"],
+            organizational_unit=data["organizational_unit"],
+            locality=data["locality"],
+            state=data["state"],
+            country=data["country"],
+            email=data["email"],
+        )
+
+
+def _file(label: str, help_text: str = "") -> forms.FileField:
+    return forms.FileField(required=False, label=label, help_text=help_text)
+
+
+class PasteArea(forms.Textarea):
+    """Never echoes what was pasted: it may be a private key, which must not appear in a page."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+def _paste(label: str) -> forms.CharField:
+    return forms.CharField(
+        required=False, label=label, widget=PasteArea(attrs={"rows": 5, "spellcheck": "false", "autocomplete": "off"})
+    )
+
+
+class UploadForm(forms.Form):
+    """Base for forms whose inputs come as a file or pasted text; ``inputs`` maps name -> label."""
+
+    inputs: dict[str, str] = {}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name, label in self.inputs.items():
+            try:
+                data[name] = read_upload(data.get(f"{name}_file"), data.get(f"{name}_text", ""), label=label)
+            except forms.ValidationError as exc:
+                self.add_error(f"{name}_file", exc)
+        return data
+
+
+class CompleteForm(UploadForm):
+    inputs = {"certificate": "Certificate", "chain": "Chain"}
+    certificate_file = _file("Certificate file", "What the CA sent: PEM, DER or PKCS#7, leaf and chain in any order.")
+    certificate_text = _paste("…or paste it")
+    chain_file = _file("Chain / CA bundle file", "Optional if the file above already has the chain.")
+    chain_text = _paste("…or paste the chain")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors and not data.get("certificate"):
+            raise forms.ValidationError("Upload or paste the certificate the CA sent.")
+        return data
+
+
+class ImportForm(UploadForm):
+    inputs = {"certificate": "Certificate", "key": "Private key", "chain": "Chain", "pkcs12": "PKCS#12"}
+    certificate_file = _file("Certificate", "PEM (may also contain the chain and key), DER or PKCS#7.")
+    certificate_text = _paste("…or paste it")
+    key_file = _file("Private key", "PEM or DER, encrypted or not.")
+    key_text = _paste("…or paste the key")
+    chain_file = _file("Chain / CA bundle")
+    chain_text = _paste("…or paste the chain")
+    pkcs12_file = _file("…or a PKCS#12 file (.pfx / .p12)", "Instead of the fields above.")
+    passphrase = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        label="Password / passphrase",
+        help_text="The PKCS#12 password, or the passphrase of an encrypted private key.",
+    )
+    name = forms.CharField(max_length=255, required=False, help_text="Optional; defaults to the common name.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("pkcs12") and (data.get("certificate") or data.get("key")):
+            raise forms.ValidationError("Upload either a PKCS#12 file or certificate and key files, not both.")
+        if not data.get("pkcs12") and not data.get("certificate"):
+            raise forms.ValidationError("Upload a certificate (with its key) or a PKCS#12 file.")
+        return data
+
+    def secret(self) -> bytes | None:
+        return _secret(self.cleaned_data.get("passphrase", ""))
+
+
+class ExportForm(forms.Form):
+    export_format = forms.ChoiceField(choices=list(FORMATS.items()), label="Format")
+    passphrase = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        label="Key passphrase",
+        help_text="Only for keys created with a passphrase.",
+    )
+    export_password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        label="PKCS#12 export password",
+        help_text="Protects the .p12 file; required for PKCS#12.",
+    )
+
+    def secrets(self) -> tuple[bytes | None, bytes | None]:
+        return _secret(self.cleaned_data["passphrase"]), _secret(self.cleaned_data["export_password"])
+
+
+class DeleteForm(forms.Form):
+    confirm = forms.BooleanField(required=True, label="Yes, delete this certificate and its private key")

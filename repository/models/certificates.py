@@ -1,0 +1,60 @@
+from django.conf import settings
+from django.db import models
+
+
+class CertificateSource(models.TextChoices):
+    SELF_SIGNED = "self_signed", "Self-signed"
+    CSR = "csr", "CSR"
+    IMPORTED = "imported", "Imported"
+    ACME = "acme", "ACME"
+
+
+class CertificateStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    EXPIRING = "expiring", "Expiring soon"
+    EXPIRED = "expired", "Expired"
+    PENDING = "pending", "Pending CSR"
+
+
+class Certificate(models.Model):
+    """One repository entry: a certificate with its chain and key, or a CSR waiting for the CA.
+
+    Everything the list page shows is stored in columns when the entry is written, so the list
+    never parses PEM or touches keys.
+    """
+
+    name = models.CharField(max_length=255)
+    source = models.CharField(max_length=16, choices=CertificateSource.choices)
+    key = models.ForeignKey("repository.PrivateKey", null=True, blank=True, on_delete=models.PROTECT)
+    is_default = models.BooleanField(default=False)
+
+    certificate_pem = models.TextField(blank=True)
+    chain_pem = models.TextField(blank=True)
+    csr_pem = models.TextField(blank=True)
+
+    common_name = models.CharField(max_length=255, blank=True)
+    sans = models.JSONField(default=list, blank=True)
+    search_text = models.TextField(blank=True)
+    subject = models.TextField(blank=True)
+    issuer = models.CharField(max_length=500, blank=True)
+    serial = models.CharField(max_length=80, blank=True)
+    fingerprint_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    fingerprint_sha1 = models.CharField(max_length=40, blank=True)
+    key_type = models.CharField(max_length=16, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    not_after = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["name", "id"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_pending(self) -> bool:
+        return not self.certificate_pem

@@ -1,0 +1,357 @@
+"""Reading uploads: PEM/DER scanning, certificates, bundles, PKCS#12, CSRs and private keys.
+
+Split off from ``repository.crypto`` (which re-exports the public names) to keep both modules
+small. This module must not import ``repository.crypto``: crypto imports it. Only
+``cryptography`` and the stdlib: no Django.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeAlias, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from repository.chain import public_key_matches, unique_certificates
+from repository.errors import CryptoError
+
+__all__ = [
+    "Bundle", "PrivateKey", "PublicKey", "guard", "load_csr", "load_private_key", "looks_like_pkcs12",
+    "parse_bundle", "parse_certificates", "parse_pkcs12", "supported_key",
+]  # fmt: skip
+
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+# Broad on purpose: certificates from the wild may carry DSA/Ed448 keys we can still describe.
+PublicKey: TypeAlias = PublicKeyTypes
+
+_KEY_ENCRYPTED = "The private key is encrypted: enter its passphrase."
+_NO_KEY = "No private key found: expected a PEM or DER private key."
+_NOT_CERT = "This is not a certificate: expected PEM, DER or PKCS#7."
+_NOT_P12 = "This is not a PKCS#12 (.pfx/.p12) file."
+_CERT_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
+_PKCS7_LABELS = frozenset({"PKCS7", "PKCS #7 SIGNED DATA", "CMS"})
+_CSR_LABELS = frozenset({"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"})
+_KEY_LABELS = frozenset(
+    {"PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"}
+    | {"DSA PRIVATE KEY", "OPENSSH PRIVATE KEY"}
+)
+_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def guard(message: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Turn any stray cryptography exception into a CryptoError with an admin-readable message."""
+
+    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(func)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return func(*args, **kwargs)
+            except (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature) as exc:
+                raise CryptoError(message) from exc
+
+        return wrapper
+
+    return decorate
+
+
+# --- private keys -----------------------------------------------------------------------------
+
+
+def supported_key(key: object) -> PrivateKey:
+    """The key itself when the panel can use it, else a CryptoError naming the supported types."""
+    if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
+        return key
+    raise CryptoError("Only RSA, ECDSA and Ed25519 private keys are supported.")
+
+
+def _open_key(load: Callable[[bytes | None], object], passphrase: bytes | None, damaged: str) -> PrivateKey:
+    """Load without a password first: that is how cryptography tells us the key is encrypted."""
+    try:
+        return supported_key(load(None))
+    except TypeError:
+        pass  # encrypted; a passphrase for an unencrypted key is simply not needed
+    except ValueError as exc:
+        raise CryptoError(damaged) from exc
+    if not passphrase:
+        raise CryptoError(_KEY_ENCRYPTED)
+    try:
+        return supported_key(load(passphrase))
+    except ValueError as exc:
+        raise CryptoError("Wrong passphrase for the private key.") from exc
+
+
+@guard("This private key type or its encryption is not supported.")
+def load_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKey:
+    """Load a PEM or DER private key, also from a combined certificate + key PEM."""
+    data = _prepare(data)
+    if not _is_pem(data):
+        return _open_key(lambda pw: serialization.load_der_private_key(data, pw), passphrase, _NO_KEY)
+    return _load_key_block(_single_key_block(_pem_blocks(data)), passphrase)
+
+
+def _single_key_block(blocks: list[_PemBlock]) -> _PemBlock:
+    keys = [block for block in blocks if block.label in _KEY_LABELS]
+    if not keys:
+        raise CryptoError(_NO_KEY)
+    if len(keys) > 1:
+        raise CryptoError("The data holds more than one private key; upload exactly one.")
+    return keys[0]
+
+
+def _load_key_block(block: _PemBlock, passphrase: bytes | None) -> PrivateKey:
+    if block.label == "OPENSSH PRIVATE KEY":
+        raise CryptoError("OpenSSH private keys are not supported: convert with 'ssh-keygen -p -m PKCS8 -f FILE'.")
+    der = _block_der(block, "private key")
+    damaged = "The private key PEM block is damaged (bad base64 or DER)."
+    if not block.headers:
+        return _open_key(lambda pw: serialization.load_der_private_key(der, pw), passphrase, damaged)
+    # Legacy "Proc-Type: 4,ENCRYPTED" keys need their DEK-Info header, so only the PEM loader works.
+    pem = _rebuild_pem(block)
+    return _open_key(lambda pw: serialization.load_pem_private_key(pem, pw), passphrase, damaged)
+
+
+# --- PEM scanning -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PemBlock:
+    label: str
+    headers: tuple[str, ...]
+    body: str  # base64 with all whitespace removed
+
+
+def _prepare(data: bytes) -> bytes:
+    # Windows editors prepend a UTF-8 BOM.
+    data = bytes(data).removeprefix(b"\xef\xbb\xbf")
+    if not data.strip():
+        raise CryptoError("The input is empty.")
+    return data
+
+
+def _is_pem(data: bytes) -> bool:
+    return b"-----BEGIN " in data
+
+
+def _pem_blocks(data: bytes) -> list[_PemBlock]:
+    """All PEM blocks in order; text around and between them (comments, Bag Attributes) ignored."""
+    blocks: list[_PemBlock] = []
+    for match in _BEGIN.finditer(data):
+        label = match.group(1).decode("ascii")
+        end_marker = f"-----END {label}-----"
+        end = data.find(end_marker.encode("ascii"), match.end())
+        next_begin = data.find(b"-----BEGIN ", match.end())
+        if end < 0 or 0 <= next_begin < end:
+            raise CryptoError(f"The PEM data is truncated: '{end_marker}' is missing.")
+        lines = data[match.end() : end].decode("ascii", "replace").splitlines()
+        # Base64 never contains ':', so such lines are RFC 1421 headers (Proc-Type, DEK-Info).
+        headers = tuple(line.strip() for line in lines if ":" in line)
+        body = "".join("".join(line.split()) for line in lines if ":" not in line)
+        blocks.append(_PemBlock(label, headers, body))
+    return blocks
+
+
+def _block_der(block: _PemBlock, what: str) -> bytes:
+    try:
+        der = base64.b64decode(block.body, validate=True)
+    except binascii.Error as exc:
+        raise CryptoError(f"The {what} PEM block is damaged (bad base64 or DER).") from exc
+    if not der:
+        raise CryptoError(f"The {what} PEM block is damaged (bad base64 or DER).")
+    return der
+
+
+def _rebuild_pem(block: _PemBlock) -> bytes:
+    """Canonical PEM (64-column body, LF) so CRLF or re-wrapped input still loads."""
+    headers = "".join(f"{header}\n" for header in block.headers)
+    body = "\n".join(textwrap.wrap(block.body, 64))
+    text = f"-----BEGIN {block.label}-----\n{headers}\n{body}\n-----END {block.label}-----\n"
+    return text.encode("ascii")
+
+
+# --- CSRs -------------------------------------------------------------------------------------
+
+
+@guard("The certificate signing request is damaged or uses an unsupported algorithm.")
+def load_csr(data: bytes) -> x509.CertificateSigningRequest:
+    data = _prepare(data)
+    if _is_pem(data):
+        blocks = _pem_blocks(data)
+        csr_blocks = [block for block in blocks if block.label in _CSR_LABELS]
+        if not csr_blocks:
+            labels = {block.label for block in blocks}
+            if labels & (_CERT_LABELS | _PKCS7_LABELS):
+                raise CryptoError("This is a certificate, not a certificate signing request (CSR).")
+            if labels & _KEY_LABELS:
+                raise CryptoError("This is a private key, not a certificate signing request (CSR).")
+            raise CryptoError("No certificate signing request (CSR) found.")
+        der = _block_der(csr_blocks[0], "certificate signing request")
+    else:
+        der = data
+    try:
+        csr = x509.load_der_x509_csr(der)
+    except ValueError as exc:
+        raise CryptoError("This is not a certificate signing request (CSR).") from exc
+    if not csr.is_signature_valid:
+        raise CryptoError("The CSR signature is invalid: the request was altered or is damaged.")
+    return csr
+
+
+# --- certificates and bundles -----------------------------------------------------------------
+
+
+def _certificates_from_block(block: _PemBlock) -> list[x509.Certificate]:
+    what = "certificate" if block.label in _CERT_LABELS else "PKCS#7"
+    der = _block_der(block, what)
+    try:
+        if block.label in _CERT_LABELS:
+            return [x509.load_der_x509_certificate(der)]
+        return pkcs7.load_der_pkcs7_certificates(der)
+    except ValueError as exc:
+        raise CryptoError(f"The {what} PEM block is damaged (bad base64 or DER).") from exc
+
+
+def _not_a_certificate_der(der: bytes) -> str:
+    """Explain what a DER blob is when it is not a certificate."""
+    if looks_like_pkcs12(der):
+        return "This is a PKCS#12 (.pfx/.p12) file: upload it as PKCS#12 with its password."
+    try:
+        x509.load_der_x509_csr(der)
+        return "This is a certificate signing request (CSR), not a certificate."
+    except ValueError:
+        pass
+    try:
+        serialization.load_der_private_key(der, None)
+    except ValueError:
+        return _NOT_CERT
+    except (TypeError, UnsupportedAlgorithm):
+        pass  # encrypted or exotic, but a key all the same
+    return "This is a private key, not a certificate."
+
+
+def _certificates_from_der(der: bytes) -> list[x509.Certificate]:
+    try:
+        return [x509.load_der_x509_certificate(der)]
+    except ValueError:
+        pass
+    try:
+        certificates = pkcs7.load_der_pkcs7_certificates(der)
+    except (ValueError, UnsupportedAlgorithm):
+        raise CryptoError(_not_a_certificate_der(der)) from None
+    if not certificates:
+        raise CryptoError("The PKCS#7 file contains no certificate.")
+    return certificates
+
+
+@guard(_NOT_CERT)
+def parse_certificates(data: bytes) -> list[x509.Certificate]:
+    """Certificates from PEM (any number, any surrounding text), DER or PKCS#7; deduplicated."""
+    data = _prepare(data)
+    if not _is_pem(data):
+        return unique_certificates(_certificates_from_der(data))
+    blocks = _pem_blocks(data)
+    certificates = [
+        cert
+        for block in blocks
+        if block.label in _CERT_LABELS | _PKCS7_LABELS
+        for cert in _certificates_from_block(block)
+    ]
+    if not certificates:
+        labels = {block.label for block in blocks}
+        if labels & _KEY_LABELS:
+            raise CryptoError("This is a private key, not a certificate.")
+        if labels & _CSR_LABELS:
+            raise CryptoError("This is a certificate signing request (CSR), not a certificate.")
+        raise CryptoError(_NOT_CERT)
+    return unique_certificates(certificates)
+
+
+@dataclass
+class Bundle:
+    certificates: list[x509.Certificate]
+    key: PrivateKey | None
+
+
+@guard("The bundle could not be read.")
+def parse_bundle(data: bytes, passphrase: bytes | None = None) -> Bundle:
+    """Certificates plus at most one private key, in any order (combined PEM)."""
+    certificates = parse_certificates(data)
+    blocks = _pem_blocks(_prepare(data))  # empty for DER: no PEM markers
+    if not any(block.label in _KEY_LABELS for block in blocks):
+        return Bundle(certificates, None)
+    return Bundle(certificates, _load_key_block(_single_key_block(blocks), passphrase))
+
+
+# --- PKCS#12 ----------------------------------------------------------------------------------
+
+
+def _der_header(data: bytes, offset: int) -> tuple[int, int, int] | None:
+    """(tag, content start, content end) of the DER/BER element at offset, None if malformed."""
+    if offset + 2 > len(data):
+        return None
+    tag, first, start = data[offset], data[offset + 1], offset + 2
+    if first == 0x80:  # BER indefinite length, used by some Java/Windows exports
+        return tag, start, len(data)
+    length = first
+    if first > 0x80:
+        count = first & 0x7F
+        if count > 4 or start + count > len(data):
+            return None
+        length, start = int.from_bytes(data[start : start + count], "big"), start + count
+    if start + length > len(data):
+        return None
+    return tag, start, start + length
+
+
+def looks_like_pkcs12(data: bytes) -> bool:
+    """A SEQUENCE whose first element is INTEGER 3: the PFX version, cheap to check."""
+    outer = _der_header(data, 0)
+    if outer is None or outer[0] != 0x30:
+        return False
+    version = _der_header(data, outer[1])
+    return version is not None and version[0] == 0x02 and version[2] - version[1] == 1 and data[version[1]] == 3
+
+
+def _load_pkcs12(data: bytes, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates:
+    # Unprotected and empty-password files are common; a password typed for them is harmless.
+    attempts = [password] if password else []
+    for attempt in [*attempts, None, b""]:
+        try:
+            return pkcs12.load_pkcs12(data, attempt)
+        except ValueError as exc:
+            # cryptography says "Could not deserialize" for bad structure, "Invalid password" else.
+            if "deserialize" in str(exc).lower():
+                raise CryptoError(_NOT_P12) from exc
+    if password:
+        raise CryptoError("Wrong password for the PKCS#12 file.")
+    raise CryptoError("The PKCS#12 file is password-protected: enter its password.")
+
+
+@guard("This PKCS#12 file uses an unsupported algorithm; re-export it with AES encryption.")
+def parse_pkcs12(data: bytes, password: bytes | None) -> Bundle:
+    """Key and certificates from a .pfx/.p12, the certificate matching the key first."""
+    if not looks_like_pkcs12(bytes(data)):
+        raise CryptoError(_NOT_P12)
+    p12 = _load_pkcs12(bytes(data), password)
+    key = supported_key(p12.key) if p12.key is not None else None
+    found = [p12.cert] if p12.cert is not None else []
+    certificates = unique_certificates([c.certificate for c in [*found, *p12.additional_certs]])
+    if not certificates:
+        raise CryptoError("The PKCS#12 file contains no certificate.")
+    if key is not None:
+        matching = [c for c in certificates if public_key_matches(key, c)]
+        certificates = matching[:1] + [c for c in certificates if c not in matching[:1]]
+    return Bundle(certificates, key)

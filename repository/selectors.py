@@ -1,0 +1,107 @@
+"""Reads from the certificate repository."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Case, CharField, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from repository.errors import NotFoundError
+from repository.models import Certificate, CertificateStatus
+
+LIST_COLUMNS = (
+    "id",
+    "name",
+    "source",
+    "is_default",
+    "common_name",
+    "sans",
+    "issuer",
+    "serial",
+    "fingerprint_sha256",
+    "key_type",
+    "not_before",
+    "not_after",
+)
+
+
+def status_expression(now: datetime) -> Case:
+    soon = now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+    return Case(
+        When(not_after__isnull=True, then=Value(CertificateStatus.PENDING)),
+        When(not_after__lt=now, then=Value(CertificateStatus.EXPIRED)),
+        When(not_after__lt=soon, then=Value(CertificateStatus.EXPIRING)),
+        default=Value(CertificateStatus.VALID),
+        output_field=CharField(),
+    )
+
+
+def certificate_list(*, search: str = "", status: str = "", now: datetime | None = None) -> QuerySet[Certificate]:
+    """Only stored columns: the list page must not parse PEM or load keys, even for 10,000 rows."""
+    from services.models import Listener
+
+    queryset = (
+        Certificate.objects.only(*LIST_COLUMNS)
+        .annotate(status=status_expression(now or timezone.now()))
+        .prefetch_related(Prefetch("listeners", queryset=Listener.objects.only("id", "name", "certificate_id")))
+    )
+    for term in search.lower().split():
+        queryset = queryset.filter(Q(search_text__contains=term) | Q(serial__startswith=term))
+    if status in CertificateStatus.values:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("name", "id")
+
+
+def certificate_get(certificate_id: int | str, *, for_update: bool = False) -> Certificate:
+    queryset = Certificate.objects.select_related("key")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    try:
+        return queryset.annotate(status=status_expression(timezone.now())).get(pk=int(certificate_id))
+    except (Certificate.DoesNotExist, ValueError, TypeError):
+        raise NotFoundError(f"There is no certificate #{certificate_id}.") from None
+
+
+def certificate_usages(entry: Certificate) -> list[str]:
+    return [listener.name for listener in entry.listeners.all()]
+
+
+def certificate_status(entry: Certificate, *, now: datetime | None = None) -> str:
+    status = getattr(entry, "status", None)
+    if status:
+        return str(status)
+    now = now or timezone.now()
+    if entry.not_after is None:
+        return CertificateStatus.PENDING
+    if entry.not_after < now:
+        return CertificateStatus.EXPIRED
+    if entry.not_after < now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS):
+        return CertificateStatus.EXPIRING
+    return CertificateStatus.VALID
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def certificate_as_dict(entry: Certificate) -> dict[str, Any]:
+    """The JSON shape scripts rely on (README "CLI"): keep keys stable."""
+    return {
+        "id": entry.pk,
+        "name": entry.name,
+        "common_name": entry.common_name,
+        "sans": list(entry.sans),
+        "source": entry.source,
+        "status": certificate_status(entry),
+        "not_before": _iso(entry.not_before),
+        "not_after": _iso(entry.not_after),
+        "serial": entry.serial,
+        "issuer": entry.issuer,
+        "key_type": entry.key_type,
+        "fingerprint_sha256": entry.fingerprint_sha256,
+        "services": certificate_usages(entry),
+        "is_default": entry.is_default,
+    }

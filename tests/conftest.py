@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import ManagementUtility
+from django.test import Client
+
+from tests.factories import CA, make_ca
+
+
+@pytest.fixture(scope="session")
+def ca() -> CA:
+    return make_ca()
+
+
+@pytest.fixture
+def admin_user(db: None) -> object:
+    return get_user_model().objects.create_user("alice", password="not-used-here", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_client(admin_user: object) -> Client:
+    client = Client()
+    client.force_login(admin_user)  # type: ignore[arg-type]
+    return client
+
+
+@pytest.fixture
+def viewer_client(db: None) -> Client:
+    user = get_user_model().objects.create_user("victor", password="not-used-here", is_staff=False)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_line(self) -> str:
+        return self.err.strip().splitlines()[-1] if self.err.strip() else ""
+
+
+@pytest.fixture
+def cli(transactional_db: None) -> Callable[..., CliResult]:
+    """Run `manage.py ARGS` through Django's real entry point: argv parsing, exit codes, stderr.
+
+    transactional_db, because the command closes DB connections on exit as in production.
+    """
+
+    def run(*args: str) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        saved_argv = sys.argv
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                ManagementUtility(["manage.py", *args]).execute()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            sys.argv = saved_argv
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+@pytest.fixture
+def write_file(tmp_path: object) -> Iterator[Callable[[str, bytes], str]]:
+    def write(name: str, data: bytes) -> str:
+        path = tmp_path / name  # type: ignore[operator]
+        path.write_bytes(data)
+        return str(path)
+
+    yield write
