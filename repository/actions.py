@@ -144,23 +144,30 @@ def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Ou
     certificates = _certificates_from([data for data in uploads if data])
     if not certificates:
         raise CryptoError("Upload the certificate the CA sent.")
+    entry = _pending(certificate_get(certificate_id))
+    csr_key = crypto.load_csr(entry.csr_pem.encode("ascii")).public_key()
+    if not any(crypto.public_key_matches(csr_key, cert) for cert in certificates):
+        raise CryptoError(
+            "The uploaded certificate does not match this CSR's private key: it was issued for a different "
+            "request. Check that you picked the right pending entry, or ask the CA to reissue with this CSR."
+        )
+    leaf, chain = crypto.order_chain(certificates, leaf_key=csr_key)
+    _refuse_duplicate(leaf)
+    # Network (AIA) before the row lock: a slow CA server must not hold a transaction open.
+    chain, warnings = _complete_chain(leaf, chain)
     with transaction.atomic():
-        entry = certificate_get(certificate_id, for_update=True)
-        if not entry.is_pending:
-            raise RepositoryError(f"Certificate #{entry.pk} ({entry.name}) is not waiting for a CA's answer.")
-        csr_key = crypto.load_csr(entry.csr_pem.encode("ascii")).public_key()
-        if not any(crypto.public_key_matches(csr_key, cert) for cert in certificates):
-            raise CryptoError(
-                "The uploaded certificate does not match this CSR's private key: it was issued for a different "
-                "request. Check that you picked the right pending entry, or ask the CA to reissue with this CSR."
-            )
-        leaf, chain = crypto.order_chain(certificates, leaf_key=csr_key)
+        entry = _pending(certificate_get(certificate_id, for_update=True))
         _refuse_duplicate(leaf)
-        chain, warnings = _complete_chain(leaf, chain)
         _fill(entry, leaf, chain)
         entry.save()
     log.info("completed CSR #%s", entry.pk)
     return Outcome(entry, warnings)
+
+
+def _pending(entry: Certificate) -> Certificate:
+    if not entry.is_pending:
+        raise RepositoryError(f"Certificate #{entry.pk} ({entry.name}) is not waiting for a CA's answer.")
+    return entry
 
 
 def _pending_entry_for(leaf: x509.Certificate) -> Certificate | None:

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from repository import actions, crypto, selectors, toolbox
@@ -62,6 +63,7 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
     return render(request, "repository/list.html", context)
 
 
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 @staff_required
 def create_self_signed(request: HttpRequest) -> HttpResponse:
@@ -89,6 +91,7 @@ def create_self_signed(request: HttpRequest) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 @staff_required
 def create_csr(request: HttpRequest) -> HttpResponse:
@@ -114,6 +117,7 @@ def create_csr(request: HttpRequest) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 @staff_required
 def import_certificate(request: HttpRequest) -> HttpResponse:
@@ -151,6 +155,7 @@ def certificate_detail(request: HttpRequest, certificate_id: int) -> HttpRespons
         "usages": selectors.certificate_usages(entry),
         "export_form": ExportForm(),
         "key_exports": entry.key_exports.all()[:20],
+        "key_label": crypto.key_description(entry.key.key_type) if entry.key else "",
         "formats": FORMATS,
         "secret_formats": SECRET_FORMATS,
     }
@@ -188,6 +193,7 @@ def complete(request: HttpRequest, certificate_id: int) -> HttpResponse:
     return render(request, "repository/complete.html", {"entry": entry, "form": form}, status=400)
 
 
+@sensitive_post_parameters()
 @require_http_methods(["POST"])
 def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
     entry = _entry_or_404(certificate_id)

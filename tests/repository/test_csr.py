@@ -201,3 +201,9 @@ def test_csr_rejects_a_country_that_is_not_two_letters(staff_client: Client, cou
     )
     assert "Country must be a two-letter code" in response.content.decode() or "at most 2" in response.content.decode()
     assert not Certificate.objects.exists()
+
+
+def test_cli_csr_to_an_unwritable_path_leaves_no_pending_entry(cli) -> None:
+    result = cli("certs", "csr", "--name", "mx.example.org", "--out", "/nonexistent-dir/req.csr")
+    assert result.code == 1 and result.error_line.startswith("error: cannot write /nonexistent-dir/req.csr")
+    assert not Certificate.objects.exists()

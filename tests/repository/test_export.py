@@ -123,3 +123,10 @@ def test_cli_export_errors(cli, tmp_path: Path, args: list[str], message: str) -
     result = cli("certs", "export", *[str(cert_id) if a == "ID" else a for a in args], "--out", str(out))
     assert result.code == 1 and message in result.error_line
     assert not out.exists()
+
+
+def test_cli_key_export_that_cannot_be_written_is_not_recorded(cli) -> None:
+    cert_id = json.loads(cli("certs", "selfsigned", "--name", "a.example", "--json").out)["id"]
+    result = cli("certs", "export", str(cert_id), "--format", "key", "--out", "/nonexistent-dir/a.key")
+    assert result.code == 1 and "cannot write" in result.error_line
+    assert not KeyExport.objects.exists()

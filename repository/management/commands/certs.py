@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from certpanel.cli import AdminCommand, read_input, read_secret, write_output
 from repository import actions, crypto, selectors
@@ -136,13 +137,14 @@ class Command(AdminCommand):
             country=options["country"].upper(),
             email=options["email"],
         )
-        entry = actions.certificate_create_csr(
-            subject=subject,
-            sans=_hostnames(options["san"]),
-            key_type=options["key_type"],
-            passphrase=read_secret(options["passphrase_file"]),
-        )
-        write_output(options["out"], entry.csr_pem.encode("ascii"), secret=False)
+        with transaction.atomic():  # no pending entry without its CSR file
+            entry = actions.certificate_create_csr(
+                subject=subject,
+                sans=_hostnames(options["san"]),
+                key_type=options["key_type"],
+                passphrase=read_secret(options["passphrase_file"]),
+            )
+            write_output(options["out"], entry.csr_pem.encode("ascii"), secret=False)
         if options["out"] != "-":
             self._print_entry(entry, options, f"Wrote the CSR to {options['out']}; pending entry")
 
@@ -173,14 +175,15 @@ class Command(AdminCommand):
         self._print_entry(outcome.certificate, options, "Imported", outcome.warnings)
 
     def do_export(self, options: dict[str, Any]) -> None:
-        result = certificate_export(
-            certificate_id=_id(options["id"]),
-            export_format=options["format"],
-            passphrase=read_secret(options["passphrase_file"]),
-            export_password=read_secret(options["export_password_file"], label="export password file"),
-            actor=f"cli:{getpass.getuser()}",
-        )
-        write_output(options["out"], result.content, secret=result.secret)
+        with transaction.atomic():  # the audit row only stands if the file was written
+            result = certificate_export(
+                certificate_id=_id(options["id"]),
+                export_format=options["format"],
+                passphrase=read_secret(options["passphrase_file"]),
+                export_password=read_secret(options["export_password_file"], label="export password file"),
+                actor=f"cli:{getpass.getuser()}",
+            )
+            write_output(options["out"], result.content, secret=result.secret)
         if options["out"] != "-":
             self.stdout.write(f"Wrote {options['format']} of #{options['id']} to {options['out']}")
 

@@ -1,0 +1,88 @@
+"""Benchmark: the certificates list with 10,000 entries (first page, search, filter, last page).
+
+Run with `make bench` (a throwaway SQLite data dir) or with DATABASE_URL set for PostgreSQL.
+Prints the median and p95 of each page in milliseconds; the list must not slow down with row count.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "certpanel.settings")
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from repository.models import Certificate  # noqa: E402
+
+ROWS = 10_000
+RUNS = 30
+
+
+def populate() -> None:
+    Certificate.objects.all().delete()
+    now = timezone.now()
+    Certificate.objects.bulk_create(
+        Certificate(
+            name=f"host{n:05d}.example.com",
+            source="imported",
+            common_name=f"host{n:05d}.example.com",
+            sans=[f"host{n:05d}.example.com", f"alt{n:05d}.example.com"],
+            issuer="Example CA",
+            serial=f"{n:016x}",
+            fingerprint_sha256=f"{n:064x}",
+            key_type="ec256",
+            certificate_pem="x" * 1200,
+            not_before=now - timedelta(days=1),
+            not_after=now + timedelta(days=n % 120 - 10),
+            search_text=f"host{n:05d}.example.com alt{n:05d}.example.com example ca",
+        )
+        for n in range(ROWS)
+    )
+
+
+def measure(client: Client, url: str) -> tuple[float, float]:
+    timings = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, url
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.95) - 1]
+
+
+def main() -> None:
+    setup_test_environment()
+    call_command("migrate", verbosity=0)
+    populate()
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    client = Client()
+    client.force_login(user)
+    engine = django.db.connection.vendor
+    print(f"certificates list, {ROWS} rows, {engine}, {RUNS} runs each")
+    for label, url in [
+        ("first page", "/certificates/"),
+        ("search one host", "/certificates/?q=host04242"),
+        ("filter expiring", "/certificates/?status=expiring"),
+        ("last page", "/certificates/?page=200"),
+    ]:
+        p50, p95 = measure(client, url)
+        print(f"  {label:<18} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
