@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
 TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
 # Debian packages the tests drive (browser tests use Debian's chromium; openssl checks our output).
-TEST_DEBS := chromium openssl
+TEST_DEBS := chromium openssl pebble
 
 # CI (CI=true) runs on the machine's PostgreSQL and Redis; set these yourself to do the same locally.
 ifeq ($(CI),true)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import tempfile
+import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,6 @@ from django.core.management.base import BaseCommand, CommandError, handle_defaul
 from django.db import connections
 
 from repository.errors import RepositoryError
-
-log = logging.getLogger(__name__)
 
 
 class AdminCommand(BaseCommand):
@@ -41,9 +40,9 @@ class AdminCommand(BaseCommand):
         except KeyboardInterrupt:
             self.stderr.write("error: interrupted")
             sys.exit(130)
-        except Exception as exc:
-            log.exception("%s failed", argv[1])
-            self.stderr.write(f"error: unexpected failure ({type(exc).__name__}); see the log for details")
+        except Exception as exc:  # noqa: BLE001 - the admin gets one line; a file gets the details
+            where = _record_traceback(argv[1])
+            self.stderr.write(f"error: unexpected failure ({type(exc).__name__}: {exc}); details in {where}")
             sys.exit(1)
         finally:
             connections.close_all()
@@ -53,6 +52,14 @@ class AdminCommand(BaseCommand):
 
     def warn(self, message: str) -> None:
         self.stderr.write(f"warning: {message}")
+
+
+def _record_traceback(command: str) -> Path:
+    """Tracebacks go to a file, not the terminal: scripts parse stderr's one line."""
+    path = Path(settings.DATA_DIR) / "cli-errors.log"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"--- {command} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}\n")
+    return path
 
 
 def read_input(path: str, *, label: str = "file") -> bytes:

@@ -31,6 +31,9 @@ CERTPANEL_EXPIRING_DAYS = envint("CERTPANEL_EXPIRING_DAYS", 30)
 CERTPANEL_HEARTBEAT_SECONDS = envint("CERTPANEL_HEARTBEAT_SECONDS", 60)
 CERTPANEL_AIA_FETCH = envbool("CERTPANEL_AIA_FETCH", True)
 CERTPANEL_AIA_TIMEOUT = envint("CERTPANEL_AIA_TIMEOUT", 5)
+CERTPANEL_ACME_TIMEOUT = envint("CERTPANEL_ACME_TIMEOUT", 30)
+CERTPANEL_ACME_ORDER_DEADLINE = envint("CERTPANEL_ACME_ORDER_DEADLINE", 300)
+CERTPANEL_ACME_LEASE_SECONDS = envint("CERTPANEL_ACME_LEASE_SECONDS", 120)
 CERTPANEL_ADMIN_USER = env("CERTPANEL_ADMIN_USER", "admin")
 CERTPANEL_ADMIN_PASSWORD = env_secret("CERTPANEL_ADMIN_PASSWORD")
 
@@ -136,6 +139,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Celery: an embedded broker (files in the data dir) unless Redis is configured.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL") or "filesystem://"
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task whose worker was killed is delivered again after this many seconds (acks_late).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CERTPANEL_BROKER_VISIBILITY_TIMEOUT", 3600)}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
@@ -155,13 +161,37 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CERTPANEL_RENEWAL_SWEEP_SECONDS = envint("CERTPANEL_RENEWAL_SWEEP_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "certpanel.tasks.heartbeat",
         "schedule": float(CERTPANEL_HEARTBEAT_SECONDS),
         "options": {"expires": float(CERTPANEL_HEARTBEAT_SECONDS)},
     },
+    "renewal-sweep": {
+        "task": "repository.renewal_sweep",
+        "schedule": float(CERTPANEL_RENEWAL_SWEEP_SECONDS),
+        "options": {"expires": float(CERTPANEL_RENEWAL_SWEEP_SECONDS)},
+    },
 }
+
+# Mail: SMTP when EMAIL_HOST is set, otherwise each message is written to <data dir>/emails.
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_PORT = envint("EMAIL_PORT", 587 if envbool("EMAIL_USE_TLS", True) else 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True) and not envbool("EMAIL_USE_SSL", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", f"certpanel@{CERTPANEL_HOSTNAME}")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "emails")
+CERTPANEL_NOTIFY_EMAILS = envlist("CERTPANEL_NOTIFY_EMAILS")
+# Absolute URL of the panel, for links in emails.
+CERTPANEL_BASE_URL = env("CERTPANEL_BASE_URL", f"http://{CERTPANEL_HOSTNAME}:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,
@@ -169,5 +199,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("CERTPANEL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # acme logs whole JWS payloads at DEBUG; keep it at INFO whatever the root level.
+    "loggers": {"django.request": {"level": "ERROR"}, "acme": {"level": "INFO"}},
 }

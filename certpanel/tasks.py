@@ -10,6 +10,9 @@ def heartbeat(name: str = WORKER) -> None:
 
 
 @worker_ready.connect
-def _worker_ready(**_: object) -> None:
-    # A fresh worker reports at once instead of waiting for beat's first interval.
+def _worker_ready(sender: object = None, **_: object) -> None:
+    # A fresh worker reports at once, and sweeps once, instead of waiting for beat's first interval.
     heartbeat_record()
+    from repository.tasks import renewal_sweep_task
+
+    renewal_sweep_task.delay()

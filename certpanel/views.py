@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
+from repository.sweep_watch import sweep_stall_check
 
 
 @login_not_required
@@ -20,6 +21,7 @@ def health(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         last_seen = heartbeat_last_seen()
+        sweep = sweep_stall_check()
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
     return JsonResponse(
@@ -28,6 +30,8 @@ def health(request: HttpRequest) -> JsonResponse:
             "database": "ok",
             "worker_last_seen": last_seen.isoformat() if last_seen else None,
             "worker_ok": not worker_is_stale(last_seen),
+            "last_renewal_sweep": sweep.last_sweep.isoformat() if sweep.last_sweep else None,
+            "renewal_sweep_ok": not sweep.stalled,
         }
     )
 

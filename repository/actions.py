@@ -33,7 +33,7 @@ def _user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
     return user if user is not None and user.is_authenticated else None
 
 
-def _fill(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> None:
+def fill_from_x509(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> None:
     """Copy what list and search need into columns, so no page parses PEM per row."""
     info = crypto.describe_certificate(leaf)
     entry.certificate_pem = crypto.certificate_to_pem(leaf).decode("ascii")
@@ -97,7 +97,7 @@ def certificate_create_self_signed(
             is_default=is_default,
             created_by=_user(user),
         )
-        _fill(entry, leaf, [])
+        fill_from_x509(entry, leaf, [])
         entry.save()
     log.info("created self-signed certificate #%s for %s", entry.pk, name)
     return entry
@@ -158,7 +158,7 @@ def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Ou
     with transaction.atomic():
         entry = _pending(certificate_get(certificate_id, for_update=True))
         _refuse_duplicate(leaf)
-        _fill(entry, leaf, chain)
+        fill_from_x509(entry, leaf, chain)
         entry.save()
     log.info("completed CSR #%s", entry.pk)
     return Outcome(entry, warnings)
@@ -216,7 +216,7 @@ def certificate_import(
             key=key_store(key) if key is not None else None,
             created_by=_user(user),
         )
-        _fill(entry, leaf, chain)
+        fill_from_x509(entry, leaf, chain)
         entry.save()
     log.info("imported certificate #%s (%s)", entry.pk, entry.name)
     return Outcome(entry, warnings)

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_http_methods
 
 from repository import actions, crypto, selectors, toolbox
 from repository.errors import NotFoundError, RepositoryError
-from repository.exports import FORMATS, SECRET_FORMATS, certificate_export
+from repository.exports import SECRET_FORMATS, certificate_export
 from repository.forms import CompleteForm, CsrForm, DeleteForm, ExportForm, ImportForm, SelfSignedForm
-from repository.models import Certificate, CertificateStatus
+from repository.models import AcmeOrder, Certificate, CertificateStatus
 
 View = Callable[..., HttpResponseBase]
 PAGE_SIZE = 50
@@ -156,8 +156,8 @@ def certificate_detail(request: HttpRequest, certificate_id: int) -> HttpRespons
         "export_form": ExportForm(),
         "key_exports": entry.key_exports.all()[:20],
         "key_label": crypto.key_description(entry.key.key_type) if entry.key else "",
-        "formats": FORMATS,
-        "secret_formats": SECRET_FORMATS,
+        "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id").first(),
+        "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
     }
     if not entry.is_pending:
         leaf = crypto.parse_certificates(entry.certificate_pem.encode("ascii"))[0]

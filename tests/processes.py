@@ -40,7 +40,10 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    # Own session: a test can kill the process and all its children (Celery's prefork pool) at once.
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float, what: str, log: Path | None = None) -> object:

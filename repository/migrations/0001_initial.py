@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,62 +14,95 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='PrivateKey',
+            name="PrivateKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_type', models.CharField(max_length=16)),
-                ('sealed_pem', models.BinaryField()),
-                ('has_passphrase', models.BooleanField(default=False)),
-                ('public_key_sha256', models.CharField(db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key_type", models.CharField(max_length=16)),
+                ("sealed_pem", models.BinaryField()),
+                ("has_passphrase", models.BooleanField(default=False)),
+                ("public_key_sha256", models.CharField(db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Certificate',
+            name="Certificate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('source', models.CharField(choices=[('self_signed', 'Self-signed'), ('csr', 'CSR'), ('imported', 'Imported'), ('acme', 'ACME')], max_length=16)),
-                ('is_default', models.BooleanField(default=False)),
-                ('certificate_pem', models.TextField(blank=True)),
-                ('chain_pem', models.TextField(blank=True)),
-                ('csr_pem', models.TextField(blank=True)),
-                ('common_name', models.CharField(blank=True, max_length=255)),
-                ('sans', models.JSONField(blank=True, default=list)),
-                ('search_text', models.TextField(blank=True)),
-                ('subject', models.TextField(blank=True)),
-                ('issuer', models.CharField(blank=True, max_length=500)),
-                ('serial', models.CharField(blank=True, max_length=80)),
-                ('fingerprint_sha256', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('fingerprint_sha1', models.CharField(blank=True, max_length=40)),
-                ('key_type', models.CharField(blank=True, max_length=16)),
-                ('not_before', models.DateTimeField(blank=True, null=True)),
-                ('not_after', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='repository.privatekey')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("self_signed", "Self-signed"),
+                            ("csr", "CSR"),
+                            ("imported", "Imported"),
+                            ("acme", "ACME"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("is_default", models.BooleanField(default=False)),
+                ("certificate_pem", models.TextField(blank=True)),
+                ("chain_pem", models.TextField(blank=True)),
+                ("csr_pem", models.TextField(blank=True)),
+                ("common_name", models.CharField(blank=True, max_length=255)),
+                ("sans", models.JSONField(blank=True, default=list)),
+                ("search_text", models.TextField(blank=True)),
+                ("subject", models.TextField(blank=True)),
+                ("issuer", models.CharField(blank=True, max_length=500)),
+                ("serial", models.CharField(blank=True, max_length=80)),
+                ("fingerprint_sha256", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("fingerprint_sha1", models.CharField(blank=True, max_length=40)),
+                ("key_type", models.CharField(blank=True, max_length=16)),
+                ("not_before", models.DateTimeField(blank=True, null=True)),
+                ("not_after", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to="repository.privatekey"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='KeyExport',
+            name="KeyExport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor', models.CharField(max_length=150)),
-                ('export_format', models.CharField(max_length=16)),
-                ('exported_at', models.DateTimeField(auto_now_add=True)),
-                ('certificate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='key_exports', to='repository.certificate')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("actor", models.CharField(max_length=150)),
+                ("export_format", models.CharField(max_length=16)),
+                ("exported_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "certificate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="key_exports",
+                        to="repository.certificate",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-exported_at'],
+                "ordering": ["-exported_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='certificate',
-            index=models.Index(fields=['name', 'id'], name='repository__name_a92a92_idx'),
+            model_name="certificate",
+            index=models.Index(fields=["name", "id"], name="repository__name_a92a92_idx"),
         ),
     ]

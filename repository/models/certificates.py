@@ -48,9 +48,32 @@ class Certificate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
+    # Renewal (ACME certificates): renew_at is when the beat sweep picks the entry up.
+    auto_renew = models.BooleanField(default=False)
+    acme_account = models.ForeignKey(
+        "repository.AcmeAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="certificates"
+    )
+    acme_profile = models.CharField(max_length=64, blank=True)
+    renew_at = models.DateTimeField(null=True, blank=True)
+    renewal_rule = models.CharField(max_length=200, blank=True)
+    ari_window_start = models.DateTimeField(null=True, blank=True)
+    ari_window_end = models.DateTimeField(null=True, blank=True)
+    ari_next_check = models.DateTimeField(null=True, blank=True)
+    renewal_failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    failure_notified = models.BooleanField(default=False)
+    renewed_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewed_by"
+    )
+    expiry_warned_days = models.PositiveIntegerField(null=True, blank=True)
+
     class Meta:
         ordering = ["name", "id"]
-        indexes = [models.Index(fields=["name", "id"])]
+        indexes = [
+            models.Index(fields=["name", "id"]),
+            # The sweep's one query: due entries that renew themselves.
+            models.Index(fields=["renew_at"], condition=models.Q(auto_renew=True), name="cert_due_renewal"),
+        ]
 
     def __str__(self) -> str:
         return self.name

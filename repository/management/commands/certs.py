@@ -80,8 +80,31 @@ class Command(AdminCommand):
         p = sub.add_parser("delete", help="Delete a certificate no service uses.")
         p.add_argument("id")
 
+        p = sub.add_parser("issue", help="Get a certificate from the ACME CA (HTTP-01) on a worker.")
+        p.add_argument("--domain", action="append", required=True, help="Hostname (repeatable; the first is the CN).")
+        p.add_argument("--key-type", default="ec256", choices=KEY_TYPES)
+        p.add_argument("--account", type=int, help="ACME account id (default: the only account).")
+        p.add_argument("--profile", default="")
+        p.add_argument("--no-auto-renew", action="store_true")
+        p.add_argument("--wait", action="store_true", help="Wait for the worker; non-zero exit if issuance fails.")
+        p.add_argument("--timeout", type=int, default=600, help="Seconds --wait waits.")
+        p.add_argument("--json", action="store_true")
+
+        p = sub.add_parser("renew", help="Renew one ACME certificate, or every one that is due.")
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--id")
+        which.add_argument("--due", action="store_true")
+        p.add_argument("--dry-run", action="store_true", help="Only say what is due and why.")
+        p.add_argument("--wait", action="store_true")
+        p.add_argument("--timeout", type=int, default=600)
+        p.add_argument("--json", action="store_true")
+
+        p = sub.add_parser("import-certbot", help="Import certbot's lineages and accounts (e.g. /etc/letsencrypt).")
+        p.add_argument("directory")
+        p.add_argument("--json", action="store_true")
+
     def handle(self, *args: Any, **options: Any) -> None:
-        getattr(self, f"do_{options['action']}")(options)
+        getattr(self, f"do_{options['action'].replace('-', '_')}")(options)
 
     def _print_entry(
         self, entry: Certificate, options: dict[str, Any], verb: str, warnings: Sequence[str] = ()
@@ -186,6 +209,21 @@ class Command(AdminCommand):
             write_output(options["out"], result.content, secret=result.secret)
         if options["out"] != "-":
             self.stdout.write(f"Wrote {options['format']} of #{options['id']} to {options['out']}")
+
+    def do_issue(self, options: dict[str, Any]) -> None:
+        from repository.acme_cli import issue
+
+        issue(self, options)
+
+    def do_renew(self, options: dict[str, Any]) -> None:
+        from repository.acme_cli import renew
+
+        renew(self, options)
+
+    def do_import_certbot(self, options: dict[str, Any]) -> None:
+        from repository.acme_cli import import_certbot
+
+        import_certbot(self, options)
 
     def do_delete(self, options: dict[str, Any]) -> None:
         name = actions.certificate_delete(certificate_id=_id(options["id"]))

@@ -1,0 +1,398 @@
+"""The only module that imports `acme`/`josepy`: RFC 8555 requests made robust for real CAs.
+
+What the bare library does not do, and this does: bounded badNonce retries that reuse the nonce
+of the error response, Retry-After (seconds or HTTP-date) on 429/503 and on polls, retries with
+backoff on connection errors, fast polling (from 50 ms, backing off) under a deadline, `replaces`
+(ARI) and `profile` on new orders, and problem documents turned into `AcmeError`s.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import josepy as jose
+import requests
+from acme import client as acme_client
+from acme import errors as acme_errors
+from acme import messages
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from repository.acme_problems import AcmeError, explain
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "certpanel/0.1 (+acme-python)"
+NONCE_ATTEMPTS = 6
+NETWORK_ATTEMPTS = 4
+MAX_INLINE_WAIT = 20.0  # longer Retry-After values are left to the task's own retry
+POLL_FIRST = 0.05
+POLL_MAX = 2.0
+T = TypeVar("T")
+
+
+class _Network(acme_client.ClientNetwork):  # type: ignore[misc]
+    """ClientNetwork that keeps the fresh nonce an error response carries (RFC 8555 §6.5)."""
+
+    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        response: requests.Response = super()._send_request(method, url, *args, **kwargs)
+        if response.status_code >= 400 and self.REPLAY_NONCE_HEADER in response.headers:
+            with contextlib.suppress(acme_errors.BadNonce):
+                self._add_nonce(response)
+        return response
+
+    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        for attempt in range(1, NONCE_ATTEMPTS + 1):
+            try:
+                return self._post_once(*args, **kwargs)
+            except messages.Error as error:
+                if error.code != "badNonce" or attempt == NONCE_ATTEMPTS:
+                    raise
+                log.debug("badNonce, retry %d", attempt)
+        raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class DirectoryInfo:
+    url: str
+    terms_of_service: str
+    profiles: dict[str, str]
+    external_account_required: bool
+    has_renewal_info: bool
+
+
+@dataclass(frozen=True)
+class Challenge:
+    type: str
+    url: str
+    token: str
+    status: str
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Authorization:
+    url: str
+    status: str
+    identifier: str
+    challenges: list[Challenge]
+
+
+@dataclass(frozen=True)
+class Order:
+    url: str
+    status: str
+    authorizations: list[str]
+    finalize: str
+    certificate: str | None
+    error: dict[str, Any] | None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class RenewalWindow:
+    start: datetime
+    end: datetime
+    retry_after: timedelta
+
+
+@dataclass
+class _Deadline:
+    at: float = field(default_factory=lambda: time.monotonic() + 120)
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+
+def _jwk(key: Any) -> tuple[jose.JWK, jose.JWASignature]:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return jose.JWKRSA(key=key), jose.RS256
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        alg = {256: jose.ES256, 384: jose.ES384, 521: jose.ES512}[key.curve.key_size]
+        return jose.JWKEC(key=key), alg
+    raise AcmeError("unsupportedKey", "ACME account keys must be RSA or ECDSA.")
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: both forms of RFC 9110 (delta-seconds and HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def ari_certificate_id(cert: x509.Certificate) -> str:
+    """RFC 9773 CertID: base64url(AKI keyIdentifier) "." base64url(DER serial)."""
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    if aki is None:
+        raise AcmeError("malformed", "The certificate has no Authority Key Identifier, so ARI cannot name it.")
+    serial = cert.serial_number
+    serial_bytes = serial.to_bytes(math.ceil((serial.bit_length() + 1) / 8), "big", signed=True)
+    return f"{_b64(aki)}.{_b64(serial_bytes)}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _problem(error: messages.Error) -> AcmeError:
+    subproblems = [
+        {"type": sub.typ, "detail": sub.detail, "identifier": getattr(sub.identifier, "value", None)}
+        for sub in (getattr(error, "subproblems", None) or [])
+    ]
+    return explain({"type": error.typ, "detail": error.detail or "", "subproblems": subproblems})
+
+
+class AcmeSession:
+    """One account at one directory. Blocking; meant for Celery workers and CLI commands."""
+
+    def __init__(
+        self,
+        *,
+        directory_url: str,
+        account_key: Any,
+        account_uri: str = "",
+        ca_bundle_pem: str = "",
+        bundle_dir: Path | None = None,
+        timeout: int = 30,
+    ) -> None:
+        jwk, alg = _jwk(account_key)
+        self.jwk = jwk
+        verify: bool | str = True
+        if ca_bundle_pem.strip():
+            verify = str(_bundle_file(ca_bundle_pem, bundle_dir or Path("/tmp")))  # noqa: S108
+        account = messages.RegistrationResource(uri=account_uri, body=messages.Registration()) if account_uri else None
+        self.net = _Network(
+            key=jwk, account=account, alg=alg, verify_ssl=verify, user_agent=USER_AGENT, timeout=timeout
+        )
+        self.directory_url = directory_url
+        self._client: acme_client.ClientV2 | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one request: problem documents become AcmeError; network faults and short
+        Retry-Afters are retried here, longer ones surface as transient AcmeErrors."""
+        for attempt in range(1, NETWORK_ATTEMPTS + 1):
+            try:
+                return fn()
+            except acme_errors.ConflictError:
+                raise  # "account exists": register() handles it
+            except messages.Error as error:
+                problem = _problem(error)
+                if problem.code == "rateLimited" or problem.code == "serverInternal":
+                    problem.transient = True
+                raise problem from None
+            except acme_errors.ClientError as error:
+                response = error.args[0] if error.args and isinstance(error.args[0], requests.Response) else None
+                status = response.status_code if response is not None else 0
+                wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+                if status in (429, 502, 503, 504) and attempt < NETWORK_ATTEMPTS:
+                    if wait is not None and wait > MAX_INLINE_WAIT:
+                        raise AcmeError(
+                            "rateLimited", f"the CA asked to wait {int(wait)} s", retry_after=wait, transient=True
+                        ) from None
+                    time.sleep(wait if wait is not None else 0.5 * attempt)
+                    continue
+                raise AcmeError(
+                    "serverInternal", f"{what}: unexpected answer from the CA (HTTP {status})", transient=True
+                ) from None
+            except requests.exceptions.SSLError as error:
+                raise AcmeError("tlsToCA", f"TLS verification of {self.directory_url} failed: {error}") from None
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if attempt == NETWORK_ATTEMPTS:
+                    raise AcmeError(
+                        "connectionToCA",
+                        f"{what}: cannot reach {self.directory_url} ({type(error).__name__})",
+                        transient=True,
+                    ) from None
+                time.sleep(0.25 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    @property
+    def client(self) -> acme_client.ClientV2:
+        if self._client is None:
+            directory = self._call(
+                "directory", lambda: acme_client.ClientV2.get_directory(self.directory_url, self.net)
+            )
+            self._client = acme_client.ClientV2(directory, self.net)
+        return self._client
+
+    def _post_as_get(self, url: str) -> requests.Response:
+        return self._call(url, lambda: self.client._post(url, None))
+
+    def _post(self, url: str, body: Any) -> requests.Response:
+        return self._call(url, lambda: self.client._post(url, body))
+
+    # -- directory and account --------------------------------------------------------------------
+    def directory_info(self) -> DirectoryInfo:
+        directory = self.client.directory
+        meta = directory.meta
+        return DirectoryInfo(
+            url=self.directory_url,
+            terms_of_service=meta.terms_of_service or "",
+            profiles=dict(meta.profiles or {}),
+            external_account_required=bool(meta.external_account_required),
+            has_renewal_info="renewalInfo" in directory.to_partial_json(),
+        )
+
+    def register(self, *, email: str, eab_kid: str = "", eab_hmac_key: str = "") -> str:
+        """Create (or find, if this key already has one) the account; returns its URL."""
+        eab = None
+        if eab_kid:
+            try:
+                eab = messages.ExternalAccountBinding.from_data(
+                    account_public_key=self.jwk.public_key(),
+                    kid=eab_kid,
+                    hmac_key=eab_hmac_key,
+                    directory=self.client.directory,
+                )
+            except (ValueError, TypeError):
+                raise AcmeError("malformed", "The EAB HMAC key must be base64url text from your CA.") from None
+        registration = messages.NewRegistration.from_data(
+            email=email or None, terms_of_service_agreed=True, external_account_binding=eab
+        )
+        self.net.account = None
+        try:
+            regr = self._call("newAccount", lambda: self.client.new_account(registration))
+        except acme_errors.ConflictError as conflict:
+            regr = messages.RegistrationResource(uri=str(conflict.location), body=messages.Registration())
+        self.net.account = regr
+        return str(regr.uri)
+
+    # -- orders -------------------------------------------------------------------------------------
+    def new_order(self, *, identifiers: list[str], profile: str = "", replaces: str = "") -> Order:
+        payload: dict[str, Any] = {"identifiers": [{"type": "dns", "value": name} for name in identifiers]}
+        if profile:
+            payload["profile"] = profile
+        if replaces:
+            payload["replaces"] = replaces
+        response = self._post(self.client.directory["newOrder"], _Json(payload))
+        return _order(response.headers.get("Location", ""), response)
+
+    def order(self, url: str) -> Order:
+        return _order(url, self._post_as_get(url))
+
+    def authorization(self, url: str) -> Authorization:
+        data = self._post_as_get(url).json()
+        return Authorization(
+            url=url,
+            status=data.get("status", ""),
+            identifier=data.get("identifier", {}).get("value", ""),
+            challenges=[
+                Challenge(c.get("type", ""), c.get("url", ""), c.get("token", ""), c.get("status", ""), c.get("error"))
+                for c in data.get("challenges", [])
+            ],
+        )
+
+    def key_authorization(self, token: str) -> str:
+        thumbprint = _b64(self.jwk.thumbprint())
+        return f"{token}.{thumbprint}"
+
+    def answer(self, challenge_url: str) -> None:
+        self._post(challenge_url, _Json({}))
+
+    def finalize(self, finalize_url: str, csr_der: bytes) -> Order:
+        response = self._post(finalize_url, _Json({"csr": _b64(csr_der)}))
+        return _order(response.headers.get("Location", ""), response)
+
+    def download(self, certificate_url: str) -> str:
+        return self._post_as_get(certificate_url).text
+
+    def renewal_info(self, cert: x509.Certificate) -> RenewalWindow:
+        base = self.client.directory["renewalInfo"]
+        response = self._call("renewalInfo", lambda: self.net.get(f"{base.rstrip('/')}/{ari_certificate_id(cert)}"))
+        window = response.json()["suggestedWindow"]
+        retry = retry_after_seconds(response.headers.get("Retry-After")) or 6 * 3600
+        return RenewalWindow(_rfc3339(window["start"]), _rfc3339(window["end"]), timedelta(seconds=retry))
+
+    # -- polling ------------------------------------------------------------------------------------
+    def poll(self, fetch: Callable[[], T], done: Callable[[T], bool], *, deadline: _Deadline, what: str) -> T:
+        """Poll fast first (≤100 ms), back off to 2 s, honour Retry-After, give up at the deadline."""
+        delay = POLL_FIRST
+        while True:
+            value = fetch()
+            if done(value):
+                return value
+            hinted = getattr(value, "retry_after", None)
+            wait = min(max(delay, hinted or 0.0), deadline.left())
+            if wait <= 0:
+                raise AcmeError("timeout", f"the CA did not finish {what} in time", transient=True)
+            time.sleep(wait)
+            delay = min(delay * 1.6, POLL_MAX)
+
+
+class _Json(jose.JSONDeSerializable):  # type: ignore[misc]
+    """A raw JSON body for fields the acme library does not model (`replaces`, `profile`)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def to_partial_json(self) -> dict[str, Any]:
+        return self.data
+
+    @classmethod
+    def from_json(cls, jobj: Any) -> _Json:
+        return cls(jobj)
+
+
+def _order(url: str, response: requests.Response) -> Order:
+    data = response.json()
+    return Order(
+        url=url,
+        status=data.get("status", ""),
+        authorizations=list(data.get("authorizations", [])),
+        finalize=data.get("finalize", ""),
+        certificate=data.get("certificate"),
+        error=data.get("error"),
+        retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+    )
+
+
+def _rfc3339(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _bundle_file(pem: str, directory: Path) -> Path:
+    """requests wants a path; bundles are content-addressed so processes share one file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"ca-bundle-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
+    if not path.exists():
+        temp = path.with_suffix(".tmp")
+        temp.write_text(pem)
+        temp.replace(path)
+    return path
+
+
+def deadline(seconds: float) -> _Deadline:
+    return _Deadline(time.monotonic() + seconds)
+
+
+def private_key_from_jwk(data: dict[str, Any]) -> Any:
+    """An account key from a JWK (certbot's private_key.json), as a `cryptography` private key."""
+    try:
+        jwk = jose.JWK.from_json(data)
+    except (jose.DeserializationError, KeyError, ValueError, TypeError):
+        raise AcmeError("malformed", "The account key file is not a private JWK.") from None
+    key = getattr(jwk.key, "_wrapped", jwk.key)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise AcmeError("malformed", "The account key file holds no RSA or ECDSA private key.")
+    return key

@@ -1,0 +1,95 @@
+"""Forms for the Let's Encrypt tab and the settings page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from repository import emails
+from repository.acme_accounts import PRESETS
+from repository.acme_orders import order_hostnames
+from repository.errors import CryptoError
+from repository.forms import _SPLIT, KEY_TYPE_CHOICES
+from repository.models import AcmeAccount
+
+
+class NewCertificateForm(forms.Form):
+    hostnames = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line; the first is the certificate's name. Port 80 of every name must reach this panel.",
+    )
+    key_type = forms.ChoiceField(choices=KEY_TYPE_CHOICES, initial="ec256")
+    account = forms.ModelChoiceField(queryset=AcmeAccount.objects.all(), empty_label=None, label="ACME account")
+    profile = forms.CharField(required=False, max_length=64, help_text="Optional ACME profile the CA advertises.")
+    auto_renew = forms.BooleanField(required=False, initial=True, label="Renew automatically")
+
+    def clean_hostnames(self) -> list[str]:
+        try:
+            return order_hostnames([name for name in _SPLIT.split(self.cleaned_data["hostnames"]) if name])
+        except CryptoError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        account, profile = data.get("account"), data.get("profile", "")
+        if account is not None and profile and profile not in (account.profiles or {}):
+            offered = ", ".join(account.profiles or {}) or "none"
+            self.add_error("profile", f"This CA does not advertise the profile '{profile}' (offered: {offered}).")
+        return data
+
+
+class RegisterAccountForm(forms.Form):
+    preset = forms.ChoiceField(
+        choices=[*((key, label) for key, (label, _) in PRESETS.items()), ("custom", "Custom directory URL")],
+        label="Certificate authority",
+    )
+    directory_url = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        max_length=500,
+        label="Directory URL",
+        help_text="For a custom RFC 8555 CA, e.g. https://acme.example.com/directory.",
+    )
+    ca_bundle = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="CA bundle (PEM)",
+        help_text="Only for a private CA whose directory uses a certificate browsers don't trust.",
+    )
+    email = forms.EmailField(required=False, help_text="The CA may send account notices here.")
+    agree_tos = forms.BooleanField(required=False, label="I agree to the CA's Terms of Service")
+    eab_kid = forms.CharField(required=False, max_length=200, label="EAB key id")
+    eab_hmac_key = forms.CharField(
+        required=False,
+        max_length=500,
+        label="EAB HMAC key",
+        widget=forms.PasswordInput,
+        help_text="Only if your CA requires External Account Binding.",
+    )
+    name = forms.CharField(required=False, max_length=100)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        preset = data.get("preset")
+        if preset == "custom":
+            if not data.get("directory_url"):
+                self.add_error("directory_url", "Give the directory URL of your CA.")
+        elif preset in PRESETS:
+            data["directory_url"] = PRESETS[preset][1]
+        if bool(data.get("eab_kid")) != bool(data.get("eab_hmac_key")):
+            self.add_error("eab_hmac_key", "EAB needs both the key id and the HMAC key.")
+        return data
+
+
+class NotificationForm(forms.Form):
+    notify_emails = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Notification recipients",
+        help_text="Renewal failures, expiry warnings and stalled sweeps go here (plus CERTPANEL_NOTIFY_EMAILS).",
+    )
+
+    def clean_notify_emails(self) -> str:
+        return "\n".join(emails.parse_recipients(self.cleaned_data["notify_emails"]))

@@ -1,0 +1,312 @@
+"""ACME orders: create, then drive through the state machine until issued or failed.
+
+Every transition is stored with its time (AcmeOrderEvent) so the UI can show live progress.
+The key is stored before the CSR leaves, the order URL as soon as it exists: a worker that dies
+mid-order leaves enough to resume. A lease on the order row keeps two workers from driving the
+same order at once (a redelivered task and a sweep resume, say).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from repository import crypto
+from repository.acme_accounts import acme_account_reregister, session_for
+from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
+from repository.acme_problems import AcmeError, explain
+from repository.errors import CryptoError, RepositoryError
+from repository.keyring import key_load, key_store
+from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, AcmeOrderEvent, Certificate, OrderStatus
+
+log = logging.getLogger(__name__)
+
+MAX_NAMES = 100
+TRANSITIONS: dict[str, set[str]] = {
+    OrderStatus.QUEUED: {OrderStatus.ORDER_CREATED, OrderStatus.FAILED},
+    OrderStatus.ORDER_CREATED: {
+        OrderStatus.CHALLENGES_PUBLISHED,
+        OrderStatus.FINALIZING,
+        OrderStatus.FAILED,
+        OrderStatus.QUEUED,
+    },
+    OrderStatus.CHALLENGES_PUBLISHED: {OrderStatus.VALIDATING, OrderStatus.FAILED, OrderStatus.QUEUED},
+    OrderStatus.VALIDATING: {
+        OrderStatus.FINALIZING,
+        OrderStatus.CHALLENGES_PUBLISHED,
+        OrderStatus.FAILED,
+        OrderStatus.QUEUED,
+    },
+    OrderStatus.FINALIZING: {OrderStatus.ISSUED, OrderStatus.FAILED, OrderStatus.QUEUED},
+    OrderStatus.ISSUED: set(),
+    OrderStatus.FAILED: set(),
+}
+
+
+class OrderBusy(RepositoryError):
+    """Another worker holds this order's lease; try again shortly."""
+
+
+def order_hostnames(raw: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for value in raw:
+        if value.strip().startswith("*"):
+            raise CryptoError(
+                f"'{value.strip()}' is a wildcard: HTTP-01 cannot validate wildcards (they need DNS-01). "
+                "List each hostname instead."
+            )
+        name = crypto.normalize_hostname(value, allow_wildcard=False)
+        if crypto.is_ip_address(name):
+            raise CryptoError(f"'{name}' is an IP address: request certificates for hostnames.")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise CryptoError("Give at least one hostname.")
+    if len(names) > MAX_NAMES:
+        raise CryptoError(f"At most {MAX_NAMES} hostnames per certificate.")
+    return names
+
+
+def _event(order: AcmeOrder, status: str, message: str = "") -> None:
+    if status != order.status and status not in TRANSITIONS[order.status]:
+        raise AssertionError(f"order #{order.pk}: {order.status} → {status} is not a valid transition")
+    order.status = status
+    order.save(update_fields=["status", "updated_at", "error", "problem_type", "order_url", "key", "certificate"])
+    AcmeOrderEvent.objects.create(order=order, status=status, message=message)
+    log.info("order #%s: %s %s", order.pk, status, message)
+
+
+def acme_order_create(
+    *,
+    account: AcmeAccount,
+    hostnames: Sequence[str],
+    key_type: str = "ec256",
+    profile: str = "",
+    auto_renew: bool = True,
+    replaces: Certificate | None = None,
+    user: AbstractBaseUser | None = None,
+) -> AcmeOrder:
+    """A queued order. For a renewal, the one-active-renewal constraint returns the running order instead."""
+    names = order_hostnames(hostnames)
+    if key_type not in crypto.KEY_TYPES:
+        raise CryptoError(f"Unknown key type '{key_type}'.")
+    try:
+        with transaction.atomic():
+            order = AcmeOrder.objects.create(
+                account=account,
+                hostnames=names,
+                key_type=key_type,
+                profile=profile,
+                auto_renew=auto_renew,
+                replaces=replaces,
+                created_by=user if user is not None and user.is_authenticated else None,
+            )
+            AcmeOrderEvent.objects.create(
+                order=order, status=OrderStatus.QUEUED, message="renewal" if replaces else "new certificate"
+            )
+    except IntegrityError:
+        running = AcmeOrder.objects.filter(replaces=replaces, status__in=TRANSITIONS.keys() - {"issued", "failed"})
+        existing = running.first()
+        if existing is None:
+            raise
+        return existing
+    return order
+
+
+# -- leases -----------------------------------------------------------------------------------------------
+def _lease(order_id: int) -> str:
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    taken = (
+        AcmeOrder.objects.filter(pk=order_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS), lease_owner=token)
+    )
+    if not taken:
+        raise OrderBusy(f"Order #{order_id} is being processed by another worker.")
+    return token
+
+
+def _renew_lease(order: AcmeOrder, token: str) -> None:
+    until = timezone.now() + timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS)
+    if not AcmeOrder.objects.filter(pk=order.pk, lease_owner=token).update(lease_until=until):
+        raise OrderBusy(f"Order #{order.pk} was taken over by another worker.")
+
+
+def _release(order_id: int, token: str) -> None:
+    AcmeOrder.objects.filter(pk=order_id, lease_owner=token).update(lease_until=None, lease_owner="")
+
+
+# -- the state machine ------------------------------------------------------------------------------------
+def acme_order_process(order_id: int) -> str:
+    """Drive one order as far as it goes; returns the final (or current) status.
+
+    Transient AcmeErrors (network, 5xx, rate limits) propagate for the task to retry later;
+    everything else fails the order with a message an admin can act on.
+    """
+    order = AcmeOrder.objects.select_related("account", "replaces").get(pk=order_id)
+    if not order.is_active:
+        return order.status
+    token = _lease(order_id)
+    try:
+        order.attempts += 1
+        order.save(update_fields=["attempts"])
+        session = session_for(order.account)
+        try:
+            _drive(order, session, token)
+        except AcmeError as error:
+            if error.code == "accountDoesNotExist":
+                acme_account_reregister(order.account, session)
+                order.order_url = ""  # orders belong to the old account
+                _event(order, OrderStatus.QUEUED, "the CA no longer knew the account: registered again, ordering anew")
+                _drive(order, session, token)
+            else:
+                raise
+    except AcmeError as error:
+        if error.transient:
+            raise
+        _fail(order, error)
+    except CryptoError as error:
+        _fail(order, AcmeError("badCertificate", str(error)))
+    finally:
+        _release(order_id, token)
+    return order.status
+
+
+def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
+    limit = deadline(settings.CERTPANEL_ACME_ORDER_DEADLINE)
+    if order.key_id is None:
+        order.key = key_store(crypto.generate_private_key(order.key_type))
+        order.save(update_fields=["key"])
+    state = _current_order(order, session)
+    if state.status == "pending":
+        _validate(order, session, state, limit)
+        _renew_lease(order, lease)
+        state = session.poll(
+            lambda: session.order(order.order_url),
+            lambda o: o.status not in ("pending", "processing"),
+            deadline=limit,
+            what="validating the order",
+        )
+    if state.status in ("ready", "processing") and order.status != OrderStatus.FINALIZING:
+        _event(order, OrderStatus.FINALIZING)
+    if state.status == "ready":
+        csr = crypto.create_csr(
+            key=key_load(order.key), subject=crypto.SubjectFields(order.hostnames[0]), sans=order.hostnames[1:]
+        )
+        state = session.finalize(state.finalize, csr.public_bytes(serialization.Encoding.DER))
+        _renew_lease(order, lease)
+    if state.status == "processing":
+        state = session.poll(
+            lambda: session.order(order.order_url),
+            lambda o: o.status != "processing",
+            deadline=limit,
+            what="issuing the certificate",
+        )
+    if state.status == "invalid":
+        raise explain(state.error or {"type": "unknown", "detail": "the CA marked the order invalid"})
+    if state.status != "valid" or not state.certificate:
+        raise AcmeError("unexpected", f"The CA left the order in state '{state.status}'.")
+    if order.status != OrderStatus.FINALIZING:
+        _event(order, OrderStatus.FINALIZING)
+    _store_result(order, session.download(state.certificate))
+
+
+def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
+    """Resume the stored order when the CA still has it; otherwise start a new one."""
+    if order.order_url:
+        try:
+            state = session.order(order.order_url)
+        except AcmeError as error:
+            if error.transient:
+                raise
+            log.warning("order #%s: stored order is gone at the CA (%s); ordering again", order.pk, error)
+            _event(order, OrderStatus.QUEUED, "the CA no longer knows the previous order; starting again")
+        else:
+            if state.status != "invalid":
+                return state
+    replaces = _ari_replaces(order, session)
+    state = session.new_order(identifiers=order.hostnames, profile=order.profile, replaces=replaces)
+    order.order_url = state.url
+    _event(order, OrderStatus.ORDER_CREATED, state.url)
+    return state
+
+
+def _ari_replaces(order: AcmeOrder, session: AcmeSession) -> str:
+    if order.replaces is None or not order.replaces.certificate_pem or not session.directory_info().has_renewal_info:
+        return ""
+    try:
+        return ari_certificate_id(crypto.parse_certificates(order.replaces.certificate_pem.encode())[0])
+    except (AcmeError, CryptoError):
+        return ""
+
+
+def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: object) -> None:
+    authorizations = [session.authorization(url) for url in state.authorizations]
+    pending = [authz for authz in authorizations if authz.status == "pending"]
+    published = []
+    for authz in pending:
+        challenge = next((c for c in authz.challenges if c.type == "http-01"), None)
+        if challenge is None:
+            raise AcmeError("unsupportedChallenge", f"The CA offers no HTTP-01 challenge for {authz.identifier}.")
+        AcmeChallenge.objects.update_or_create(
+            token=challenge.token,
+            defaults={"order": order, "key_authorization": session.key_authorization(challenge.token)},
+        )
+        published.append((authz, challenge))
+    if order.status != OrderStatus.CHALLENGES_PUBLISHED:
+        _event(order, OrderStatus.CHALLENGES_PUBLISHED, ", ".join(a.identifier for a, _ in published))
+    for _, challenge in published:
+        if challenge.status == "pending":
+            session.answer(challenge.url)
+    _event(order, OrderStatus.VALIDATING)
+    for authz, challenge in published:
+        final = session.poll(
+            lambda url=authz.url: session.authorization(url),
+            lambda a: a.status != "pending",
+            deadline=limit,
+            what=f"validating {authz.identifier}",
+        )  # type: ignore[arg-type]
+        if final.status != "valid":
+            failed = next((c for c in final.challenges if c.error), None)
+            problem = failed.error if failed and failed.error else {"type": "unauthorized", "detail": final.status}
+            raise explain(problem, identifier=final.identifier, token=challenge.token)
+
+
+def _fail(order: AcmeOrder, error: AcmeError) -> None:
+    order.error, order.problem_type = str(error), error.code
+    _event(order, OrderStatus.FAILED, str(error))
+    AcmeChallenge.objects.filter(order=order).delete()
+    from repository.renewals import renewal_failed
+
+    if order.replaces is not None:
+        renewal_failed(order.replaces, str(error))
+
+
+def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
+    from repository.renewals import certificate_store_issued
+
+    with transaction.atomic():
+        locked = AcmeOrder.objects.select_for_update().get(pk=order.pk)
+        if locked.certificate_id is not None:  # a previous attempt stored it already
+            order.certificate_id = locked.certificate_id
+        else:
+            order.certificate = certificate_store_issued(order, fullchain_pem)
+        _event(order, OrderStatus.ISSUED, f"certificate #{order.certificate_id}")
+        AcmeChallenge.objects.filter(order=order).delete()
+
+
+def acme_order_give_up(order_id: int, error: AcmeError) -> None:
+    """Retries exhausted on a transient error: fail the order with the last error."""
+    order = AcmeOrder.objects.select_related("replaces").get(pk=order_id)
+    if order.is_active:
+        _fail(order, error)

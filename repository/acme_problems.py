@@ -1,0 +1,65 @@
+"""ACME problem documents (RFC 8555 §6.7) in words an admin can act on. Pure; no acme imports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repository.errors import RepositoryError
+
+PREFIX = "urn:ietf:params:acme:error:"
+
+
+class AcmeError(RepositoryError):
+    """A failed ACME step. ``transient`` errors are retried with backoff; the others fail the order."""
+
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+        self.transient = transient
+
+
+def _short(problem_type: str) -> str:
+    return problem_type.removeprefix(PREFIX)
+
+
+def _challenge_url(identifier: str, token: str) -> str:
+    return f"http://{identifier}/.well-known/acme-challenge/{token or '…'}"
+
+
+def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "") -> AcmeError:
+    """Turn a problem document into an AcmeError whose message says what to do."""
+    code = _short(str(problem.get("type", "")))
+    detail = str(problem.get("detail", "")).strip() or "no details given"
+    subproblems = problem.get("subproblems") or []
+    if subproblems and not identifier:
+        first = subproblems[0]
+        identifier = str(first.get("identifier") or "")
+        if first.get("type"):
+            code, detail = _short(str(first["type"])), str(first.get("detail") or detail)
+    name = identifier or "this name"
+    url = _challenge_url(name, token)
+    messages = {
+        "connection": f"the CA could not reach {url}: {detail} — port 80 of {name} must reach this panel "
+        "(or the nginx location that forwards /.well-known/acme-challenge/ to it)",
+        "dns": f"DNS lookup failed for {name}: {detail} — check its A/AAAA records",
+        "caa": f"CAA records of {name} forbid this CA from issuing: {detail} — add the CA to the CAA record",
+        "unauthorized": f"the CA fetched {url} and got the wrong answer: {detail} — another server answers port 80 "
+        f"for {name}, or a proxy does not forward /.well-known/acme-challenge/ to this panel",
+        "incorrectResponse": f"the CA fetched {url} and got the wrong answer: {detail}",
+        "rejectedIdentifier": f"the CA refuses to issue for {name}: {detail}",
+        "unsupportedIdentifier": f"the CA does not issue for {name}: {detail}",
+        "rateLimited": f"rate limited by the CA: {detail}",
+        "badNonce": f"the CA kept rejecting request nonces (badNonce) after several retries: "
+        f"{detail} — try again later",
+        "accountDoesNotExist": f"the ACME account no longer exists at the CA: {detail}",
+        "externalAccountRequired": f"the CA requires External Account Binding (EAB key id and HMAC): {detail}",
+        "userActionRequired": f"the CA needs you to act on the account (often new Terms of Service): {detail}",
+        "badCSR": f"the CA rejected the certificate request: {detail}",
+        "malformed": f"the CA rejected a request as malformed: {detail}",
+        "serverInternal": f"the CA had an internal error: {detail} — it will be retried",
+        "tls": f"the CA's TLS connection to {name} failed: {detail}",
+        "orderNotReady": f"the order was not ready to finalize: {detail}",
+    }
+    message = messages.get(code, f"the CA refused ({code or 'unknown error'}): {detail}")
+    return AcmeError(code, message[:1].upper() + message[1:], transient=code in {"serverInternal", "rateLimited"})

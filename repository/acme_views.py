@@ -1,0 +1,158 @@
+"""The Let's Encrypt tab, order progress, settings page and the HTTP-01 responder."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods
+
+from repository import emails, renewals
+from repository.acme_accounts import acme_account_register
+from repository.acme_forms import NewCertificateForm, NotificationForm, RegisterAccountForm
+from repository.acme_orders import acme_order_create
+from repository.errors import RepositoryError
+from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
+from repository.sweep_watch import sweep_state
+from repository.tasks import queue_order
+from repository.views import _bound, staff_required
+
+
+def letsencrypt(request: HttpRequest) -> HttpResponse:
+    certificates = (
+        Certificate.objects.filter(source="acme")
+        .only("id", "name", "sans", "not_after", "renew_at", "auto_renew", "renewal_failures", "last_error")
+        .order_by("name", "id")[:500]
+    )
+    orders = AcmeOrder.objects.select_related("account").order_by("-created_at")[:20]
+    context = {"certificates": certificates, "orders": orders, "accounts": AcmeAccount.objects.exists(), "tab": "acme"}
+    return render(request, "repository/letsencrypt.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def new_certificate(request: HttpRequest) -> HttpResponse:
+    if not AcmeAccount.objects.exists():
+        messages.warning(request, "Register an ACME account first (Settings).")
+        return redirect("settings")
+    form = NewCertificateForm(*_bound(request))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            order = acme_order_create(
+                account=data["account"],
+                hostnames=data["hostnames"],
+                key_type=data["key_type"],
+                profile=data["profile"],
+                auto_renew=data["auto_renew"],
+                user=request.user,
+            )
+        except RepositoryError as exc:
+            form.add_error(None, str(exc))
+        else:
+            queue_order(order)
+            return redirect("repository:order", order.pk)
+    return render(
+        request,
+        "repository/form.html",
+        {"form": form, "title": "New Certificate (Let's Encrypt)", "submit": "Request certificate", "tab": "acme"},
+    )
+
+
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = get_object_or_404(AcmeOrder.objects.select_related("account", "certificate", "replaces"), pk=order_id)
+    return render(request, "repository/order.html", {"order": order, "events": order.events.all()})
+
+
+@never_cache
+def order_status(request: HttpRequest, order_id: int) -> JsonResponse:
+    order = get_object_or_404(AcmeOrder, pk=order_id)
+    return JsonResponse(
+        {
+            "status": order.status,
+            "active": order.is_active,
+            "error": order.error,
+            "certificate_id": order.certificate_id,
+            "events": [
+                {
+                    "status": e.status,
+                    "label": e.get_status_display(),
+                    "message": e.message,
+                    "at": e.at.strftime("%H:%M:%S.%f")[:-3],
+                }
+                for e in order.events.all()
+            ],
+        }
+    )
+
+
+@require_http_methods(["POST"])
+@staff_required
+def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    try:
+        order = renewals.certificate_renew(certificate_id, user=request.user)
+    except (RepositoryError, Certificate.DoesNotExist) as exc:
+        messages.error(request, str(exc))
+        return redirect("repository:detail", certificate_id)
+    queue_order(order)
+    return redirect("repository:order", order.pk)
+
+
+@sensitive_post_parameters("eab_hmac_key")
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    panel = PanelSettings.load()
+    notify = NotificationForm(initial={"notify_emails": panel.notify_emails})
+    register = RegisterAccountForm()
+    if request.method == "POST":
+        if not request.user.is_staff:
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied("Only staff users may change settings.")
+        if request.POST.get("form") == "notify":
+            notify = NotificationForm(request.POST)
+            if notify.is_valid():
+                panel.notify_emails = notify.cleaned_data["notify_emails"]
+                panel.save(update_fields=["notify_emails"])
+                messages.success(request, "Notification recipients saved.")
+                return redirect("settings")
+        else:
+            register = RegisterAccountForm(request.POST)
+            if register.is_valid():
+                data = register.cleaned_data
+                try:
+                    account = acme_account_register(
+                        directory_url=data["directory_url"],
+                        email=data["email"],
+                        agree_tos=data["agree_tos"],
+                        name=data["name"],
+                        ca_bundle_pem=data["ca_bundle"],
+                        eab_kid=data["eab_kid"],
+                        eab_hmac_key=data["eab_hmac_key"],
+                    )
+                except RepositoryError as exc:
+                    register.add_error(None, str(exc))
+                else:
+                    messages.success(request, f"Registered the ACME account {account.name}.")
+                    return redirect("settings")
+    context = {
+        "notify": notify,
+        "register": register,
+        "accounts": AcmeAccount.objects.all(),
+        "env_recipients": emails.recipients(),
+        "sweep": sweep_state(),
+    }
+    return render(request, "settings.html", context)
+
+
+@login_not_required
+@require_GET
+def acme_challenge(request: HttpRequest, token: str) -> HttpResponse:
+    """HTTP-01 answers from the database, so any web process (or node) can answer."""
+    key_authorization = AcmeChallenge.objects.filter(token=token).values_list("key_authorization", flat=True).first()
+    if key_authorization is None:
+        raise Http404("unknown token")
+    return HttpResponse(key_authorization, content_type="application/octet-stream")

@@ -1,0 +1,264 @@
+"""Notification emails: render (subject, text, HTML) from templates/emails/ and send through django.core.mail.
+
+Pure rendering and sending: no model imports; callers pass plain data, and never key material.
+Every ``send_*`` returns False and sends nothing when there is no recipient, True once the message
+went to the configured backend (SMTP when EMAIL_HOST is set, otherwise files in <data dir>/emails).
+Dates are shown in UTC whatever TIME_ZONE is, so what an admin reads matches the logs and ``openssl``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+__all__ = [
+    "CertificateNotice",
+    "certificate_url",
+    "days_left",
+    "expiry_advice",
+    "parse_recipients",
+    "recipients",
+    "send_expiry_warning",
+    "send_renewal_failed",
+    "send_renewal_recovered",
+    "send_sweep_recovered",
+    "send_sweep_stalled",
+]
+
+SUBJECT_PREFIX = "[certpanel] "
+
+SOURCE_LABELS: Mapping[str, str] = {
+    "acme": "ACME (renews itself)",
+    "self_signed": "self-signed",
+    "csr": "CA-issued (from a CSR made in the panel)",
+    "imported": "imported",
+}
+
+_ADVICE: Mapping[str, str] = {
+    "acme": "Automatic renewal has not replaced it yet: open the certificate page to see the last renewal error.",
+    "self_signed": "Create a new self-signed certificate and assign it to the services that use this one.",
+    "csr": "Renew it with your CA and upload the new certificate.",
+    "imported": "Renew it with your CA and upload the new certificate.",
+}
+_DEFAULT_ADVICE = "Replace it with a new certificate before it expires."
+
+_RECIPIENT_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True)
+class CertificateNotice:
+    """What an email says about one certificate (no key material, ever)."""
+
+    certificate_id: int
+    name: str
+    names: list[str]
+    not_after: datetime | None
+    source: str
+
+
+# ---------------------------------------------------------------- small pure helpers
+
+
+def certificate_url(certificate_id: int) -> str:
+    return f"{settings.CERTPANEL_BASE_URL}/certificates/{certificate_id}/"
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware.")
+    return value
+
+
+def _now(now: datetime | None) -> datetime:
+    return timezone.now() if now is None else _aware(now, "now")
+
+
+def days_left(not_after: datetime | None, *, now: datetime | None = None) -> int | None:
+    """Whole days until ``not_after`` (floor): 0 within the last day, negative once expired; None if unknown."""
+    if not_after is None:
+        return None
+    return (_aware(not_after, "not_after") - _now(now)) // timedelta(days=1)
+
+
+def _utc(value: datetime | None) -> str:
+    """``2025-06-01 12:00 UTC``, or ``unknown``."""
+    if value is None:
+        return "unknown"
+    return _aware(value, "A date").astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _expiry_phrase(days: int | None) -> str:
+    """``expires in 12 days`` / ``EXPIRED`` / empty when the date is unknown."""
+    if days is None:
+        return ""
+    if days < 0:
+        return "EXPIRED"
+    if days == 0:
+        return "expires in less than a day"
+    return f"expires in {_plural(days, 'day')}"
+
+
+def _duration(elapsed: timedelta) -> str:
+    """``26 hours`` below two days, then ``3 days``."""
+    hours = max(0, elapsed // timedelta(hours=1))
+    if hours < 1:
+        return "less than an hour"
+    if hours < 48:
+        return _plural(hours, "hour")
+    return _plural(hours // 24, "day")
+
+
+def expiry_advice(source: str) -> str:
+    """What an admin does about an expiring certificate of this source."""
+    return _ADVICE.get(source, _DEFAULT_ADVICE)
+
+
+# ---------------------------------------------------------------- recipients
+
+
+def recipients(extra: Sequence[str] = ()) -> list[str]:
+    """CERTPANEL_NOTIFY_EMAILS then ``extra``: blanks dropped, duplicates (any case) dropped, order kept."""
+    result: list[str] = []
+    seen: set[str] = set()
+    for address in [*settings.CERTPANEL_NOTIFY_EMAILS, *extra]:
+        cleaned = address.strip()
+        if cleaned and cleaned.casefold() not in seen:
+            seen.add(cleaned.casefold())
+            result.append(cleaned)
+    return result
+
+
+def parse_recipients(text: str) -> list[str]:
+    """Addresses separated by commas, semicolons, spaces or newlines; ValidationError names the first bad one."""
+    result: list[str] = []
+    seen: set[str] = set()
+    for address in _RECIPIENT_SEPARATORS.split(text):
+        if not address:
+            continue
+        try:
+            validate_email(address)
+        except ValidationError:
+            shown = address if len(address) <= 80 else address[:77] + "..."
+            raise ValidationError(f"'{shown}' is not a valid email address.", code="invalid") from None
+        if address.casefold() not in seen:
+            seen.add(address.casefold())
+            result.append(address)
+    return result
+
+
+# ---------------------------------------------------------------- rendering and sending
+
+
+def _subject(template: str, context: Mapping[str, Any]) -> str:
+    line = " ".join(render_to_string(f"emails/{template}_subject.txt", dict(context)).split())
+    return SUBJECT_PREFIX + line
+
+
+def _text(template: str, context: Mapping[str, Any]) -> str:
+    body = render_to_string(f"emails/{template}_body.txt", dict(context))
+    lines = [line.rstrip() for line in body.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def _send(template: str, to: Sequence[str], context: Mapping[str, Any]) -> bool:
+    addresses = [address.strip() for address in to if address.strip()]
+    if not addresses:
+        return False
+    full = {"base_url": settings.CERTPANEL_BASE_URL, **context}
+    message = EmailMultiAlternatives(
+        subject=_subject(template, full),
+        body=_text(template, full),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=addresses,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(render_to_string(f"emails/{template}_body.html", full), "text/html")
+    message.send(fail_silently=False)
+    return True
+
+
+def _certificate_context(notice: CertificateNotice, *, now: datetime | None) -> dict[str, Any]:
+    days = days_left(notice.not_after, now=now)
+    return {
+        "certificate_id": notice.certificate_id,
+        "name": notice.name,
+        "names": list(notice.names) or [notice.name],
+        "source": notice.source,
+        "source_label": SOURCE_LABELS.get(notice.source, notice.source),
+        "url": certificate_url(notice.certificate_id),
+        "not_after": _utc(notice.not_after),
+        "days_left": days,
+        "expired": days is not None and days < 0,
+        "expiry_phrase": _expiry_phrase(days),
+    }
+
+
+def send_renewal_failed(
+    *,
+    to: Sequence[str],
+    notice: CertificateNotice,
+    error: str,
+    attempts: int,
+    next_attempt: datetime | None,
+    now: datetime | None = None,
+) -> bool:
+    """Renewal of an ACME certificate failed: the error, attempts so far, next attempt, time left."""
+    context = _certificate_context(notice, now=now)
+    context.update(
+        error=error.strip() or "No error message was recorded.",
+        attempts=attempts,
+        attempts_phrase=_plural(attempts, "attempt"),
+        next_attempt=_utc(next_attempt) if next_attempt is not None else "",
+    )
+    return _send("renewal_failed", to, context)
+
+
+def send_renewal_recovered(
+    *, to: Sequence[str], notice: CertificateNotice, attempts: int, new_not_after: datetime | None
+) -> bool:
+    """A certificate whose renewal had failed is renewed now."""
+    context = _certificate_context(notice, now=None)
+    context.update(
+        attempts=attempts,
+        attempts_phrase=_plural(attempts, "attempt"),
+        new_not_after=_utc(new_not_after),
+        new_expiry_phrase=_expiry_phrase(days_left(new_not_after)),
+    )
+    return _send("renewal_recovered", to, context)
+
+
+def send_expiry_warning(*, to: Sequence[str], notice: CertificateNotice, now: datetime | None = None) -> bool:
+    """A certificate that cannot renew itself (self-signed, imported, CA-issued) expires soon or has expired."""
+    context = _certificate_context(notice, now=now)
+    context["advice"] = expiry_advice(notice.source)
+    return _send("expiry_warning", to, context)
+
+
+def send_sweep_stalled(*, to: Sequence[str], last_sweep: datetime | None, now: datetime | None = None) -> bool:
+    """No renewal sweep ran for too long: Celery beat (or the worker) is probably down."""
+    current = _now(now)
+    context = {
+        "last_sweep": _utc(last_sweep) if last_sweep is not None else "",
+        "since": _duration(current - _aware(last_sweep, "last_sweep")) if last_sweep is not None else "",
+        "now": _utc(current),
+    }
+    return _send("sweep_stalled", to, context)
+
+
+def send_sweep_recovered(*, to: Sequence[str], last_sweep: datetime) -> bool:
+    """Renewal sweeps run again after a stall."""
+    return _send("sweep_recovered", to, {"last_sweep": _utc(last_sweep)})

@@ -1,0 +1,118 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AcmeAccount(models.Model):
+    """An account at an RFC 8555 CA. Its key is sealed like every other key (repository/keystore.py)."""
+
+    name = models.CharField(max_length=100)
+    directory_url = models.URLField(max_length=500)
+    ca_bundle_pem = models.TextField(blank=True, help_text="PEM trusted for the directory's TLS (private CAs).")
+    email = models.EmailField(blank=True)
+    key = models.ForeignKey("repository.PrivateKey", on_delete=models.PROTECT)
+    uri = models.URLField(max_length=500, blank=True)
+    terms_of_service = models.URLField(max_length=500, blank=True)
+    eab_kid = models.CharField(max_length=200, blank=True)
+    profiles = models.JSONField(default=dict, blank=True, help_text="Profiles the directory advertises.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.email or 'no contact'})"
+
+
+class OrderStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    ORDER_CREATED = "order_created", "Order created"
+    CHALLENGES_PUBLISHED = "challenges_published", "Challenges published"
+    VALIDATING = "validating", "Validating"
+    FINALIZING = "finalizing", "Finalizing"
+    ISSUED = "issued", "Issued"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_STATUSES = [
+    OrderStatus.QUEUED,
+    OrderStatus.ORDER_CREATED,
+    OrderStatus.CHALLENGES_PUBLISHED,
+    OrderStatus.VALIDATING,
+    OrderStatus.FINALIZING,
+]
+
+
+class AcmeOrder(models.Model):
+    """One attempt to get a certificate: a state machine whose every step is an AcmeOrderEvent.
+
+    The key is generated and stored before the CSR is sent, and ``order_url`` is stored as soon
+    as the CA returns it, so a task that dies is resumed rather than restarted blind.
+    """
+
+    account = models.ForeignKey(AcmeAccount, on_delete=models.PROTECT, related_name="orders")
+    hostnames = models.JSONField()
+    key_type = models.CharField(max_length=16)
+    profile = models.CharField(max_length=64, blank=True)
+    auto_renew = models.BooleanField(default=True)
+    key = models.ForeignKey("repository.PrivateKey", null=True, blank=True, on_delete=models.PROTECT)
+    replaces = models.ForeignKey(
+        "repository.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewal_orders"
+    )
+    certificate = models.OneToOneField(
+        "repository.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="acme_order"
+    )
+    status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.QUEUED)
+    order_url = models.URLField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    problem_type = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=32, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One running renewal per certificate: a click and the beat sweep cannot both order.
+            models.UniqueConstraint(
+                fields=["replaces"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="one_active_renewal_per_certificate",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"order #{self.pk} for {', '.join(self.hostnames)} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class AcmeOrderEvent(models.Model):
+    order = models.ForeignKey(AcmeOrder, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=24, choices=OrderStatus.choices)
+    message = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.status}"
+
+
+class AcmeChallenge(models.Model):
+    """An HTTP-01 answer any web process can serve from the database (several nodes behind a balancer)."""
+
+    token = models.CharField(max_length=200, unique=True)
+    key_authorization = models.CharField(max_length=400)
+    order = models.ForeignKey(AcmeOrder, on_delete=models.CASCADE, related_name="challenges")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.token

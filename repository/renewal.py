@@ -1,0 +1,71 @@
+"""When to renew: pure arithmetic on a certificate's lifetime or the CA's ARI window (no Django).
+
+Nothing here knows "90 days": 90-, 45- and 6-day certificates all renew at a fraction of their
+own lifetime, which is what keeps short-lived certificates safe when a renewal fails and retries.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+SHORT_LIFETIME = timedelta(days=10)
+JITTER_FRACTION = 0.02
+MAX_JITTER = timedelta(hours=4)
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=10), timedelta(minutes=100))
+DAILY = timedelta(days=1)
+ARI_REFRESH = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class RenewalPlan:
+    renew_at: datetime
+    rule: str
+
+
+def lifetime_plan(not_before: datetime, not_after: datetime, *, rng: random.Random | None = None) -> RenewalPlan:
+    """Renew when 1/3 of the lifetime remains (1/2 under 10 days), a little earlier by random jitter.
+
+    Jitter spreads a fleet's renewals so they do not all hit the CA in the same minute.
+    """
+    lifetime = not_after - not_before
+    short = lifetime < SHORT_LIFETIME
+    remaining = lifetime / 2 if short else lifetime / 3
+    jitter = min(lifetime * JITTER_FRACTION, MAX_JITTER) * (rng or random).random()
+    renew_at = not_after - remaining - jitter
+    return RenewalPlan(renew_at, f"lifetime: renew with {'1/2' if short else '1/3'} of {_human(lifetime)} left")
+
+
+def ari_plan(start: datetime, end: datetime, *, rng: random.Random | None = None) -> RenewalPlan:
+    """RFC 9773: a uniformly random time inside the CA's suggested window."""
+    if end <= start:
+        return RenewalPlan(start, f"ARI window at {start:%Y-%m-%d %H:%M} UTC")
+    offset = (end - start) * (rng or random).random()
+    return RenewalPlan(start + offset, f"ARI window {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+
+
+def retry_delay(failures: int) -> timedelta:
+    """After the n-th failure in a row: 1 min, 10 min, 100 min, then daily."""
+    if failures <= 0:
+        return BACKOFF[0]
+    return BACKOFF[failures - 1] if failures <= len(BACKOFF) else DAILY
+
+
+def next_attempt(failures: int, now: datetime, not_after: datetime | None) -> datetime:
+    """Never wait past expiry: a daily retry shrinks so the last tries land before the end."""
+    candidate = now + retry_delay(failures)
+    if not_after is not None and not_after > now and candidate > not_after:
+        return now + (not_after - now) / 2
+    return candidate
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 7200:
+        return f"{seconds // 3600} hours"
+    if seconds >= 120:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"

@@ -1,0 +1,250 @@
+"""Renewal bookkeeping: storing an issued certificate, failures and their backoff, ARI windows,
+expiry warnings for certificates that cannot renew themselves, and what the sweep picks up.
+
+Queueing is the task layer's job (repository/tasks.py); nothing here imports Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from repository import crypto, emails, renewal
+from repository.acme_accounts import session_for
+from repository.acme_problems import AcmeError
+from repository.actions import fill_from_x509
+from repository.errors import RepositoryError
+from repository.keyring import key_load
+from repository.models import (
+    ACTIVE_STATUSES,
+    AcmeOrder,
+    Certificate,
+    CertificateSource,
+    PanelSettings,
+)
+
+log = logging.getLogger(__name__)
+
+EXPIRY_LEVELS = (30, 14, 7, 1, 0)
+
+
+def _notice(entry: Certificate) -> emails.CertificateNotice:
+    return emails.CertificateNotice(
+        certificate_id=entry.pk,
+        name=entry.name,
+        names=list(entry.sans),
+        not_after=entry.not_after,
+        source=entry.source,
+    )
+
+
+def notify_to() -> list[str]:
+    return emails.recipients(emails.parse_recipients(PanelSettings.load().notify_emails))
+
+
+def _after_commit(send: object, **kwargs: object) -> None:
+    """Mail goes out only once the state it reports is committed; a mail failure is logged, not fatal."""
+
+    def run() -> None:
+        try:
+            send(**kwargs)  # type: ignore[operator]
+        except Exception:
+            log.exception("could not send notification email")
+
+    transaction.on_commit(run)
+
+
+def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificate:
+    """Store what the CA issued; for a renewal, the new certificate takes the old one's place."""
+    certificates = crypto.parse_certificates(fullchain_pem.encode())
+    leaf, chain = crypto.order_chain(certificates, leaf_key=key_load(order.key))  # type: ignore[arg-type]
+    entry = Certificate(
+        name=order.hostnames[0],
+        source=CertificateSource.ACME,
+        key=order.key,
+        auto_renew=order.auto_renew,
+        acme_account=order.account,
+        acme_profile=order.profile,
+        renewed_from=order.replaces,
+        created_by=order.created_by,
+    )
+    fill_from_x509(entry, leaf, chain)
+    plan = renewal.lifetime_plan(entry.not_before, entry.not_after)  # type: ignore[arg-type]
+    entry.renew_at = plan.renew_at if order.auto_renew else None
+    entry.renewal_rule = plan.rule
+    entry.ari_next_check = timezone.now() if order.auto_renew else None
+    entry.save()
+    if order.replaces is not None:
+        _replace(Certificate.objects.select_for_update().get(pk=order.replaces_id), entry)
+    return entry
+
+
+def _replace(old: Certificate, new: Certificate) -> None:
+    from services.actions import listeners_move_certificate
+
+    old.auto_renew, old.renew_at, old.ari_next_check = False, None, None
+    old.save(update_fields=["auto_renew", "renew_at", "ari_next_check", "updated_at"])
+    listeners_move_certificate(old=old, new=new)
+    if old.failure_notified:
+        _after_commit(
+            emails.send_renewal_recovered,
+            to=notify_to(),
+            notice=_notice(new),
+            attempts=old.renewal_failures + 1,
+            new_not_after=new.not_after,
+        )
+
+
+def renewal_failed(entry: Certificate, error: str, *, now: datetime | None = None) -> Certificate:
+    """Back off (1 min, 10 min, 100 min, daily) and tell the admins once per incident."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        entry = Certificate.objects.select_for_update().get(pk=entry.pk)
+        entry.renewal_failures += 1
+        entry.last_error = error
+        entry.renew_at = renewal.next_attempt(entry.renewal_failures, now, entry.not_after)
+        first = not entry.failure_notified
+        entry.failure_notified = True
+        entry.save(update_fields=["renewal_failures", "last_error", "renew_at", "failure_notified", "updated_at"])
+        if first:
+            _after_commit(
+                emails.send_renewal_failed,
+                to=notify_to(),
+                notice=_notice(entry),
+                error=error,
+                attempts=entry.renewal_failures,
+                next_attempt=entry.renew_at,
+            )
+    log.warning(
+        "renewal of #%s failed (%d in a row), next try %s: %s", entry.pk, entry.renewal_failures, entry.renew_at, error
+    )
+    return entry
+
+
+def renewable(entry: Certificate) -> None:
+    if entry.source != CertificateSource.ACME or entry.acme_account_id is None:
+        raise RepositoryError(f"'{entry.name}' was not issued through ACME by this panel: it cannot renew itself.")
+    if hasattr(entry, "renewed_by") and entry.renewed_by is not None:
+        raise RepositoryError(f"'{entry.name}' was already renewed by #{entry.renewed_by.pk}.")
+
+
+def due_for_renewal(now: datetime) -> QuerySet[Certificate]:
+    """The sweep's one indexed query (partial index cert_due_renewal)."""
+    return Certificate.objects.filter(auto_renew=True, renew_at__lte=now).exclude(
+        renewal_orders__status__in=ACTIVE_STATUSES
+    )
+
+
+def due_for_ari(now: datetime) -> QuerySet[Certificate]:
+    return Certificate.objects.filter(auto_renew=True, ari_next_check__lte=now)
+
+
+def stale_orders(now: datetime) -> QuerySet[AcmeOrder]:
+    """Orders a dead worker left mid-way: the lease ran out, or none was taken and the task never ran."""
+    quiet = now - timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS)
+    return AcmeOrder.objects.filter(status__in=ACTIVE_STATUSES).filter(
+        Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=quiet)
+    )
+
+
+def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None) -> Certificate:
+    """Fetch the CA's renewal window (RFC 9773); on any error keep the lifetime rule."""
+    now = now or timezone.now()
+    entry = Certificate.objects.select_related("acme_account").get(pk=certificate_id)
+    if not entry.auto_renew or entry.acme_account is None:
+        return entry
+    try:
+        session = session_for(entry.acme_account)
+        if not session.directory_info().has_renewal_info:
+            entry.ari_next_check = None
+        else:
+            window = session.renewal_info(crypto.parse_certificates(entry.certificate_pem.encode())[0])
+            apply_ari_window(entry, window.start, window.end, now=now, retry_after=window.retry_after)
+    except (AcmeError, RepositoryError, KeyError, ValueError) as error:
+        log.info("ARI for #%s unavailable (%s): keeping the lifetime rule", entry.pk, error)
+        entry.ari_next_check = now + renewal.ARI_REFRESH
+    entry.save(update_fields=["renew_at", "renewal_rule", "ari_window_start", "ari_window_end", "ari_next_check"])
+    return entry
+
+
+def apply_ari_window(
+    entry: Certificate, start: datetime, end: datetime, *, now: datetime, retry_after: timedelta
+) -> None:
+    """A new window gets a new random pick; the same window keeps the earlier pick."""
+    if (start, end) != (entry.ari_window_start, entry.ari_window_end) and entry.renewal_failures == 0:
+        plan = renewal.ari_plan(start, end)
+        entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
+        entry.ari_window_start, entry.ari_window_end = start, end
+    entry.ari_next_check = now + min(max(retry_after, timedelta(minutes=1)), renewal.ARI_REFRESH)
+
+
+def _expiry_level(days_left: int) -> int | None:
+    crossed = [level for level in EXPIRY_LEVELS if days_left <= level]
+    return min(crossed) if crossed else None
+
+
+def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
+    """30/14/7/1 days (and expired) warnings for certificates nothing renews automatically."""
+    now = now or timezone.now()
+    warned = []
+    candidates = Certificate.objects.filter(
+        auto_renew=False, not_after__lte=now + timedelta(days=EXPIRY_LEVELS[0] + 1), renewed_by__isnull=True
+    ).exclude(certificate_pem="")
+    for entry in candidates:
+        left = emails.days_left(entry.not_after, now=now)
+        level = _expiry_level(left) if left is not None else None
+        if level is None or (entry.expiry_warned_days is not None and entry.expiry_warned_days <= level):
+            continue
+        with transaction.atomic():
+            if Certificate.objects.filter(pk=entry.pk, expiry_warned_days=entry.expiry_warned_days).update(
+                expiry_warned_days=level
+            ):
+                _after_commit(emails.send_expiry_warning, to=notify_to(), notice=_notice(entry), now=now)
+                warned.append(entry.pk)
+    return warned
+
+
+@dataclass(frozen=True)
+class DueExplanation:
+    certificate_id: int
+    name: str
+    renew_at: datetime | None
+    rule: str
+    window: str
+
+
+def explain_due(entries: QuerySet[Certificate]) -> list[DueExplanation]:
+    return [
+        DueExplanation(
+            e.pk,
+            e.name,
+            e.renew_at,
+            e.renewal_rule,
+            f"{e.ari_window_start:%Y-%m-%dT%H:%M:%SZ} to {e.ari_window_end:%Y-%m-%dT%H:%M:%SZ}"
+            if e.ari_window_start and e.ari_window_end
+            else "",
+        )
+        for e in entries
+    ]
+
+
+def certificate_renew(certificate_id: int, *, user: object = None) -> AcmeOrder:
+    """Order the renewal of an ACME certificate (or return the renewal already running)."""
+    from repository.acme_orders import acme_order_create
+
+    entry = Certificate.objects.select_related("acme_account").get(pk=certificate_id)
+    renewable(entry)
+    return acme_order_create(
+        account=entry.acme_account,  # type: ignore[arg-type]
+        hostnames=list(entry.sans) or [entry.common_name],
+        key_type=entry.key_type if entry.key_type in crypto.KEY_TYPES else "ec256",
+        profile=entry.acme_profile,
+        replaces=entry,
+        user=user,  # type: ignore[arg-type]
+    )

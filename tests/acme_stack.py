@@ -1,0 +1,131 @@
+"""The panel's real ACME path for tests: Pebble + challtestsrv, the panel's own `acme_responder`
+process on Pebble's httpPort, and a real Celery worker on Redis, all against the test database."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from repository.acme_accounts import acme_account_register
+from repository.models import AcmeAccount
+from tests.pebble import Pebble, PebbleOptions, free_port
+from tests.processes import child_env, database_url_for_children, start, stop, wait_for
+
+
+def require_redis() -> str:
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith("redis://"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the ACME tests on Redis: set CELERY_BROKER_URL")
+        pytest.skip("set CELERY_BROKER_URL=redis://… to run the ACME tests")
+    return broker
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    pebble: Pebble
+    responder_port: int
+    worker_env: dict[str, str]
+    processes: dict[str, object] = field(default_factory=dict)
+
+    def start_worker(self, name: str = "worker") -> None:
+        log = self.workdir / f"{name}.log"
+        process = start(
+            [
+                "-m",
+                "celery",
+                "-A",
+                "certpanel",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--hostname",
+                f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            self.worker_env,
+            log,
+        )
+        self.processes[name] = process
+        wait_for(lambda: b"ready." in log.read_bytes(), timeout=60, what=f"{name} to start", log=log)
+
+    def kill_worker(self, name: str = "worker") -> None:
+        """SIGKILL, as the OOM killer or a power cut would: no warm shutdown, no acks."""
+        process = self.processes.pop(name)
+        # The whole process group: prefork children must not finish the task behind our back.
+        os.killpg(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+        process.wait()  # type: ignore[attr-defined]
+
+    def account(self, **kwargs: object) -> AcmeAccount:
+        return acme_account_register(
+            directory_url=self.pebble.directory_url,
+            email="hostmaster@example.com",
+            agree_tos=True,
+            ca_bundle_pem=self.pebble.ca_bundle_path.read_text(),
+            name="Pebble",
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def worker_log(self, name: str = "worker") -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def close(self) -> None:
+        for process in self.processes.values():
+            stop(process)  # type: ignore[arg-type]
+        self.pebble.close()
+
+
+@contextlib.contextmanager
+def acme_stack(
+    workdir: Path, *, pebble: PebbleOptions | None = None, worker: bool = True, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    broker = require_redis()
+    responder_port = free_port()
+    options = pebble or PebbleOptions(http_port=responder_port)
+    options.http_port = responder_port
+    worker_env = child_env(
+        DATABASE_URL=database_url_for_children(),
+        CELERY_BROKER_URL=broker,
+        CERTPANEL_DATA_DIR=str(settings.DATA_DIR),
+        CERTPANEL_KEY_ENCRYPTION_KEY=_kek_text(),
+        CERTPANEL_BASE_URL="https://panel.example.net",
+        **(env or {}),
+    )
+    stack = Stack(workdir, Pebble(workdir / "pebble", options), responder_port, worker_env)
+    try:
+        responder_log = workdir / "responder.log"
+        stack.processes["responder"] = start(
+            ["manage.py", "acme_responder", "--port", str(responder_port), "--host", "127.0.0.1"],
+            worker_env,
+            responder_log,
+        )
+        wait_for(
+            lambda: b"Answering" in responder_log.read_bytes(), timeout=30, what="the responder", log=responder_log
+        )
+        stack.pebble.start()
+        if worker:
+            stack.start_worker()
+        yield stack
+    finally:
+        stack.close()
+
+
+def _kek_text() -> str:
+    import base64
+
+    from repository.keystore import current_kek
+
+    return base64.b64encode(current_kek()).decode()
