@@ -325,13 +325,25 @@ class AcmeSession:
         return RenewalWindow(_rfc3339(window["start"]), _rfc3339(window["end"]), timedelta(seconds=retry))
 
     # -- polling ------------------------------------------------------------------------------------
-    def poll(self, fetch: Callable[[], T], done: Callable[[T], bool], *, deadline: _Deadline, what: str) -> T:
-        """Poll fast first (≤100 ms), back off to 2 s, honour Retry-After, give up at the deadline."""
+    def poll(
+        self,
+        fetch: Callable[[], T],
+        done: Callable[[T], bool],
+        *,
+        deadline: _Deadline,
+        what: str,
+        tick: Callable[[], None] | None = None,
+    ) -> T:
+        """Poll fast first (≤100 ms), back off to 2 s, honour Retry-After, give up at the deadline.
+
+        ``tick`` runs between polls (the caller renews its order lease there)."""
         delay = POLL_FIRST
         while True:
             value = fetch()
             if done(value):
                 return value
+            if tick is not None:
+                tick()
             hinted = getattr(value, "retry_after", None)
             wait = min(max(delay, hinted or 0.0), deadline.left())
             if wait <= 0:

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
@@ -189,12 +190,13 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
         order.save(update_fields=["key"])
     state = _current_order(order, session)
     if state.status == "pending":
-        _validate(order, session, state, limit)
+        _validate(order, session, state, limit, lease)
         _renew_lease(order, lease)
         state = session.poll(
             lambda: session.order(order.order_url),
             lambda o: o.status not in ("pending", "processing"),
             deadline=limit,
+            tick=lambda: _renew_lease(order, lease),
             what="validating the order",
         )
     if state.status in ("ready", "processing") and order.status != OrderStatus.FINALIZING:
@@ -210,6 +212,7 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
             lambda: session.order(order.order_url),
             lambda o: o.status != "processing",
             deadline=limit,
+            tick=lambda: _renew_lease(order, lease),
             what="issuing the certificate",
         )
     if state.status == "invalid":
@@ -250,7 +253,7 @@ def _ari_replaces(order: AcmeOrder, session: AcmeSession) -> str:
         return ""
 
 
-def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: object) -> None:
+def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, lease: str) -> None:
     authorizations = [session.authorization(url) for url in state.authorizations]
     pending = [authz for authz in authorizations if authz.status == "pending"]
     published = []
@@ -274,6 +277,7 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: objec
             lambda url=authz.url: session.authorization(url),
             lambda a: a.status != "pending",
             deadline=limit,
+            tick=lambda: _renew_lease(order, lease),
             what=f"validating {authz.identifier}",
         )  # type: ignore[arg-type]
         if final.status != "valid":

@@ -61,11 +61,9 @@ def next_attempt(failures: int, now: datetime, not_after: datetime | None) -> da
 
 
 def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds >= 2 * 86400:
-        return f"{seconds // 86400} days"
-    if seconds >= 7200:
-        return f"{seconds // 3600} hours"
-    if seconds >= 120:
-        return f"{seconds // 60} minutes"
-    return f"{seconds} seconds"
+    # Rounded: CAs end validity a second before the round figure (6 days is 518399 s at Pebble).
+    seconds = delta.total_seconds()
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{round(seconds / size)} {unit}"
+    return f"{round(seconds)} seconds"
