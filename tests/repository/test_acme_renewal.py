@@ -140,3 +140,35 @@ def test_worker_killed_mid_issuance_yields_exactly_one_certificate(cli, tmp_path
         assert order.status == "issued", stack.worker_log("worker2")
         assert Certificate.objects.filter(source="acme").count() == 1
         assert order.certificate is not None
+
+
+def test_a_certbot_lineage_imported_is_then_renewed_by_the_panel(cli, tmp_path: Path, ca) -> None:  # type: ignore[no-untyped-def]
+    from repository.acme_client import AcmeSession
+    from tests.factories import rsa_key
+    from tests.repository.test_certbot_import import Tree
+
+    with acme_stack(tmp_path) as stack:
+        key = rsa_key()  # certbot's default account key type
+        session = AcmeSession(
+            directory_url=stack.pebble.directory_url,
+            account_key=key,
+            ca_bundle_pem=stack.pebble.ca_bundle_path.read_text(),
+            bundle_dir=tmp_path,
+        )
+        uri = session.register(email="")
+        tree = Tree(tmp_path / "letsencrypt", ca, str(tmp_path / "letsencrypt"))
+        tree.root.mkdir()
+        account = tree.add_account(stack.pebble.directory_url, key=key, regr={"body": {}, "uri": uri})
+        tree.add_lineage("mail.example.com", account, hostnames=["mail.example.com", "smtp.example.com"])
+        imported = cli("certs", "import-certbot", str(tree.root), "--json")
+        assert imported.code == 0, imported.err
+        (entry,) = json.loads(imported.out)["certificates"]
+        # The account's CA bundle is not in certbot's tree: a private CA needs it added once.
+        from repository.models import AcmeAccount
+
+        AcmeAccount.objects.update(ca_bundle_pem=stack.pebble.ca_bundle_path.read_text())
+        renewed = cli("certs", "renew", "--id", str(entry["id"]), "--wait", "--json")
+        assert renewed.code == 0, renewed.err + stack.worker_log()
+        new = json.loads(renewed.out)
+        assert new["sans"] == ["mail.example.com", "smtp.example.com"] and new["source"] == "acme"
+        assert Certificate.objects.get(pk=new["id"]).renewed_from_id == entry["id"]

@@ -325,6 +325,7 @@ def test_a_missing_account_skips_the_lineage_and_stores_nothing(tree: Tree) -> N
         (lambda t: _replace_in_conf(t, "server = https://", "server = ftp://"), "is not an http(s) URL"),
         (lambda t: _replace_in_conf(t, "[renewalparams]", "[other]"), "names no ACME account or server"),
     ],
+    ids=lambda value: value if isinstance(value, str) else "",
 )
 def test_every_parse_problem_is_a_reason_and_the_other_lineage_still_imports(
     tree: Tree, damage: Callable[[Tree], object], reason: str
@@ -488,3 +489,16 @@ def test_cli_refuses_a_directory_that_is_not_certbot(cli: Callable[..., CliResul
     assert result.err.strip().splitlines() == [
         f"error: '{tmp_path}' is not a certbot directory (expected renewal/*.conf, live/ and accounts/)"
     ]
+
+
+def test_cli_text_lists_imports_and_warns_about_skipped_lineages(cli: Callable[..., CliResult], tree: Tree) -> None:
+    account = tree.add_account()
+    tree.add_lineage("mail.example.com", account)
+    tree.add_lineage("broken.example.com", account)
+    (tree.root / "archive/broken.example.com/privkey1.pem").unlink()
+
+    result = cli("certs", "import-certbot", str(tree.root))
+
+    assert result.code == 0, result.err
+    assert result.out.startswith("Imported #") and "mail.example.com, renews at " in result.out
+    assert "warning: lineage broken.example.com: privkey.pem is missing" in result.err

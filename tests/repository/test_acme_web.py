@@ -1,0 +1,132 @@
+"""The Let's Encrypt tab, settings page and HTTP-01 responder through Django's test client."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from repository.keyring import key_store
+from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
+from tests.acme_stack import acme_stack
+from tests.factories import ec_key
+
+
+@pytest.fixture
+def account(db: None) -> AcmeAccount:
+    return AcmeAccount.objects.create(
+        name="Pebble",
+        directory_url="https://127.0.0.1:1/dir",
+        key=key_store(ec_key()),
+        profiles={"shortlived": "6-day certificates"},
+    )
+
+
+def test_new_certificate_needs_an_account_first(staff_client: Client) -> None:
+    response = staff_client.get("/certificates/letsencrypt/new/", follow=True)
+    assert "Register an ACME account first" in response.content.decode()
+    assert response.redirect_chain[-1][0] == "/settings/"
+
+
+@pytest.mark.parametrize(
+    ("hostnames", "message"),
+    [
+        ("*.example.com", "HTTP-01 cannot validate wildcards"),
+        ("mail.example.com\nbad name!", "is not a valid hostname"),
+        ("192.0.2.1", "is an IP address"),
+        ("", "This field is required"),
+        ("\n".join(f"h{n}.example.com" for n in range(101)), "At most 100 hostnames"),
+    ],
+)
+def test_new_certificate_rejects_names_http01_cannot_validate(
+    staff_client: Client, account: AcmeAccount, hostnames: str, message: str
+) -> None:
+    response = staff_client.post(
+        "/certificates/letsencrypt/new/", {"hostnames": hostnames, "key_type": "ec256", "account": account.pk}
+    )
+    assert message in response.content.decode()
+    assert not AcmeOrder.objects.exists()
+
+
+def test_new_certificate_refuses_a_profile_the_ca_does_not_offer(staff_client: Client, account: AcmeAccount) -> None:
+    response = staff_client.post(
+        "/certificates/letsencrypt/new/",
+        {"hostnames": "mail.example.com", "key_type": "ec256", "account": account.pk, "profile": "tlsserver"},
+    )
+    assert "does not advertise the profile 'tlsserver' (offered: shortlived)" in html.unescape(
+        response.content.decode()
+    )
+
+
+def test_new_certificate_creates_a_queued_order_and_shows_its_progress(
+    staff_client: Client, account: AcmeAccount
+) -> None:
+    response = staff_client.post(
+        "/certificates/letsencrypt/new/",
+        {
+            "hostnames": "Mail.Example.com\nbücher.example",
+            "key_type": "ec256",
+            "account": account.pk,
+            "profile": "shortlived",
+            "auto_renew": "on",
+        },
+    )
+    order = AcmeOrder.objects.get()
+    assert response["Location"] == f"/certificates/orders/{order.pk}/"
+    assert order.hostnames == ["mail.example.com", "xn--bcher-kva.example"] and order.profile == "shortlived"
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "Queued" in page and "js/order.js" in page
+    status = staff_client.get(f"/certificates/orders/{order.pk}/status/").json()
+    assert status["status"] == "queued" and status["active"] and status["events"][0]["label"] == "Queued"
+    assert "#" + str(order.pk) in staff_client.get("/certificates/letsencrypt/").content.decode()
+
+
+def test_renew_now_on_a_self_signed_certificate_explains_why_not(staff_client: Client) -> None:
+    staff_client.post("/certificates/new/self-signed/", {"hostname": "a.example", "key_type": "ec256", "days": "5"})
+    entry = Certificate.objects.get()
+    response = staff_client.post(f"/certificates/{entry.pk}/renew/", follow=True)
+    assert "cannot renew itself" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_responder_answers_known_tokens_without_login(client: Client, account: AcmeAccount) -> None:
+    order = AcmeOrder.objects.create(account=account, hostnames=["a.example"], key_type="ec256")
+    AcmeChallenge.objects.create(token="tok-123_ABC", key_authorization="tok-123_ABC.thumb", order=order)
+    response = client.get("/.well-known/acme-challenge/tok-123_ABC")
+    assert response.status_code == 200 and response.content == b"tok-123_ABC.thumb"
+    assert client.get("/.well-known/acme-challenge/unknown").status_code == 404
+
+
+def test_notification_recipients_are_validated_and_saved(staff_client: Client) -> None:
+    bad = staff_client.post("/settings/", {"form": "notify", "notify_emails": "ops@example.com, not-an-address"})
+    assert "is not a valid email address" in bad.content.decode()
+    staff_client.post("/settings/", {"form": "notify", "notify_emails": "ops@example.com\nOPS@example.com dev@x.org"})
+    assert PanelSettings.load().notify_emails == "ops@example.com\ndev@x.org"
+
+
+def test_viewers_cannot_change_settings(viewer_client: Client) -> None:
+    assert viewer_client.post("/settings/", {"form": "notify", "notify_emails": "x@example.com"}).status_code == 403
+
+
+@pytest.mark.integration
+def test_register_account_from_the_settings_page(staff_client: Client, tmp_path: Path) -> None:
+    with acme_stack(tmp_path, worker=False) as stack:
+        form = {
+            "form": "register",
+            "preset": "custom",
+            "directory_url": stack.pebble.directory_url,
+            "ca_bundle": stack.pebble.ca_bundle_path.read_text(),
+            "email": "ops@example.com",
+        }
+        refused = staff_client.post("/settings/", form)
+        assert "You must agree to the CA's Terms of Service: data:" in html.unescape(refused.content.decode())
+        assert not AcmeAccount.objects.exists()
+        untrusted = staff_client.post("/settings/", {**form, "ca_bundle": "", "agree_tos": "on"})
+        assert "TLS verification" in untrusted.content.decode()
+        done = staff_client.post("/settings/", {**form, "agree_tos": "on"}, follow=True)
+        assert "Registered the ACME account" in done.content.decode()
+        account = AcmeAccount.objects.get()
+        assert account.uri.startswith(stack.pebble.directory_url.rsplit("/", 1)[0])
+        assert b"PRIVATE KEY" not in bytes(account.key.sealed_pem)

@@ -1,0 +1,116 @@
+"""The sweep's selection, expiry warnings and the stalled-sweep alarm (database, SMTP sink; no CA)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from certpanel.models import Heartbeat
+from repository import renewals
+from repository.keyring import key_store
+from repository.models import AcmeAccount, AcmeOrder, Certificate, PanelSettings
+from repository.sweep_watch import SWEEP, sweep_ran
+from tests.factories import ec_key
+from tests.smtp import SmtpSink
+
+
+@pytest.fixture
+def smtp(settings):  # type: ignore[no-untyped-def]
+    with SmtpSink() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", sink.port, False
+        settings.CERTPANEL_NOTIFY_EMAILS = ["admins@example.com"]
+        yield sink
+
+
+def _cert(name: str, **fields: object) -> Certificate:
+    now = timezone.now()
+    values = {
+        "source": "acme",
+        "certificate_pem": "stored",
+        "not_before": now - timedelta(days=60),
+        "not_after": now + timedelta(days=30),
+        "sans": [name],
+        "fingerprint_sha256": name,
+    }
+    values.update(fields)
+    return Certificate.objects.create(name=name, **values)
+
+
+@pytest.fixture
+def account(db: None) -> AcmeAccount:
+    return AcmeAccount.objects.create(name="ca", directory_url="https://ca.invalid/dir", key=key_store(ec_key()))
+
+
+def test_due_selection_is_one_query_and_skips_running_renewals(account: AcmeAccount) -> None:
+    now = timezone.now()
+    due = _cert("due.example", auto_renew=True, renew_at=now - timedelta(minutes=1), acme_account=account)
+    _cert("later.example", auto_renew=True, renew_at=now + timedelta(days=1), acme_account=account)
+    _cert("manual.example", auto_renew=False, renew_at=now - timedelta(days=1))
+    busy = _cert("busy.example", auto_renew=True, renew_at=now - timedelta(hours=1), acme_account=account)
+    AcmeOrder.objects.create(
+        account=account, hostnames=["busy.example"], key_type="ec256", replaces=busy, status="validating"
+    )
+    with CaptureQueriesContext(connection) as queries:
+        ids = list(renewals.due_for_renewal(now).values_list("pk", flat=True))
+    assert ids == [due.pk] and len(queries) == 1
+
+
+def test_second_renewal_order_for_the_same_certificate_returns_the_running_one(account: AcmeAccount) -> None:
+    entry = _cert("mail.example.com", auto_renew=True, acme_account=account, key_type="ec256")
+    first = renewals.certificate_renew(entry.pk)
+    second = renewals.certificate_renew(entry.pk)
+    assert first.pk == second.pk and AcmeOrder.objects.count() == 1
+
+
+def test_only_acme_certificates_renew_themselves(db: None) -> None:
+    entry = _cert("self.example", source="self_signed")
+    with pytest.raises(Exception, match="cannot renew itself"):
+        renewals.certificate_renew(entry.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expiry_warnings_at_30_14_7_1_days_once_each(smtp: SmtpSink) -> None:
+    now = timezone.now()
+    entry = _cert("imported.example", source="imported", not_after=now + timedelta(days=29, hours=12))
+    _cert("renews-itself.example", auto_renew=True, not_after=now + timedelta(days=3))
+    assert renewals.certificates_warn_expiring(now=now) == [entry.pk]
+    assert renewals.certificates_warn_expiring(now=now) == []
+    assert renewals.certificates_warn_expiring(now=now + timedelta(days=16)) == [entry.pk]  # 13.5 days left → 14
+    assert renewals.certificates_warn_expiring(now=now + timedelta(days=23)) == [entry.pk]  # 6.5 → 7
+    assert renewals.certificates_warn_expiring(now=now + timedelta(days=29)) == [entry.pk]  # 0.5 → 1
+    messages = smtp.wait_for(4)
+    assert [m["Subject"] for m in messages][0].endswith("imported.example expires in 29 days")
+    assert "Renew it with your CA" in messages[0].get_body(("plain",)).get_content()
+    assert all("renews-itself" not in m["Subject"] for m in messages)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stalled_sweep_is_shown_on_every_page_and_mailed_once(smtp: SmtpSink, client: Client) -> None:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("eve", is_staff=True)
+    client.force_login(user)
+    Heartbeat.objects.create(name=SWEEP, last_seen=timezone.now() - timedelta(hours=25))
+    for url in ("/certificates/", "/toolbox/", "/settings/"):
+        assert "No certificate renewal sweep has run since" in client.get(url).content.decode()
+    assert client.get("/health/").json()["renewal_sweep_ok"] is False
+    (mail,) = smtp.wait_for(1)
+    assert "No certificate renewal sweep for 25 hours" in mail["Subject"]
+    sweep_ran()
+    assert "No certificate renewal sweep" not in client.get("/certificates/").content.decode()
+    messages = smtp.wait_for(2)
+    assert "running again" in messages[1]["Subject"]
+    assert not PanelSettings.load().sweep_stall_notified
+
+
+@pytest.mark.django_db
+def test_fresh_install_is_not_reported_as_stalled(client: Client) -> None:
+    from repository.sweep_watch import sweep_state
+
+    assert sweep_state().stalled is False
