@@ -6,6 +6,8 @@ REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
 TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
 # Debian packages the tests drive (browser tests use Debian's chromium; openssl checks our output).
 TEST_DEBS := chromium openssl pebble
+# certbot pins its own `acme`, so the issuance benchmark runs it from a venv of its own.
+CERTBOT_VENV := /tmp/certbot-venv
 
 # CI (CI=true) runs on the machine's PostgreSQL and Redis; set these yourself to do the same locally.
 ifeq ($(CI),true)
@@ -48,8 +50,11 @@ test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) ch
 	$(PY) manage.py check --fail-level WARNING && \
 	$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; exit $$status
 
-bench: $(VENV)/.test-installed-$(TEST_REQ_HASH)
+bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
 	CERTPANEL_DATA_DIR=$$(mktemp -d /tmp/certpanel-bench.XXXXXX) $(PY) bench/list_page.py
+	$(PY) bench/sweep.py
+	@test -x $(CERTBOT_VENV)/bin/certbot || { python3 -m venv $(CERTBOT_VENV) && $(CERTBOT_VENV)/bin/pip install -q certbot; }
+	$(PY) bench/issuance.py --certbot $(CERTBOT_VENV)/bin/certbot
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

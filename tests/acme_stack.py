@@ -6,27 +6,24 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 
 from repository.acme_accounts import acme_account_register
 from repository.models import AcmeAccount
 from tests.pebble import Pebble, PebbleOptions, free_port
-from tests.processes import child_env, database_url_for_children, start, stop, wait_for
-
-
-def require_redis() -> str:
-    broker = settings.CELERY_BROKER_URL
-    if not broker.startswith("redis://"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the ACME tests on Redis: set CELERY_BROKER_URL")
-        pytest.skip("set CELERY_BROKER_URL=redis://… to run the ACME tests")
-    return broker
+from tests.processes import (
+    child_env,
+    database_url_for_children,
+    require_redis_broker,
+    start,
+    start_celery_worker,
+    stop,
+    wait_for,
+)
 
 
 @dataclass
@@ -38,28 +35,7 @@ class Stack:
     processes: dict[str, object] = field(default_factory=dict)
 
     def start_worker(self, name: str = "worker") -> None:
-        log = self.workdir / f"{name}.log"
-        process = start(
-            [
-                "-m",
-                "celery",
-                "-A",
-                "certpanel",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-                "--hostname",
-                f"{name}-{uuid.uuid4().hex[:6]}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            self.worker_env,
-            log,
-        )
-        self.processes[name] = process
-        wait_for(lambda: b"ready." in log.read_bytes(), timeout=60, what=f"{name} to start", log=log)
+        self.processes[name] = start_celery_worker(self.worker_env, self.workdir / f"{name}.log", name=name)
 
     def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL, as the OOM killer or a power cut would: no warm shutdown, no acks."""
@@ -92,7 +68,7 @@ class Stack:
 def acme_stack(
     workdir: Path, *, pebble: PebbleOptions | None = None, worker: bool = True, env: dict[str, str] | None = None
 ) -> Iterator[Stack]:
-    broker = require_redis()
+    broker = require_redis_broker()
     responder_port = free_port()
     options = pebble or PebbleOptions(http_port=responder_port)
     options.http_port = responder_port

@@ -7,8 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from subprocess import Popen
 from urllib.parse import quote
 
 from django.db import connection
@@ -66,3 +68,41 @@ def stop(process: subprocess.Popen[bytes], *, timeout: float = 20) -> int:
             process.kill()
             process.wait()
     return int(process.returncode)
+
+
+def start_celery_worker(env: dict[str, str], log: Path, *, name: str = "test", concurrency: int = 2) -> Popen:
+    """A real worker process (prefork), returned once it says it is ready."""
+    process = start(
+        [
+            "-m",
+            "celery",
+            "-A",
+            "certpanel",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env,
+        log,
+    )
+    wait_for(lambda: b"ready." in log.read_bytes(), timeout=60, what=f"{name} to start", log=log)
+    return process
+
+
+def require_redis_broker() -> str:
+    """Worker tests run on Redis; CI must have it, a laptop without it skips them."""
+    import pytest
+    from django.conf import settings
+
+    broker = str(settings.CELERY_BROKER_URL)
+    if not broker.startswith("redis://"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the worker tests on Redis: set CELERY_BROKER_URL")
+        pytest.skip("set CELERY_BROKER_URL=redis://… to run the worker tests")
+    return broker

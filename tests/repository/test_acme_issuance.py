@@ -121,3 +121,41 @@ def test_pebble_killed_mid_order_and_restarted_still_issues(cli, tmp_path: Path)
         messages = " ".join(e.message for e in order.events.all())
         assert "registered again" in messages
         assert Certificate.objects.filter(source="acme").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["certs", "issue", "--domain", "mail.example.com"], "error: no ACME account: register one"),
+        (["acme", "register", "--directory", "https://127.0.0.1:9/dir", "--agree-tos"], "cannot reach"),
+        (["acme", "register", "--directory", "not a url"], "is not a directory URL"),
+        (["acme", "register", "--directory", "letsencrypt", "--eab-kid", "k"], "--eab-kid needs --eab-hmac-file"),
+        (["certs", "renew", "--id", "777"], "There is no certificate #777"),
+    ],
+)
+def test_acme_cli_errors_are_one_line(cli, args: list[str], message: str) -> None:
+    result = cli(*args)
+    assert result.code == 1 and message in result.error_line, result.err
+    assert result.err.count("\n") == 1
+
+
+def test_wildcards_are_refused_before_anything_is_queued(cli, tmp_path: Path) -> None:
+    with acme_stack(tmp_path, worker=False) as stack:
+        stack.account()
+        result = cli("certs", "issue", "--domain", "*.example.com")
+        assert result.code == 1 and "HTTP-01 cannot validate wildcards" in result.error_line
+        assert not AcmeOrder.objects.exists()
+
+
+def test_external_account_binding_is_required_and_then_accepted(cli, tmp_path: Path, write_file) -> None:
+    hmac = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+    options = PebbleOptions(http_port=0, eab_required=True, eab_keys={"kid-1": hmac})
+    with acme_stack(tmp_path, pebble=options, worker=False) as stack:
+        bundle = write_file("ca.pem", stack.pebble.ca_bundle_path.read_bytes())
+        base = ["acme", "register", "--directory", stack.pebble.directory_url, "--agree-tos", "--ca-bundle", bundle]
+        refused = cli(*base)
+        assert refused.code == 1 and "External Account Binding" in refused.error_line
+        accepted = cli(*base, "--eab-kid", "kid-1", "--eab-hmac-file", write_file("hmac", hmac.encode() + b"\n"),
+                       "--json")
+        assert accepted.code == 0, accepted.err
+        assert json.loads(accepted.out)["eab_kid"] == "kid-1"

@@ -85,7 +85,7 @@ def test_expiry_warnings_at_30_14_7_1_days_once_each(smtp: SmtpSink) -> None:
     assert renewals.certificates_warn_expiring(now=now + timedelta(days=23)) == [entry.pk]  # 6.5 → 7
     assert renewals.certificates_warn_expiring(now=now + timedelta(days=29)) == [entry.pk]  # 0.5 → 1
     messages = smtp.wait_for(4)
-    assert [m["Subject"] for m in messages][0].endswith("imported.example expires in 29 days")
+    assert messages[0]["Subject"].endswith("imported.example expires in 29 days")
     assert "Renew it with your CA" in messages[0].get_body(("plain",)).get_content()
     assert all("renews-itself" not in m["Subject"] for m in messages)
 
