@@ -7,5 +7,5 @@ from celery import Celery
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "certpanel.settings")
 
 app = Celery("certpanel")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+app.config_from_object("certpanel.celery_config")
 app.autodiscover_tasks()

@@ -76,3 +76,32 @@ def test_admin_logs_in_creates_a_self_signed_certificate_and_finds_it(page) -> N
         page.select_option("#id_export_format", "fullchain")
         page.click("button:has-text('Download')")
     assert download.value.suggested_filename == "mail.example.com-fullchain.pem"
+
+
+@pytest.mark.integration
+def test_new_certificate_shows_live_progress_until_issued(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.acme_stack import acme_stack
+
+    with acme_stack(tmp_path) as stack:
+        stack.account()
+        page.goto("/login/")
+        page.fill("#id_username", "alice")
+        page.fill("#id_password", "browser-pass-1")
+        page.click("button:has-text('Log in')")
+        page.goto("/certificates/")
+        page.click("text=Let's Encrypt")
+        page.click("text=New Certificate")
+        page.fill("#id_hostnames", "*.example.com")
+        page.click("button:has-text('Request certificate')")
+        assert "HTTP-01 cannot validate wildcards" in page.inner_text(".has-error")
+        page.fill("#id_hostnames", "webmail.example.com\nmail.example.com")
+        page.click("button:has-text('Request certificate')")
+        page.wait_for_url("**/certificates/orders/*/")
+        # The page polls and reloads itself when the order is final: no manual refresh.
+        page.wait_for_selector("text=Issued:", timeout=60_000)
+        steps = page.inner_text("#steps")
+        for label in ("Queued", "Order created", "Challenges published", "Validating", "Finalizing", "Issued"):
+            assert label in steps
+        page.click("#result a")
+        assert "webmail.example.com" in page.inner_text("h1")
+        assert "Renews at" in page.inner_text("body")

@@ -155,7 +155,8 @@ def test_external_account_binding_is_required_and_then_accepted(cli, tmp_path: P
         base = ["acme", "register", "--directory", stack.pebble.directory_url, "--agree-tos", "--ca-bundle", bundle]
         refused = cli(*base)
         assert refused.code == 1 and "External Account Binding" in refused.error_line
-        accepted = cli(*base, "--eab-kid", "kid-1", "--eab-hmac-file", write_file("hmac", hmac.encode() + b"\n"),
-                       "--json")
+        accepted = cli(
+            *base, "--eab-kid", "kid-1", "--eab-hmac-file", write_file("hmac", hmac.encode() + b"\n"), "--json"
+        )
         assert accepted.code == 0, accepted.err
         assert json.loads(accepted.out)["eab_kid"] == "kid-1"

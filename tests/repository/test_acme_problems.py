@@ -12,8 +12,15 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("120", 120.0), ("0", 0.0), ("Wed, 25 Nov 2026 12:01:30 GMT", 90.0), ("Wed, 25 Nov 2026 11:00:00 GMT", 0.0),
-     ("", None), (None, None), ("soon", None)],
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        ("Wed, 25 Nov 2026 12:01:30 GMT", 90.0),
+        ("Wed, 25 Nov 2026 11:00:00 GMT", 0.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+    ],
 )
 def test_retry_after_accepts_seconds_and_http_dates(header: str | None, seconds: float | None) -> None:
     assert retry_after_seconds(header, now=NOW) == seconds
@@ -22,17 +29,30 @@ def test_retry_after_accepts_seconds_and_http_dates(header: str | None, seconds:
 @pytest.mark.parametrize(
     ("problem", "words"),
     [
-        ({"type": "urn:ietf:params:acme:error:connection", "detail": "127.0.0.1: Connection refused"},
-         "The CA could not reach http://mail.example.com/.well-known/acme-challenge/tok: 127.0.0.1: Connection "
-         "refused — port 80 of mail.example.com must reach this panel"),
-        ({"type": "urn:ietf:params:acme:error:dns", "detail": "NXDOMAIN looking up A"},
-         "DNS lookup failed for mail.example.com: NXDOMAIN looking up A — check its A/AAAA records"),
-        ({"type": "urn:ietf:params:acme:error:caa", "detail": "CAA record prevents issuance"},
-         "CAA records of mail.example.com forbid this CA from issuing"),
-        ({"type": "urn:ietf:params:acme:error:rateLimited", "detail": "too many certificates, retry after 2026-11-26"},
-         "Rate limited by the CA: too many certificates, retry after 2026-11-26"),
-        ({"type": "urn:ietf:params:acme:error:unauthorized", "detail": "Invalid response from ...: 404"},
-         "got the wrong answer"),
+        (
+            {"type": "urn:ietf:params:acme:error:connection", "detail": "127.0.0.1: Connection refused"},
+            "The CA could not reach http://mail.example.com/.well-known/acme-challenge/tok: 127.0.0.1: Connection "
+            "refused — port 80 of mail.example.com must reach this panel",
+        ),
+        (
+            {"type": "urn:ietf:params:acme:error:dns", "detail": "NXDOMAIN looking up A"},
+            "DNS lookup failed for mail.example.com: NXDOMAIN looking up A — check its A/AAAA records",
+        ),
+        (
+            {"type": "urn:ietf:params:acme:error:caa", "detail": "CAA record prevents issuance"},
+            "CAA records of mail.example.com forbid this CA from issuing",
+        ),
+        (
+            {
+                "type": "urn:ietf:params:acme:error:rateLimited",
+                "detail": "too many certificates, retry after 2026-11-26",
+            },
+            "Rate limited by the CA: too many certificates, retry after 2026-11-26",
+        ),
+        (
+            {"type": "urn:ietf:params:acme:error:unauthorized", "detail": "Invalid response from ...: 404"},
+            "got the wrong answer",
+        ),
         ({"type": "urn:ietf:params:acme:error:somethingNew"}, "The CA refused (somethingNew): no details given"),
     ],
 )
@@ -41,9 +61,19 @@ def test_problem_documents_become_actionable_messages(problem: dict, words: str)
 
 
 def test_subproblems_name_the_failing_identifier() -> None:
-    error = explain({"type": "urn:ietf:params:acme:error:rejectedIdentifier", "detail": "Error creating new order",
-                     "subproblems": [{"type": "urn:ietf:params:acme:error:rejectedIdentifier",
-                                      "detail": "blocked name", "identifier": "bad.example"}]})
+    error = explain(
+        {
+            "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "detail": "Error creating new order",
+            "subproblems": [
+                {
+                    "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+                    "detail": "blocked name",
+                    "identifier": "bad.example",
+                }
+            ],
+        }
+    )
     assert str(error) == "The CA refuses to issue for bad.example: blocked name"
 
 

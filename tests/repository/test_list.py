@@ -69,6 +69,7 @@ def _page_queries(client: Client) -> list[str]:
 def test_list_with_10000_rows_uses_the_same_queries_as_with_ten(staff_client: Client) -> None:
     rows = _rows(10)
     Listener.objects.create(name="listener-small", protocol="imaps", port=9999, certificate=rows[0])
+    _page_queries(staff_client)  # first page view of a fresh install creates the settings row
     small = _page_queries(staff_client)
     Listener.objects.all().delete()
     Certificate.objects.all().delete()
