@@ -22,4 +22,10 @@ def admin_ensure() -> str | None:
 
 
 def default_certificate_ensure() -> Certificate | None:
-    return certificate_ensure_default(hostname=settings.CERTPANEL_HOSTNAME)
+    """The panel's own certificate, and the twelve secure listeners on it (only on a fresh install)."""
+    from services.actions import listeners_ensure_defaults
+
+    entry = certificate_ensure_default(hostname=settings.CERTPANEL_HOSTNAME)
+    if entry is not None:
+        listeners_ensure_defaults(entry)
+    return entry

@@ -30,6 +30,8 @@ CERTPANEL_MAX_UPLOAD_BYTES = envint("CERTPANEL_MAX_UPLOAD_BYTES", 1024 * 1024)
 CERTPANEL_EXPIRING_DAYS = envint("CERTPANEL_EXPIRING_DAYS", 30)
 CERTPANEL_HEARTBEAT_SECONDS = envint("CERTPANEL_HEARTBEAT_SECONDS", 60)
 CERTPANEL_AIA_FETCH = envbool("CERTPANEL_AIA_FETCH", True)
+# Where certificate files for daemons go unless a listener names its own paths.
+CERTPANEL_DEPLOY_DIR = env("CERTPANEL_DEPLOY_DIR", str(DATA_DIR / "deploy"))
 CERTPANEL_AIA_TIMEOUT = envint("CERTPANEL_AIA_TIMEOUT", 5)
 CERTPANEL_ACME_TIMEOUT = envint("CERTPANEL_ACME_TIMEOUT", 30)
 CERTPANEL_ACME_ORDER_DEADLINE = envint("CERTPANEL_ACME_ORDER_DEADLINE", 300)
@@ -162,11 +164,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CERTPANEL_RENEWAL_SWEEP_SECONDS = envint("CERTPANEL_RENEWAL_SWEEP_SECONDS", 3600)
+CERTPANEL_VERIFY_SWEEP_SECONDS = envint("CERTPANEL_VERIFY_SWEEP_SECONDS", 6 * 3600)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "certpanel.tasks.heartbeat",
         "schedule": float(CERTPANEL_HEARTBEAT_SECONDS),
         "options": {"expires": float(CERTPANEL_HEARTBEAT_SECONDS)},
+    },
+    "verify-sweep": {
+        "task": "services.verify_sweep",
+        "schedule": float(CERTPANEL_VERIFY_SWEEP_SECONDS),
+        "options": {"expires": float(CERTPANEL_VERIFY_SWEEP_SECONDS)},
     },
     "renewal-sweep": {
         "task": "repository.renewal_sweep",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(success_url="/"), name="password_change"),
     path("certificates/", include("repository.urls")),
+    path("services/", include("services.urls")),
     path("toolbox/", toolbox_views.toolbox_page, name="toolbox"),
     path("settings/", acme_views.settings_page, name="settings"),
     path(".well-known/acme-challenge/<str:token>", acme_views.acme_challenge, name="acme_challenge"),

@@ -262,3 +262,14 @@ def send_sweep_stalled(*, to: Sequence[str], last_sweep: datetime | None, now: d
 def send_sweep_recovered(*, to: Sequence[str], last_sweep: datetime) -> bool:
     """Renewal sweeps run again after a stall."""
     return _send("sweep_recovered", to, {"last_sweep": _utc(last_sweep)})
+
+
+def send_service_alert(*, to: Sequence[str], listener: str, address: str, problems: Sequence[str], url: str) -> bool:
+    """A port serves something other than its assigned certificate, expires soon, or cannot be reached."""
+    return _send(
+        "service_alert", to, {"listener": listener, "address": address, "problems": list(problems), "url": url}
+    )
+
+
+def send_service_recovered(*, to: Sequence[str], listener: str, address: str, url: str) -> bool:
+    return _send("service_recovered", to, {"listener": listener, "address": address, "url": url})

@@ -41,12 +41,15 @@ def status_expression(now: datetime) -> Case:
 
 def certificate_list(*, search: str = "", status: str = "", now: datetime | None = None) -> QuerySet[Certificate]:
     """Only stored columns: the list page must not parse PEM or load keys, even for 10,000 rows."""
-    from services.models import Listener
+    from services.models import Listener, SniCertificate
 
     queryset = (
         Certificate.objects.only(*LIST_COLUMNS)
         .annotate(status=status_expression(now or timezone.now()))
-        .prefetch_related(Prefetch("listeners", queryset=Listener.objects.only("id", "name", "certificate_id")))
+        .prefetch_related(
+            Prefetch("listeners", queryset=Listener.objects.only("id", "name", "certificate_id")),
+            Prefetch("sni_listeners", queryset=SniCertificate.objects.select_related("listener")),
+        )
     )
     for term in search.lower().split():
         queryset = queryset.filter(Q(search_text__contains=term) | Q(serial__startswith=term))
@@ -66,7 +69,9 @@ def certificate_get(certificate_id: int | str, *, for_update: bool = False) -> C
 
 
 def certificate_usages(entry: Certificate) -> list[str]:
-    return [listener.name for listener in entry.listeners.all()]
+    """Listeners serving the certificate, and listeners serving it for one SNI name."""
+    usages = [listener.name for listener in entry.listeners.all()]
+    return usages + [f"{sni.listener.name} ({sni.server_name})" for sni in entry.sni_listeners.all()]
 
 
 def certificate_status(entry: Certificate, *, now: datetime | None = None) -> str:

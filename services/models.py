@@ -3,6 +3,15 @@ from django.db import models
 from services.protocols import CHOICES
 
 
+class DaemonKind(models.TextChoices):
+    POSTFIX = "postfix", "Postfix"
+    DOVECOT = "dovecot", "Dovecot"
+    VSFTPD = "vsftpd", "vsftpd"
+    SLAPD = "slapd", "OpenLDAP slapd"
+    NGINX = "nginx", "nginx"
+    FILES = "files", "Files + commands"
+
+
 class Listener(models.Model):
     """A secure port of a daemon and the repository certificate it serves.
 
@@ -12,14 +21,80 @@ class Listener(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     protocol = models.CharField(max_length=16, choices=CHOICES)
-    host = models.CharField(max_length=255, default="127.0.0.1")
+    host = models.CharField(max_length=255, default="127.0.0.1", help_text="Where the panel connects to verify.")
     port = models.PositiveIntegerField()
+    server_name = models.CharField(
+        max_length=253, blank=True, help_text="The name clients use (SNI and hostname check); default: this host."
+    )
+    daemon = models.CharField(max_length=16, choices=DaemonKind.choices, default=DaemonKind.FILES)
     certificate = models.ForeignKey(
         "repository.Certificate", null=True, blank=True, on_delete=models.PROTECT, related_name="listeners"
     )
+    # A passphrase-protected key, unlocked once at assignment and sealed again under the KEK alone,
+    # because daemons cannot prompt for a passphrase at reload.
+    deploy_key = models.ForeignKey(
+        "repository.PrivateKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cert_path = models.CharField(max_length=500, blank=True)
+    key_path = models.CharField(max_length=500, blank=True)
+    chain_path = models.CharField(max_length=500, blank=True)
+    fullchain_path = models.CharField(max_length=500, blank=True)
+    combined_path = models.CharField(max_length=500, blank=True)
+    owner = models.CharField(max_length=64, blank=True)
+    group = models.CharField(max_length=64, blank=True)
+    check_cmd = models.CharField(max_length=1000, blank=True)
+    reload_cmd = models.CharField(max_length=1000, blank=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    last_verify_ok = models.BooleanField(null=True, blank=True)
+    last_report = models.JSONField(default=list, blank=True)
+    alert_notified = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["port", "name"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.host}:{self.port})"
+
+
+class SniCertificate(models.Model):
+    """An extra certificate a listener serves to clients that ask for a specific name."""
+
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="sni")
+    server_name = models.CharField(max_length=253)
+    certificate = models.ForeignKey("repository.Certificate", on_delete=models.PROTECT, related_name="sni_listeners")
+    deploy_key = models.ForeignKey(
+        "repository.PrivateKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["server_name"]
+        constraints = [models.UniqueConstraint(fields=["listener", "server_name"], name="one_cert_per_sni_name")]
+
+    def __str__(self) -> str:
+        return f"{self.listener.name} / {self.server_name}"
+
+
+class DeploymentStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    FAILED = "failed", "Failed"
+
+
+class Deployment(models.Model):
+    """One attempt to put certificates on a listener: files, check, reload, verify; its log for the UI."""
+
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="deployments")
+    certificate = models.ForeignKey("repository.Certificate", null=True, on_delete=models.SET_NULL, related_name="+")
+    fingerprint_sha256 = models.CharField(max_length=64, blank=True)
+    trigger = models.CharField(max_length=32, default="manual")
+    status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.RUNNING)
+    log = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"deployment #{self.pk} of {self.listener.name}: {self.status}"

@@ -1,0 +1,41 @@
+"""Alert emails for listeners: one per incident, a recovery email after."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from repository import emails
+from repository.renewals import notify_to
+from services.models import Listener
+from services.probes import ProbeResult
+
+log = logging.getLogger(__name__)
+
+EXPIRING_DAYS = 14
+
+
+def problems_of(results: list[ProbeResult]) -> list[str]:
+    problems = []
+    for result in results:
+        if not result.ok:
+            problems.append(f"{result.server_name}: {result.error or 'not ok'}")
+        elif result.days_left is not None and result.days_left < EXPIRING_DAYS:
+            problems.append(f"{result.server_name}: the served certificate expires in {result.days_left} days")
+    return problems
+
+
+def listener_alert_update(listener: Listener, results: list[ProbeResult]) -> None:
+    problems = problems_of(results)
+    address = f"{listener.host}:{listener.port}"
+    url = f"{settings.CERTPANEL_BASE_URL}/services/"
+    try:
+        if problems and Listener.objects.filter(pk=listener.pk, alert_notified=False).update(alert_notified=True):
+            emails.send_service_alert(
+                to=notify_to(), listener=listener.name, address=address, problems=problems, url=url
+            )
+        elif not problems and Listener.objects.filter(pk=listener.pk, alert_notified=True).update(alert_notified=False):
+            emails.send_service_recovered(to=notify_to(), listener=listener.name, address=address, url=url)
+    except Exception:
+        log.exception("could not send the alert email for %s", listener.name)

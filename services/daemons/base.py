@@ -1,0 +1,44 @@
+"""What every daemon adapter knows: which files it reads, the snippet to paste once, default commands.
+
+Pure: no Django. A deployment (services/deploy.py) asks the adapter which files to write and which
+commands to run; the admin can override paths and commands per listener.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KINDS = ("cert", "chain", "fullchain", "key", "combined")
+
+
+@dataclass(frozen=True)
+class Files:
+    """Paths one certificate is written to, by kind (only the kinds a daemon reads)."""
+
+    paths: dict[str, str]
+
+    def get(self, kind: str) -> str:
+        return self.paths.get(kind, f"<{kind} path>")
+
+
+@dataclass(frozen=True)
+class SnippetContext:
+    name: str
+    protocol: str
+    port: int
+    server_name: str
+    files: Files
+    sni: list[tuple[str, Files]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    code: str
+    label: str
+    kinds: tuple[str, ...]
+    check_cmd: str
+    reload_cmd: str
+    config_file: str
+
+    def snippet(self, context: SnippetContext) -> str:
+        raise NotImplementedError

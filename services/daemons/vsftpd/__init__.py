@@ -1,0 +1,24 @@
+"""vsftpd: explicit (AUTH TLS) or implicit TLS; it reads the files for each new session."""
+
+from __future__ import annotations
+
+from services.daemons.base import Adapter, SnippetContext
+
+
+class Vsftpd(Adapter):
+    def snippet(self, context: SnippetContext) -> str:
+        files = context.files
+        lines = [
+            "# /etc/vsftpd.conf",
+            "ssl_enable=YES",
+            f"rsa_cert_file={files.get('fullchain')}",
+            f"rsa_private_key_file={files.get('key')}",
+            "force_local_logins_ssl=YES        # no password before AUTH TLS",
+            "force_local_data_ssl=YES",
+        ]
+        if context.protocol == "ftps":
+            lines += ["implicit_ssl=YES", f"listen_port={context.port}"]
+        return "\n".join(lines) + "\n"
+
+
+ADAPTER = Vsftpd("vsftpd", "vsftpd", ("fullchain", "key"), "true", "systemctl reload vsftpd", "/etc/vsftpd.conf")

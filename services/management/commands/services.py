@@ -1,0 +1,154 @@
+"""`manage.py services …`: listeners from the shell (README "CLI reference")."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from dataclasses import asdict
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from certpanel.cli import AdminCommand, read_secret
+from services import actions, selectors
+from services.daemons import ADAPTERS
+from services.models import Listener
+from services.protocols import BY_CODE
+
+
+class Command(AdminCommand):
+    help = "List, add, assign, deploy and verify the secure listeners of the mail server."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        p = sub.add_parser("list", help="List listeners.")
+        p.add_argument("--json", action="store_true")
+
+        p = sub.add_parser("add", help="Add a listener.")
+        p.add_argument("--name", required=True)
+        p.add_argument("--protocol", required=True, choices=list(BY_CODE))
+        p.add_argument("--host", required=True)
+        p.add_argument("--port", required=True, type=int)
+        p.add_argument("--daemon", choices=list(ADAPTERS))
+        p.add_argument("--server-name", default="", help="Name clients use (SNI, hostname check).")
+        for kind in ("cert", "key", "chain", "fullchain", "combined"):
+            p.add_argument(f"--{kind}-path", default="")
+        p.add_argument("--owner", default="")
+        p.add_argument("--group", default="")
+        p.add_argument("--check-cmd", default="")
+        p.add_argument("--reload-cmd", default="")
+        p.add_argument("--json", action="store_true")
+
+        p = sub.add_parser("assign", help="Put a repository certificate on a listener (or on one SNI name).")
+        p.add_argument("name")
+        p.add_argument("cert_id", type=int)
+        p.add_argument("--sni-name", default="")
+        p.add_argument("--passphrase-file", help="Passphrase of a protected key (asked once).")
+
+        for action in ("deploy", "verify"):
+            p = sub.add_parser(action, help=f"{action.capitalize()} one listener or all.")
+            p.add_argument("name", nargs="?")
+            p.add_argument("--all", action="store_true")
+            p.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        getattr(self, f"do_{options['action']}")(options)
+
+    def do_list(self, options: dict[str, Any]) -> None:
+        listeners = [selectors.listener_as_dict(listener) for listener in selectors.listener_list()]
+        if options["json"]:
+            self.print_json(listeners)
+            return
+        row = "{:<16} {:<10} {:<22} {:<8} {:<32} {}"
+        self.stdout.write(row.format("NAME", "PROTOCOL", "ADDRESS", "DAEMON", "CERTIFICATE", "VERIFIED"))
+        for item in listeners:
+            verified = {True: "ok", False: "FAILED", None: "-"}[item["last_verify_ok"]]
+            self.stdout.write(
+                row.format(
+                    item["name"][:16],
+                    item["protocol"],
+                    f"{item['host']}:{item['port']}",
+                    item["daemon"],
+                    (item["certificate"] or "-")[:32],
+                    verified,
+                )
+            )
+
+    def do_add(self, options: dict[str, Any]) -> None:
+        fields = {
+            key: options[key]
+            for key in (
+                "name",
+                "protocol",
+                "host",
+                "port",
+                "daemon",
+                "server_name",
+                "owner",
+                "group",
+                "check_cmd",
+                "reload_cmd",
+            )
+        }
+        fields.update(
+            {f"{kind}_path": options[f"{kind}_path"] for kind in ("cert", "key", "chain", "fullchain", "combined")}
+        )
+        listener = actions.listener_create(**fields)
+        if options["json"]:
+            self.print_json(selectors.listener_as_dict(listener))
+        else:
+            self.stdout.write(f"Added {listener.name} ({listener.protocol} on {listener.host}:{listener.port})")
+
+    def do_assign(self, options: dict[str, Any]) -> None:
+        listener = selectors.listener_get(options["name"])
+        actions.listener_assign(
+            listener,
+            options["cert_id"],
+            sni_name=options["sni_name"],
+            passphrase=read_secret(options["passphrase_file"]),
+        )
+        where = f" for {options['sni_name']}" if options["sni_name"] else ""
+        self.stdout.write(
+            f"Assigned certificate #{options['cert_id']} to {listener.name}{where}; "
+            f"run `services deploy {listener.name}` to put it on the daemon"
+        )
+
+    def _chosen(self, options: dict[str, Any]) -> list[Listener]:
+        if bool(options["name"]) == bool(options["all"]):
+            raise CommandError("give a listener name or --all")
+        if options["all"]:
+            return list(selectors.listener_list().exclude(certificate=None))
+        return [selectors.listener_get(options["name"])]
+
+    def do_deploy(self, options: dict[str, Any]) -> None:
+        results = [actions.listener_deploy(listener.pk, trigger="cli") for listener in self._chosen(options)]
+        if options["json"]:
+            self.print_json([{"service": d.listener.name, "status": d.status, "log": d.log} for d in results])
+        else:
+            for deployment in results:
+                self.stdout.write(f"{deployment.listener.name}: {deployment.get_status_display()}")
+                if deployment.status != "succeeded":
+                    self.stderr.write(deployment.log)
+        failed = [d.listener.name for d in results if d.status != "succeeded"]
+        if failed:
+            raise CommandError(f"deployment failed for {', '.join(failed)} (previous files restored)")
+
+    def do_verify(self, options: dict[str, Any]) -> None:
+        rows = []
+        for listener in self._chosen(options):
+            for result in actions.listener_verify(listener):
+                data = asdict(result)
+                data.pop("served_chain_pem", None)
+                data["not_after"] = result.not_after.isoformat() if result.not_after else None
+                rows.append({"service": listener.name, **data})
+        if options["json"]:
+            self.print_json(rows)
+        else:
+            for row in rows:
+                state = "ok" if row["ok"] else f"FAILED: {row['error']}"
+                self.stdout.write(
+                    f"{row['service']:<16} {row['host']}:{row['port']:<6} {row['server_name']:<28} "
+                    f"{row['tls_version']:<8} {row['days_left'] if row['days_left'] is not None else '-':>4} "
+                    f"days  {state}"
+                )
+        if not all(row["ok"] for row in rows):
+            raise CommandError(f"{sum(not row['ok'] for row in rows)} listener check(s) failed")

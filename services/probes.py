@@ -1,0 +1,458 @@
+"""Prove which certificate each port of a server really serves: the only module that opens sockets.
+
+A probe connects, speaks the protocol's plaintext opening when TLS starts with STARTTLS (see
+``services.starttls``), completes a TLS handshake with pyOpenSSL and reports facts: the full
+served chain, its fingerprint, whether it matches the assigned certificate, covers the name and
+chains correctly. It deliberately trusts no CA store: self-signed and private-CA certificates
+are normal here, so "trusted" would say nothing useful.
+
+Pure library: no Django, callers pass plain values. Network, TLS and protocol problems never
+raise; they come back as a ``ProbeResult`` with ``ok=False`` and an ``error`` for the admin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import itertools
+import os
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
+
+from services.starttls import DIALOGUES, Channel, Deadline, Facts, ProbeFailure
+
+__all__ = [
+    "PROTOCOLS",
+    "ProbeResult",
+    "ProbeTarget",
+    "check_chain",
+    "covers_name",
+    "days_left",
+    "fingerprint",
+    "name_matches",
+    "probe",
+    "probe_many",
+]
+
+PROTOCOLS: dict[str, str] = {
+    "smtp": "smtp-starttls",
+    "submission": "smtp-starttls",
+    "smtps": "implicit",
+    "imap": "imap-starttls",
+    "imaps": "implicit",
+    "pop3": "pop3-stls",
+    "pop3s": "implicit",
+    "https": "implicit",
+    "ftp": "ftp-authtls",
+    "ftps": "implicit",
+    "ldap": "ldap-starttls",
+    "ldaps": "implicit",
+}
+
+# Old servers must still be probed (and their TLS version shown), so nothing is refused here:
+# TLS 1.0 up, every authenticated cipher, security level 0. Anonymous ciphers are left out
+# because they would hide the very certificate we came for.
+_CIPHERS = b"ALL:!aNULL:!eNULL:@SECLEVEL=0"
+_CRYPTO_FAILURES = (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature)
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Address = tuple[socket.AddressFamily, socket.SocketKind, int, tuple[str, int] | tuple[str, int, int, int]]
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    host: str
+    port: int
+    protocol: str
+    server_name: str
+    expected_fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    host: str
+    port: int
+    protocol: str
+    server_name: str
+    ok: bool
+    served_fingerprint_sha256: str = ""
+    expected_fingerprint_sha256: str = ""
+    matches_expected: bool | None = None
+    hostname_ok: bool = False
+    chain_ok: bool = False
+    chain_problems: list[str] = field(default_factory=list)
+    served_chain_pem: list[str] = field(default_factory=list)
+    days_left: int | None = None
+    not_after: datetime | None = None
+    tls_version: str = ""
+    cipher: str = ""
+    plaintext_auth_before_tls: bool | None = None
+    starttls_offered: bool | None = None
+    error: str = ""
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Served:
+    """What the handshake produced: the raw facts before any judgement."""
+
+    chain: list[x509.Certificate]
+    tls_version: str
+    cipher: str
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def _ip(name: str) -> _IPAddress | None:
+    try:
+        return ipaddress.ip_address(name.strip().removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+
+
+def _ascii_name(name: str) -> str:
+    """Lowercase A-label form, so "Bücher.example." and "xn--bcher-kva.example" compare equal."""
+    labels = name.strip().lower().removesuffix(".").split(".")
+    try:
+        return ".".join(label if label.isascii() else label.encode("idna").decode("ascii") for label in labels)
+    except UnicodeError:
+        return ".".join(labels)  # not a valid IDN: compared as given, so it simply will not match
+
+
+def name_matches(pattern: str, hostname: str) -> bool:
+    """RFC 6125 6.4: exact match, or "*" as the whole left-most label standing for exactly one label."""
+    pattern_labels, labels = _ascii_name(pattern).split("."), _ascii_name(hostname).split(".")
+    if pattern_labels == labels:
+        return "*" not in pattern
+    # No partial wildcards ("w*.example.com") and none directly under a TLD ("*.com").
+    if pattern_labels[0] != "*" or len(pattern_labels) < 3 or "*" in ".".join(pattern_labels[1:]):
+        return False
+    return len(labels) == len(pattern_labels) and bool(labels[0]) and labels[1:] == pattern_labels[1:]
+
+
+def covers_name(cert: x509.Certificate, server_name: str) -> bool:
+    """Does the certificate name ``server_name``? SANs decide; the CN only when there is no SAN."""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = None
+    except (ValueError, x509.DuplicateExtension):
+        return False  # malformed extensions: no name can be trusted to be covered (and probes never raise)
+    address = _ip(server_name)
+    if sans is not None:
+        if address is not None:
+            return address in sans.get_values_for_type(x509.IPAddress)
+        return any(name_matches(dns, server_name) for dns in sans.get_values_for_type(x509.DNSName))
+    names = [str(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if address is not None:
+        return any(_ip(cn) == address for cn in names)
+    return any(name_matches(cn, server_name) for cn in names)
+
+
+# --- certificates -----------------------------------------------------------------------------
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def days_left(cert: x509.Certificate, now: datetime) -> int:
+    # Floor division by days: an hour past expiry is already -1, the last day before it is 0.
+    return (cert.not_valid_after_utc - now).days
+
+
+def _normalize_fingerprint(value: str) -> str:
+    # Accept what admins paste: "SHA256:AB:CD:..." or spaced hex.
+    text = value.strip().lower().removeprefix("sha256").lstrip(":= ")
+    return "".join(ch for ch in text if ch not in ": ")
+
+
+def _label(cert: x509.Certificate) -> str:
+    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(common_names[0].value) if common_names else cert.subject.rfc4514_string() or "(no subject)"
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Issuer name and signature: a look-alike name alone is not an issuer."""
+    try:
+        cert.verify_directly_issued_by(issuer)  # checks the issuer/subject names too
+    except _CRYPTO_FAILURES:
+        return False
+    return True
+
+
+def _validity_problem(cert: x509.Certificate, position: int, now: datetime) -> str | None:
+    who = f"the certificate '{_label(cert)}'" if position == 0 else f"the intermediate '{_label(cert)}'"
+    if now < cert.not_valid_before_utc:
+        return f"{who} is not valid until {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    if now > cert.not_valid_after_utc:
+        return f"{who} expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+    return None
+
+
+def _link_problem(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
+    if _signed_by(cert, issuer):
+        return None
+    if cert.issuer != issuer.subject:
+        return (
+            f"the chain is out of order or wrong: '{_label(cert)}' is issued by "
+            f"'{cert.issuer.rfc4514_string()}', but the next certificate served is '{_label(issuer)}'"
+        )
+    return f"the chain is broken: '{_label(issuer)}' is named as the issuer of '{_label(cert)}' but did not sign it"
+
+
+def check_chain(chain: Sequence[x509.Certificate], now: datetime) -> list[str]:
+    """Problems with the chain as served (leaf first), in words for the admin; [] when it is sound."""
+    if not chain:
+        return ["the server sent no certificate"]
+    problems = [p for i, cert in enumerate(chain) if (p := _validity_problem(cert, i, now))]
+    problems += [p for cert, issuer in itertools.pairwise(chain) if (p := _link_problem(cert, issuer))]
+    # Clients have the root but not the intermediates: a CA-issued leaf served alone cannot be verified.
+    if len(chain) == 1 and not _signed_by(chain[0], chain[0]):
+        problems.append(
+            f"the chain is incomplete: '{_label(chain[0])}' is issued by '{chain[0].issuer.rfc4514_string()}', "
+            "but the server does not send that intermediate certificate"
+        )
+    return problems
+
+
+# --- network ----------------------------------------------------------------------------------
+
+
+def _resolve(host: str, port: int, deadline: Deadline) -> list[_Address]:
+    """getaddrinfo within the deadline: it cannot time out by itself, so a slow resolver runs in a thread."""
+    host = host.strip().removeprefix("[").removesuffix("]")
+    outcome: list[list[_Address] | None] = []
+
+    def lookup() -> None:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            # Only IPv4/IPv6 here (never AF_UNIX), whose addresses are (host, port[, flow, scope]).
+            outcome.append([(fam, kind, proto, sa) for fam, kind, proto, _, sa in found if isinstance(sa[0], str)])
+        except (OSError, UnicodeError):
+            outcome.append(None)
+
+    if _ip(host) is not None:
+        lookup()  # a literal address needs no resolver
+    else:
+        thread = threading.Thread(target=lookup, name="probe-resolve", daemon=True)
+        thread.start()
+        thread.join(max(deadline.remaining(), 0))
+    if not outcome:
+        raise deadline.timed_out(f"the address of {host}")
+    if not outcome[0]:
+        raise ProbeFailure(f"cannot resolve {host}")
+    return outcome[0]
+
+
+def _connect(host: str, port: int, deadline: Deadline) -> socket.socket:
+    """TCP connection within the deadline, trying each address the name resolves to."""
+    failure = ProbeFailure(f"cannot resolve {host}")
+    for family, kind, proto, address in _resolve(host, port, deadline):
+        if deadline.remaining() <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(deadline.remaining())
+        try:
+            sock.connect(address)
+            return sock
+        except ConnectionRefusedError:
+            failure = ProbeFailure("connection refused")
+        except TimeoutError:
+            failure = deadline.timed_out("the connection")
+        except OSError as exc:
+            failure = ProbeFailure(f"cannot connect: {(exc.strerror or str(exc)).lower()}")
+        sock.close()
+    if deadline.remaining() <= 0:
+        failure = deadline.timed_out("the connection")
+    raise failure
+
+
+def _client_context() -> SSL.Context:
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_verify(SSL.VERIFY_NONE)  # facts, not trust: see the module docstring
+    context.set_min_proto_version(SSL.TLS1_VERSION)
+    context.set_cipher_list(_CIPHERS)
+    context.set_options(SSL.OP_LEGACY_SERVER_CONNECT)  # pre-RFC 5746 servers still deserve an answer
+    return context
+
+
+def _wait(sock: socket.socket, deadline: Deadline, event: int) -> None:
+    # selectors, not select.select: a busy process may hold descriptors above FD_SETSIZE.
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, event)
+        if not selector.select(max(deadline.remaining(), 0)):
+            raise deadline.timed_out("the TLS handshake")
+
+
+def _tls_error(exc: SSL.Error) -> ProbeFailure:
+    if isinstance(exc, SSL.ZeroReturnError) or (isinstance(exc, SSL.SysCallError) and exc.args[:1] == (-1,)):
+        return ProbeFailure("TLS handshake failed: the server closed the connection")
+    if isinstance(exc, SSL.SysCallError):
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        reason = "the server reset the connection" if code == errno.ECONNRESET else os.strerror(code).lower()
+        return ProbeFailure(f"TLS handshake failed: {reason}")
+    reasons = [str(item[-1]) for item in exc.args[0]] if exc.args and isinstance(exc.args[0], list) else []
+    text = "; ".join(reasons) or str(exc)
+    if "wrong version number" in text:  # what OpenSSL says when the answer is plaintext, not TLS
+        text += " (the server answered without TLS: is this a STARTTLS port, or not TLS at all?)"
+    return ProbeFailure(f"TLS handshake failed: {text}")
+
+
+def _handshake(sock: socket.socket, server_name: str, deadline: Deadline) -> _Served:
+    connection = SSL.Connection(_client_context(), sock)
+    if server_name and _ip(server_name) is None:  # RFC 6066: SNI never carries an IP address
+        connection.set_tlsext_host_name(_ascii_name(server_name).encode("ascii"))
+    connection.set_connect_state()
+    # Non-blocking plus a selector: a socket timeout alone would surface as WantReadError anyway.
+    sock.setblocking(False)
+    while True:
+        try:
+            connection.do_handshake()
+            break
+        except SSL.WantReadError:
+            _wait(sock, deadline, selectors.EVENT_READ)
+        except SSL.WantWriteError:
+            _wait(sock, deadline, selectors.EVENT_WRITE)
+        except SSL.Error as exc:
+            raise _tls_error(exc) from None
+    try:
+        chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
+    except ValueError:
+        raise ProbeFailure("the server sent a certificate that cannot be parsed") from None
+    served = _Served(chain, connection.get_protocol_version_name(), connection.get_cipher_name() or "")
+    with contextlib.suppress(SSL.Error):
+        connection.shutdown()  # polite close_notify; the answer does not matter
+    return served
+
+
+def _session(host: str, port: int, method: str, server_name: str, deadline: Deadline, facts: Facts) -> _Served:
+    sock = _connect(host, port, deadline)
+    try:
+        if method != "implicit":
+            DIALOGUES[method](Channel(sock, deadline), facts)
+        return _handshake(sock, server_name, deadline)
+    except OSError as exc:  # anything the layers above did not already translate
+        raise ProbeFailure(f"connection lost: {(exc.strerror or str(exc)).lower()}") from None
+    finally:
+        sock.close()
+
+
+# --- judgement --------------------------------------------------------------------------------
+
+
+def _judge(base: ProbeResult, served: _Served, expected: str, now: datetime) -> ProbeResult:
+    """Fill in what follows from the served chain, including the error text."""
+    base = replace(base, tls_version=served.tls_version, cipher=served.cipher)
+    if not served.chain:
+        return replace(base, error="the server sent no certificate")
+    leaf = served.chain[0]
+    served_fp = fingerprint(leaf)
+    matches = served_fp == expected if expected else None
+    hostname_ok = covers_name(leaf, base.server_name)
+    problems = check_chain(served.chain, now)
+    failures: list[str] = []
+    if matches is False:
+        failures.append(
+            f"serves a different certificate (sha256 {served_fp[:12]}…) than the one assigned ({expected[:12]}…)"
+        )
+    if not hostname_ok:
+        failures.append(f"the certificate does not cover {base.server_name}")
+    failures += problems
+    return replace(
+        base,
+        ok=not failures,
+        served_fingerprint_sha256=served_fp,
+        matches_expected=matches,
+        hostname_ok=hostname_ok,
+        chain_ok=not problems,
+        chain_problems=problems,
+        served_chain_pem=[c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in served.chain],
+        days_left=days_left(leaf, now),
+        not_after=leaf.not_valid_after_utc,
+        error="; ".join(failures),
+    )
+
+
+def _method(protocol: str) -> str:
+    try:
+        return PROTOCOLS[protocol]
+    except KeyError:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}") from None
+
+
+def _utc(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)  # naive means UTC, as everywhere in this project
+
+
+def probe(
+    *,
+    host: str,
+    port: int,
+    protocol: str,
+    server_name: str,
+    expected_fingerprint: str = "",
+    timeout: float = 5.0,
+    now: datetime | None = None,
+) -> ProbeResult:
+    """Connect, start TLS the protocol's way and report what is served. Raises only for bad arguments.
+
+    An empty ``server_name`` falls back to ``host`` (that is the name a client would check).
+    """
+    method = _method(protocol)
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    started = time.monotonic()
+    name = server_name or host
+    expected = _normalize_fingerprint(expected_fingerprint)
+    base = ProbeResult(host=host, port=port, protocol=protocol, server_name=name, ok=False)
+    base = replace(base, expected_fingerprint_sha256=expected)
+    facts = Facts()
+    try:
+        served = _session(host, port, method, name, Deadline(timeout), facts)
+    except ProbeFailure as exc:
+        result = replace(base, error=str(exc))
+    else:
+        result = _judge(base, served, expected, _utc(now))
+    return replace(
+        result,
+        plaintext_auth_before_tls=facts.plaintext_auth_before_tls,
+        starttls_offered=facts.starttls_offered,
+        elapsed_ms=(time.monotonic() - started) * 1000,
+    )
+
+
+def probe_many(targets: Sequence[ProbeTarget], *, timeout: float = 5.0, max_workers: int = 16) -> list[ProbeResult]:
+    """Probe every target concurrently (threads, each with its own timeout); results in input order."""
+    for target in targets:
+        _method(target.protocol)  # fail fast on a programming error, before any connection is made
+    if not targets:
+        return []
+
+    def run(target: ProbeTarget) -> ProbeResult:
+        return probe(
+            host=target.host,
+            port=target.port,
+            protocol=target.protocol,
+            server_name=target.server_name,
+            expected_fingerprint=target.expected_fingerprint,
+            timeout=timeout,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(targets))), thread_name_prefix="probe") as pool:
+        return list(pool.map(run, targets))

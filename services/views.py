@@ -1,0 +1,145 @@
+"""The services page: every secure listener, its certificate, deployments and what the port really serves."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from repository.errors import RepositoryError
+from repository.models import Certificate
+from repository.selectors import certificate_list
+from repository.views import _bound, staff_required
+from services import actions, selectors
+from services.forms import AssignForm, ListenerForm
+from services.models import Listener
+from services.tasks import queue_deployments
+
+
+def _listener(listener_id: int) -> Listener:
+    try:
+        return selectors.listener_get(listener_id)
+    except RepositoryError as exc:
+        raise Http404(str(exc)) from None
+
+
+def service_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "services/list.html", {"listeners": selectors.listener_list()})
+
+
+def service_detail(request: HttpRequest, listener_id: int) -> HttpResponse:
+    listener = _listener(listener_id)
+    context = {
+        "listener": listener,
+        "snippet": selectors.listener_snippet(listener),
+        "deployments": selectors.deployments_recent(listener),
+    }
+    return render(request, "services/detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def service_add(request: HttpRequest) -> HttpResponse:
+    form = ListenerForm(*_bound(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            listener = actions.listener_create(**form.cleaned_data)
+        except RepositoryError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Added {listener.name}.")
+            return redirect("services:detail", listener.pk)
+    return render(request, "services/form.html", {"form": form, "title": "Add a listener"})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
+    listener = _listener(listener_id)
+    initial = {f: getattr(listener, f) for f in ListenerForm.base_fields}
+    form = ListenerForm(*_bound(request), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.listener_update(listener, **form.cleaned_data)
+        except RepositoryError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Saved {listener.name}.")
+            return redirect("services:detail", listener.pk)
+    return render(request, "services/form.html", {"form": form, "title": f"Edit {listener.name}"})
+
+
+@require_http_methods(["POST"])
+@staff_required
+def service_delete(request: HttpRequest, listener_id: int) -> HttpResponse:
+    listener = _listener(listener_id)
+    listener.delete()
+    messages.success(request, f"Removed {listener.name} (its files on disk were left in place).")
+    return redirect("services:list")
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
+    """ "Change" → "Select from repository" → passphrase prompt if the key has one → Save (and deploy)."""
+    listener = _listener(listener_id)
+    sni_name = request.POST.get("sni_name") or request.GET.get("sni", "")
+    chosen = request.POST.get("certificate") or request.GET.get("certificate")
+    certificate = Certificate.objects.select_related("key").filter(pk=chosen).first() if chosen else None
+    form = AssignForm(*_bound(request), initial={"certificate": chosen, "sni_name": sni_name})
+    if request.method == "POST" and form.is_valid():
+        passphrase = form.cleaned_data["passphrase"].encode() or None
+        try:
+            actions.listener_assign(
+                listener, form.cleaned_data["certificate"], sni_name=sni_name, passphrase=passphrase
+            )
+        except RepositoryError as exc:
+            form.add_error(None, str(exc))
+        else:
+            queue_deployments([listener.pk], trigger="assigned")
+            messages.success(
+                request,
+                f"{certificate.name if certificate else 'The certificate'} assigned to "
+                f"{listener.name}{' for ' + sni_name if sni_name else ''}; deploying it now.",
+            )
+            return redirect("services:detail", listener.pk)
+    candidates = certificate_list(search=request.GET.get("q", "")).exclude(certificate_pem="").exclude(key=None)[:100]
+    context = {
+        "listener": listener,
+        "certificates": candidates,
+        "chosen": certificate,
+        "form": form,
+        "sni_name": sni_name,
+        "q": request.GET.get("q", ""),
+    }
+    return render(request, "services/select.html", context)
+
+
+@require_http_methods(["POST"])
+@staff_required
+def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
+    listener = _listener(listener_id)
+    actions.listener_remove_sni(listener, request.POST.get("sni_name", ""))
+    queue_deployments([listener.pk], trigger="sni removed")
+    return redirect("services:detail", listener.pk)
+
+
+@require_http_methods(["POST"])
+@staff_required
+def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
+    listener = _listener(listener_id)
+    queue_deployments([listener.pk], trigger="manual")
+    messages.success(request, f"Deployment of {listener.name} queued.")
+    return redirect("services:detail", listener.pk)
+
+
+@require_http_methods(["POST"])
+def service_verify(request: HttpRequest, listener_id: int | None = None) -> HttpResponse:
+    listeners = [_listener(listener_id)] if listener_id else list(selectors.listener_list().exclude(certificate=None))
+    bad = [listener.name for listener in listeners if not all(r.ok for r in actions.listener_verify(listener))]
+    if bad:
+        messages.error(request, f"Not serving their certificate correctly: {', '.join(bad)}.")
+    else:
+        messages.success(request, f"Verified {len(listeners)} listener{'s' if len(listeners) != 1 else ''}: all ok.")
+    return redirect("services:detail", listener_id) if listener_id else redirect("services:list")

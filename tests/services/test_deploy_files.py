@@ -1,0 +1,87 @@
+"""Deployment's file handling and the adapters' snippets (no daemon needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from services.daemons import ADAPTERS, DEFAULT_DAEMON
+from services.daemons.base import Files, SnippetContext
+from services.deploy import Backup, FileWrite, listener_files, plan_writes, restore, write_atomically
+from services.models import Listener
+from services.protocols import PROTOCOLS
+
+
+def test_write_is_atomic_keeps_the_previous_file_and_restores_it(tmp_path: Path) -> None:
+    target = tmp_path / "tls" / "key.pem"
+    first = write_atomically(FileWrite(target, b"old key", secret=True), uid=-1, gid=-1)
+    assert first.previous is None and target.read_bytes() == b"old key"
+    assert target.stat().st_mode & 0o777 == 0o600
+    backup = write_atomically(FileWrite(target, b"new key", secret=True), uid=-1, gid=-1)
+    assert backup.previous == b"old key" and target.read_bytes() == b"new key"
+    assert (tmp_path / "tls" / "key.pem.previous").read_bytes() == b"old key"
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")], "no temp files left behind"
+    restore([backup])
+    assert target.read_bytes() == b"old key"
+    restore([first])
+    assert not target.exists(), "a file that did not exist before is removed on rollback"
+
+
+def test_public_files_are_world_readable_keys_are_not(tmp_path: Path) -> None:
+    cert = write_atomically(FileWrite(tmp_path / "cert.pem", b"cert", secret=False), uid=-1, gid=-1)
+    assert cert.path.stat().st_mode & 0o777 == 0o644
+
+
+def test_unknown_owner_is_a_clear_error(tmp_path: Path) -> None:
+    from services.deploy import DeployError, owner_ids
+
+    with pytest.raises(DeployError, match="Unknown owner or group: no-such-user-xyz"):
+        owner_ids("no-such-user-xyz", "")
+
+
+@pytest.mark.django_db
+def test_files_go_to_the_listener_paths_or_the_deploy_dir(settings, tmp_path: Path) -> None:
+    settings.CERTPANEL_DEPLOY_DIR = str(tmp_path)
+    listener = Listener(name="IMAPS", protocol="imaps", port=993, daemon="dovecot", key_path="/etc/ssl/private/k.pem")
+    files = listener_files(listener)
+    assert files.paths == {"fullchain": f"{tmp_path}/imaps/fullchain.pem", "key": "/etc/ssl/private/k.pem"}
+    sni = listener_files(listener, sni_name="mail.customer.example")
+    assert sni.paths["key"] == f"{tmp_path}/imaps/sni/mail.customer.example/key.pem"
+
+
+def test_a_self_signed_certificate_writes_no_empty_chain_file() -> None:
+    files = Files({"cert": "/x/cert.pem", "chain": "/x/chain.pem", "key": "/x/key.pem"})
+    writes = plan_writes(files, {"cert": b"C", "chain": b"", "fullchain": b"C", "key": b"K", "combined": b"CK"})
+    assert [w.path.name for w in writes] == ["cert.pem", "key.pem"]
+    assert [w.secret for w in writes] == [False, True]
+
+
+@pytest.mark.parametrize("protocol", [p.code for p in PROTOCOLS])
+def test_every_protocol_has_a_daemon_whose_snippet_names_the_files(protocol: str) -> None:
+    adapter = ADAPTERS[DEFAULT_DAEMON[protocol]]
+    files = Files({"fullchain": "/srv/tls/fullchain.pem", "key": "/srv/tls/key.pem"})
+    sni = [("mail.customer.example", Files({"fullchain": "/srv/c/fullchain.pem", "key": "/srv/c/key.pem"}))]
+    text = adapter.snippet(SnippetContext("x", protocol, 1234, "mail.example.com", files, sni))
+    assert "/srv/tls/fullchain.pem" in text and "/srv/tls/key.pem" in text
+    assert adapter.check_cmd and adapter.reload_cmd
+
+
+def test_dovecot_and_nginx_snippets_carry_sni_blocks() -> None:
+    files = Files({"fullchain": "/a/f.pem", "key": "/a/k.pem"})
+    sni = [("mail.customer.example", Files({"fullchain": "/c/f.pem", "key": "/c/k.pem"}))]
+    dovecot = ADAPTERS["dovecot"].snippet(SnippetContext("IMAPS", "imaps", 993, "mail.example.com", files, sni))
+    assert "local_name mail.customer.example {\n  ssl_cert = </c/f.pem" in dovecot
+    nginx = ADAPTERS["nginx"].snippet(SnippetContext("Webmail", "https", 443, "mail.example.com", files, sni))
+    assert "server_name mail.customer.example;" in nginx and "ssl_certificate /c/f.pem;" in nginx
+    postfix = ADAPTERS["postfix"].snippet(SnippetContext("SMTPS", "smtps", 465, "mail.example.com", files))
+    assert "smtpd_tls_wrappermode=yes" in postfix and "smtpd_tls_chain_files = /a/k.pem, /a/f.pem" in postfix
+
+
+def test_backup_of_a_key_restores_with_key_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "key.pem"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    restore([Backup(target, b"old", 0o600)])
+    assert target.stat().st_mode & 0o777 == 0o600
