@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
 TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
-# Debian packages the tests drive (browser tests use Debian's chromium; openssl checks our output).
-TEST_DEBS := chromium openssl pebble
+# Debian packages the tests drive: chromium (browser), openssl, pebble (ACME CA), and the daemons deployed to.
+TEST_DEBS := chromium openssl pebble dovecot-imapd dovecot-pop3d postfix vsftpd slapd ldap-utils nginx
 # certbot pins its own `acme`, so the issuance benchmark runs it from a venv of its own.
 CERTBOT_VENV := /tmp/certbot-venv
 
@@ -38,6 +38,8 @@ run: install
 check-system:
 	@missing=""; for deb in $(TEST_DEBS); do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
+	    'slapd slapd/no_configuration boolean true' | debconf-set-selections; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
 lint: $(VENV)/.test-installed-$(TEST_REQ_HASH)
@@ -53,6 +55,7 @@ test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) ch
 bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
 	CERTPANEL_DATA_DIR=$$(mktemp -d /tmp/certpanel-bench.XXXXXX) $(PY) bench/list_page.py
 	$(PY) bench/sweep.py
+	$(PY) bench/probe.py
 	@test -x $(CERTBOT_VENV)/bin/certbot || { python3 -m venv $(CERTBOT_VENV) && $(CERTBOT_VENV)/bin/pip install -q certbot; }
 	$(PY) bench/issuance.py --certbot $(CERTBOT_VENV)/bin/certbot
 

@@ -183,6 +183,11 @@ def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:
             deploy.run_command(listener.reload_cmd or adapter.reload_cmd, journal, "reload after rollback")
     deployment.status, deployment.finished_at = status, timezone.now()
     deployment.save(update_fields=["status", "finished_at"])
+    if status != DeploymentStatus.SUCCEEDED:
+        from services.alerts import listener_alert_update
+
+        reason = deployment.log.rsplit("failed: ", 1)[-1].splitlines()[0] if "failed: " in deployment.log else status
+        listener_alert_update(listener, [], extra=[f"deployment #{deployment.pk} {status.replace('_', ' ')}: {reason}"])
     return deployment
 
 

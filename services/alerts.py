@@ -26,8 +26,8 @@ def problems_of(results: list[ProbeResult]) -> list[str]:
     return problems
 
 
-def listener_alert_update(listener: Listener, results: list[ProbeResult]) -> None:
-    problems = problems_of(results)
+def listener_alert_update(listener: Listener, results: list[ProbeResult], extra: list[str] | None = None) -> None:
+    problems = [*(extra or []), *problems_of(results)]
     address = f"{listener.host}:{listener.port}"
     url = f"{settings.CERTPANEL_BASE_URL}/services/"
     try:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 120
 VERIFY_SECONDS = 10.0  # some daemons (nginx) swap workers asynchronously after a reload
+CONFIRMATIONS = 3
 
 
 class DeployError(RepositoryError):
@@ -103,6 +104,10 @@ def certificate_contents(certificate: Certificate, key: crypto.PrivateKey) -> di
     if certificate.is_pending:
         raise DeployError(f"'{certificate.name}' is a pending CSR, not a certificate yet.")
     leaf, chain = certificate.certificate_pem.encode(), certificate.chain_pem.encode()
+    # Most daemons' config checks never open the TLS files, and a daemon reloaded onto a key that does
+    # not match fails every handshake (or, like vsftpd and slapd, stops serving TLS): refuse first.
+    if not crypto.public_key_matches(key, crypto.parse_certificates(leaf)[0]):
+        raise DeployError(f"The private key does not match the certificate '{certificate.name}': nothing was written.")
     key_pem = crypto.private_key_to_pem(key)
     return {"cert": leaf, "chain": chain, "fullchain": leaf + chain, "key": key_pem, "combined": leaf + chain + key_pem}
 
@@ -211,8 +216,11 @@ def verify_targets(listener: Listener, found: list[Target], *, deadline: float) 
         )
         for t in found
     ]
+    confirmed = 0
     while True:
         results = probes.probe_many(wanted, timeout=5.0)
-        if all(r.matches_expected for r in results) or time.monotonic() > deadline:
+        # Several rounds in a row: after a graceful reload old workers may still answer for a moment.
+        confirmed = confirmed + 1 if all(r.matches_expected for r in results) else 0
+        if confirmed >= CONFIRMATIONS or time.monotonic() > deadline:
             return results
-        time.sleep(0.3)
+        time.sleep(0.2)

@@ -105,3 +105,28 @@ def test_new_certificate_shows_live_progress_until_issued(page, tmp_path) -> Non
         page.click("#result a")
         assert "webmail.example.com" in page.inner_text("h1")
         assert "Renews at" in page.inner_text("body")
+
+
+def test_change_select_from_repository_passphrase_save(page) -> None:  # type: ignore[no-untyped-def]
+    from repository.actions import certificate_create_self_signed
+    from services.models import Listener
+
+    certificate_create_self_signed(hostname="mail.example.com", key_type="ec256", passphrase=b"open sesame")
+    Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="dovecot")
+    page.goto("/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "browser-pass-1")
+    page.click("button:has-text('Log in')")
+    page.click("nav >> text=Services")
+    page.click("tr:has-text('IMAPS') >> text=Change")
+    page.click("tr:has-text('mail.example.com') >> text=Select")
+    assert "Daemons cannot ask for it" in page.inner_text("form.card")
+    page.fill("#id_passphrase", "wrong")
+    page.click("button:has-text('Save')")
+    assert "Wrong passphrase" in page.inner_text(".errors")
+    page.fill("#id_passphrase", "open sesame")
+    page.click("button:has-text('Save')")
+    page.wait_for_url("**/services/*/")
+    assert "assigned to IMAPS" in page.inner_text(".messages")
+    assert "mail.example.com" in page.inner_text("section.card")
+    assert Listener.objects.get(name="IMAPS").certificate is not None

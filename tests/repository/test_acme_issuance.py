@@ -112,7 +112,7 @@ def test_pebble_killed_mid_order_and_restarted_still_issues(cli, tmp_path: Path)
             )
         )
         waiter.start()
-        wait_for(lambda: AcmeOrder.objects.filter(status="validating").exists(), timeout=60, what="validation")
+        wait_for(lambda: AcmeOrder.objects.filter(status="validating").exists(), timeout=120, what="validation")
         stack.pebble.restart()  # in-memory CA: the account and the order are gone
         waiter.join(150)
         result = outcome["result"]

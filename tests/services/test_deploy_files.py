@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,14 @@ def test_backup_of_a_key_restores_with_key_permissions(tmp_path: Path) -> None:
     os.chmod(target, 0o600)
     restore([Backup(target, b"old", 0o600)])
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.django_db
+def test_a_key_that_does_not_match_is_refused_before_anything_is_written() -> None:
+    from repository.actions import certificate_create_self_signed
+    from services.deploy import DeployError, certificate_contents
+    from tests.factories import ec_key
+
+    entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
+    with pytest.raises(DeployError, match=re.escape("does not match the certificate 'mail.example.com'")):
+        certificate_contents(entry, ec_key())

@@ -1,4 +1,5 @@
-"""vsftpd: explicit (AUTH TLS) or implicit TLS; it reads the files for each new session."""
+"""vsftpd: explicit (AUTH TLS) or implicit TLS. It reads the certificate only at start-up (SIGHUP
+re-reads vsftpd.conf, not the certificate), so deploying means a restart."""
 
 from __future__ import annotations
 
@@ -21,4 +22,4 @@ class Vsftpd(Adapter):
         return "\n".join(lines) + "\n"
 
 
-ADAPTER = Vsftpd("vsftpd", "vsftpd", ("fullchain", "key"), "true", "systemctl reload vsftpd", "/etc/vsftpd.conf")
+ADAPTER = Vsftpd("vsftpd", "vsftpd", ("fullchain", "key"), "true", "systemctl restart vsftpd", "/etc/vsftpd.conf")
