@@ -28,7 +28,7 @@ from repository.acme_orders import acme_order_create
 from repository.models import AcmeOrder
 from repository.tasks import acme_order_process_task
 from tests.pebble import Pebble, PebbleOptions, free_port
-from tests.processes import child_env, database_url_for_children, start, stop, wait_for
+from tests.processes import child_env, database_url_for_children, start, start_celery_worker, stop, wait_for
 
 
 def _panel_processes(workdir: Path, port: int) -> tuple[list[subprocess.Popen[bytes]], dict[str, str]]:
@@ -43,36 +43,11 @@ def _panel_processes(workdir: Path, port: int) -> tuple[list[subprocess.Popen[by
         CERTPANEL_KEY_ENCRYPTION_KEY=base64.b64encode(current_kek()).decode(),
         CERTPANEL_LOG_LEVEL="WARNING",
     )
-    responder_log, worker_log = workdir / "responder.log", workdir / "worker.log"
+    responder_log = workdir / "responder.log"
     responder = start(["manage.py", "acme_responder", "--port", str(port), "--host", "127.0.0.1"], env, responder_log)
-    worker = start(
-        [
-            "-m",
-            "celery",
-            "-A",
-            "certpanel",
-            "worker",
-            "--loglevel",
-            "WARNING",
-            "--concurrency",
-            "2",
-            "--without-mingle",
-            "--without-gossip",
-            "--hostname",
-            "bench@%h",
-        ],
-        env,
-        worker_log,
-    )
     wait_for(lambda: b"Answering" in responder_log.read_bytes(), timeout=30, what="responder", log=responder_log)
-    wait_for(lambda: b"ready" in worker_log.read_bytes() or _worker_up(), timeout=60, what="worker", log=worker_log)
+    worker = start_celery_worker(env, workdir / "worker.log", name="bench")
     return [responder, worker], env
-
-
-def _worker_up() -> bool:
-    from certpanel.celery import app
-
-    return bool(app.control.ping(timeout=0.5))
 
 
 def _wait_final(order_ids: list[int], timeout: float = 120) -> None:

@@ -1,4 +1,4 @@
-"""Celery app configured from Django settings (CELERY_ namespace), paperless-ngx style."""
+"""Celery app configured from the CELERY_* Django settings (via certpanel/celery_config.py)."""
 
 import os
 

@@ -116,9 +116,10 @@ def renew(command: AdminCommand, options: dict[str, Any]) -> None:
     if options["due"]:
         ids = list(entries.values_list("pk", flat=True))
         queue_many(certificate_renew_task, ids)
-        command.print_json({"queued": ids}) if options["json"] else command.stdout.write(
-            f"Queued {len(ids)} renewal(s)"
-        )
+        if options["json"]:
+            command.print_json({"queued": ids})
+        else:
+            command.stdout.write(f"Queued {len(ids)} renewal(s)")
         return
     order = renewals.certificate_renew(_int(options["id"]))
     queue_order(order)

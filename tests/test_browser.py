@@ -38,6 +38,13 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+def _login(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "browser-pass-1")
+    page.click("button:has-text('Log in')")
+
+
 @pytest.fixture
 def page(browser, live_server, transactional_db):  # type: ignore[no-untyped-def]
     get_user_model().objects.create_user("alice", password="browser-pass-1", is_staff=True, is_superuser=True)
@@ -84,10 +91,7 @@ def test_new_certificate_shows_live_progress_until_issued(page, tmp_path) -> Non
 
     with acme_stack(tmp_path) as stack:
         stack.account()
-        page.goto("/login/")
-        page.fill("#id_username", "alice")
-        page.fill("#id_password", "browser-pass-1")
-        page.click("button:has-text('Log in')")
+        _login(page)
         page.goto("/certificates/")
         page.click("text=Let's Encrypt")
         page.click("text=New Certificate")
@@ -113,10 +117,7 @@ def test_change_select_from_repository_passphrase_save(page) -> None:  # type: i
 
     certificate_create_self_signed(hostname="mail.example.com", key_type="ec256", passphrase=b"open sesame")
     Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="dovecot")
-    page.goto("/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "browser-pass-1")
-    page.click("button:has-text('Log in')")
+    _login(page)
     page.click("nav >> text=Services")
     page.click("tr:has-text('IMAPS') >> text=Change")
     page.click("tr:has-text('mail.example.com') >> text=Select")

@@ -97,3 +97,16 @@ def test_a_key_that_does_not_match_is_refused_before_anything_is_written() -> No
     entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
     with pytest.raises(DeployError, match=re.escape("does not match the certificate 'mail.example.com'")):
         certificate_contents(entry, ec_key())
+
+
+def test_key_files_get_the_configured_owner_and_group(tmp_path: Path) -> None:
+    import grp
+    import pwd
+
+    from services.deploy import owner_ids
+
+    uid, gid = owner_ids("nobody", "nogroup")
+    assert (uid, gid) == (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
+    write_atomically(FileWrite(tmp_path / "key.pem", b"k", secret=True), uid=uid, gid=gid)
+    stat = (tmp_path / "key.pem").stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (uid, gid, 0o600)
