@@ -157,3 +157,17 @@ def test_a_failing_check_command_rolls_back_before_reloading(staff_client: Clien
 def test_services_cli_errors_are_one_line(cli, args: list[str], message: str) -> None:
     result = cli(*args)
     assert result.code == 1 and message in result.error_line, result.err
+
+
+def test_verify_button_reports_an_unreachable_port(staff_client: Client) -> None:
+    from tests.processes import free_port
+
+    entry = _self_signed(staff_client, "mail.example.com")
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=free_port(), certificate=entry)
+    response = staff_client.post(f"/services/{listener.pk}/verify/", follow=True)
+    page = response.content.decode()
+    assert "Not serving their certificate correctly: IMAPS." in page
+    assert "connection refused" in page
+    listener.refresh_from_db()
+    assert listener.last_verify_ok is False and listener.last_report[0]["port"] == listener.port
+    assert "problem" in staff_client.get("/services/").content.decode()
