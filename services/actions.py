@@ -146,25 +146,27 @@ def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:
     )
     journal = deploy.Journal(deployment)
     backups: list[deploy.Backup] = []
-    status = DeploymentStatus.FAILED
+    status, failure = DeploymentStatus.FAILED, ""
+    results: list[probes.ProbeResult] = []
     try:
         found = deploy.targets(listener)
         uid, gid = deploy.owner_ids(listener.owner, listener.group)
         writes = [
-            w
-            for t in found
-            for w in deploy.plan_writes(
-                t.files, deploy.certificate_contents(t.certificate, deploy.deploy_key_for(t.certificate, t.deploy_key))
+            write
+            for target in found
+            for write in deploy.plan_writes(
+                target.files,
+                deploy.certificate_contents(
+                    target.certificate, deploy.deploy_key_for(target.certificate, target.deploy_key)
+                ),
             )
         ]
         for write in writes:
             backups.append(deploy.write_atomically(write, uid=uid, gid=gid))
             journal(f"wrote {write.path}{' (0600)' if write.secret else ''}")
-        check = listener.check_cmd or adapter.check_cmd
-        reload_cmd = listener.reload_cmd or adapter.reload_cmd
-        if not deploy.run_command(check, journal, "check"):
+        if not deploy.run_command(listener.check_cmd or adapter.check_cmd, journal, "check"):
             raise deploy.DeployError("the configuration check failed")
-        if not deploy.run_command(reload_cmd, journal, "reload"):
+        if not deploy.run_command(listener.reload_cmd or adapter.reload_cmd, journal, "reload"):
             raise deploy.DeployError("the reload failed")
         results = deploy.verify_targets(listener, found, deadline=time.monotonic() + deploy.VERIFY_SECONDS)
         for result in results:
@@ -174,8 +176,11 @@ def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:
             raise deploy.DeployError("the port does not serve the assigned certificate")
         status = DeploymentStatus.SUCCEEDED
         _store_report(listener, results)
-    except (deploy.DeployError, RepositoryError) as exc:
-        journal(f"failed: {exc}")
+    except Exception as exc:  # whatever failed, the previous files come back
+        failure = str(exc) if isinstance(exc, RepositoryError) else f"unexpected {type(exc).__name__}: {exc}"
+        if not isinstance(exc, RepositoryError):
+            log.exception("deployment #%s of %s", deployment.pk, listener.name)
+        journal(f"failed: {failure}")
         if backups:
             deploy.restore(backups)
             journal("restored the previous files")
@@ -183,11 +188,11 @@ def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:
             deploy.run_command(listener.reload_cmd or adapter.reload_cmd, journal, "reload after rollback")
     deployment.status, deployment.finished_at = status, timezone.now()
     deployment.save(update_fields=["status", "finished_at"])
-    if status != DeploymentStatus.SUCCEEDED:
-        from services.alerts import listener_alert_update
+    from services.alerts import listener_alert_update
 
-        reason = deployment.log.rsplit("failed: ", 1)[-1].splitlines()[0] if "failed: " in deployment.log else status
-        listener_alert_update(listener, [], extra=[f"deployment #{deployment.pk} {status.replace('_', ' ')}: {reason}"])
+    # A failure alerts (once per incident); a success after one sends the recovery email.
+    extra = [f"deployment #{deployment.pk} {status.replace('_', ' ')}: {failure}"] if failure else []
+    listener_alert_update(listener, results, extra=extra)
     return deployment
 
 

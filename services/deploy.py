@@ -53,6 +53,8 @@ class Backup:
     path: Path
     previous: bytes | None  # None: the file did not exist before
     mode: int | None = None
+    uid: int = -1
+    gid: int = -1
 
 
 @dataclass
@@ -133,14 +135,16 @@ def owner_ids(owner: str, group: str) -> tuple[int, int]:
     return uid, gid
 
 
-def write_atomically(write: FileWrite, *, uid: int, gid: int) -> Backup:
+def write_atomically(write: FileWrite, *, uid: int, gid: int, mode: int | None = None) -> Backup:
     """temp file in the same directory, fsync, chown/chmod, rename; remembers what was there."""
     write.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-    previous = write.path.read_bytes() if write.path.exists() else None
-    mode = write.path.stat().st_mode & 0o777 if write.path.exists() else None
+    backup = Backup(write.path, None)
+    if write.path.exists():
+        info = write.path.stat()
+        backup = Backup(write.path, write.path.read_bytes(), info.st_mode & 0o777, info.st_uid, info.st_gid)
     fd, temp = tempfile.mkstemp(dir=write.path.parent, prefix=f".{write.path.name}.")
     try:
-        os.fchmod(fd, 0o600 if write.secret else 0o644)
+        os.fchmod(fd, mode if mode is not None else 0o600 if write.secret else 0o644)
         if uid != -1 or gid != -1:
             os.fchown(fd, uid, gid)
         with os.fdopen(fd, "wb") as handle:
@@ -151,20 +155,21 @@ def write_atomically(write: FileWrite, *, uid: int, gid: int) -> Backup:
     except OSError as exc:
         Path(temp).unlink(missing_ok=True)
         raise DeployError(f"cannot write {write.path}: {exc.strerror}") from None
-    if previous is not None:
+    if backup.previous is not None:
         keep = write.path.with_name(write.path.name + ".previous")
-        keep.write_bytes(previous)  # the admin's copy of what was served before
-        os.chmod(keep, 0o600 if write.secret else 0o644)
-    return Backup(write.path, previous, mode)
+        keep.write_bytes(backup.previous)  # the admin's copy of what was served before
+        os.chmod(keep, 0o600)
+    return backup
 
 
 def restore(backups: list[Backup]) -> None:
+    """Put back exactly what was there: content, mode and owner (a 0640 key stays 0640)."""
     for backup in reversed(backups):
         if backup.previous is None:
             backup.path.unlink(missing_ok=True)
             continue
         write_atomically(
-            FileWrite(backup.path, backup.previous, secret=(backup.mode or 0o600) & 0o077 == 0), uid=-1, gid=-1
+            FileWrite(backup.path, backup.previous, secret=True), uid=backup.uid, gid=backup.gid, mode=backup.mode
         )
 
 

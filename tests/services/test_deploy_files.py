@@ -10,7 +10,7 @@ import pytest
 
 from services.daemons import ADAPTERS, DEFAULT_DAEMON
 from services.daemons.base import Files, SnippetContext
-from services.deploy import Backup, FileWrite, listener_files, plan_writes, restore, write_atomically
+from services.deploy import FileWrite, listener_files, plan_writes, restore, write_atomically
 from services.models import Listener
 from services.protocols import PROTOCOLS
 
@@ -80,12 +80,20 @@ def test_dovecot_and_nginx_snippets_carry_sni_blocks() -> None:
     assert "smtpd_tls_wrappermode=yes" in postfix and "smtpd_tls_chain_files = /a/k.pem, /a/f.pem" in postfix
 
 
-def test_backup_of_a_key_restores_with_key_permissions(tmp_path: Path) -> None:
+def test_rollback_restores_the_previous_mode_and_owner(tmp_path: Path) -> None:
+    import grp
+
     target = tmp_path / "key.pem"
     target.write_bytes(b"old")
-    os.chmod(target, 0o600)
-    restore([Backup(target, b"old", 0o600)])
+    os.chmod(target, 0o640)
+    ssl_group = grp.getgrnam("nogroup").gr_gid
+    os.chown(target, -1, ssl_group)
+    backup = write_atomically(FileWrite(target, b"new", secret=True), uid=-1, gid=-1)
     assert target.stat().st_mode & 0o777 == 0o600
+    restore([backup])
+    info = target.stat()
+    assert (target.read_bytes(), info.st_mode & 0o777, info.st_gid) == (b"old", 0o640, ssl_group)
+    assert (tmp_path / "key.pem.previous").stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.django_db
