@@ -11,7 +11,7 @@ from repository import emails
 from repository.acme_accounts import PRESETS
 from repository.acme_orders import order_hostnames
 from repository.errors import CryptoError
-from repository.forms import _SPLIT, KEY_TYPE_CHOICES
+from repository.forms import KEY_TYPE_CHOICES, NAME_SEPARATORS
 from repository.models import AcmeAccount
 
 
@@ -27,7 +27,7 @@ class NewCertificateForm(forms.Form):
 
     def clean_hostnames(self) -> list[str]:
         try:
-            return order_hostnames([name for name in _SPLIT.split(self.cleaned_data["hostnames"]) if name])
+            return order_hostnames([name for name in NAME_SEPARATORS.split(self.cleaned_data["hostnames"]) if name])
         except CryptoError as exc:
             raise ValidationError(str(exc)) from None
 

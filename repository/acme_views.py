@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
+from certpanel.web import form_data, staff_required
 from repository import emails, renewals
 from repository.acme_accounts import acme_account_register
 from repository.acme_forms import NewCertificateForm, NotificationForm, RegisterAccountForm
@@ -18,7 +19,6 @@ from repository.errors import RepositoryError
 from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
 from repository.sweep_watch import sweep_state
 from repository.tasks import queue_order
-from repository.views import _bound, staff_required
 
 
 def letsencrypt(request: HttpRequest) -> HttpResponse:
@@ -38,7 +38,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
     if not AcmeAccount.objects.exists():
         messages.warning(request, "Register an ACME account first (Settings).")
         return redirect("settings")
-    form = NewCertificateForm(*_bound(request))
+    form = NewCertificateForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

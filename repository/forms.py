@@ -14,7 +14,7 @@ from repository.errors import CryptoError
 from repository.exports import FORMATS
 
 KEY_TYPE_CHOICES = list(crypto.KEY_TYPES.items())
-_SPLIT = re.compile(r"[\s,;]+")
+NAME_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def _size_label(limit: int) -> str:
@@ -41,7 +41,7 @@ def read_upload(upload: UploadedFile | None, text: str, *, label: str) -> bytes 
 
 def parse_hostnames(text: str) -> list[str]:
     names = []
-    for raw in _SPLIT.split(text.strip()):
+    for raw in NAME_SEPARATORS.split(text.strip()):
         if raw:
             try:
                 names.append(crypto.normalize_hostname(raw))
@@ -50,7 +50,7 @@ def parse_hostnames(text: str) -> list[str]:
     return names
 
 
-def _secret(value: str) -> bytes | None:
+def secret_bytes(value: str) -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
@@ -83,7 +83,7 @@ class NewPassphraseMixin(forms.Form):
         return data
 
     def new_passphrase(self) -> bytes | None:
-        return _secret(self.cleaned_data.get("passphrase", ""))
+        return secret_bytes(self.cleaned_data.get("passphrase", ""))
 
 
 class SelfSignedForm(NewPassphraseMixin):
@@ -150,7 +150,7 @@ class CsrForm(NewPassphraseMixin):
         )
 
 
-def _file(label: str, help_text: str = "") -> forms.FileField:
+def file_field(label: str, help_text: str = "") -> forms.FileField:
     return forms.FileField(required=False, label=label, help_text=help_text)
 
 
@@ -161,7 +161,7 @@ class PasteArea(forms.Textarea):
         return None
 
 
-def _paste(label: str) -> forms.CharField:
+def paste_field(label: str) -> forms.CharField:
     return forms.CharField(
         required=False, label=label, widget=PasteArea(attrs={"rows": 5, "spellcheck": "false", "autocomplete": "off"})
     )
@@ -184,10 +184,12 @@ class UploadForm(forms.Form):
 
 class CompleteForm(UploadForm):
     inputs = {"certificate": "Certificate", "chain": "Chain"}
-    certificate_file = _file("Certificate file", "What the CA sent: PEM, DER or PKCS#7, leaf and chain in any order.")
-    certificate_text = _paste("…or paste it")
-    chain_file = _file("Chain / CA bundle file", "Optional if the file above already has the chain.")
-    chain_text = _paste("…or paste the chain")
+    certificate_file = file_field(
+        "Certificate file", "What the CA sent: PEM, DER or PKCS#7, leaf and chain in any order."
+    )
+    certificate_text = paste_field("…or paste it")
+    chain_file = file_field("Chain / CA bundle file", "Optional if the file above already has the chain.")
+    chain_text = paste_field("…or paste the chain")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -198,13 +200,13 @@ class CompleteForm(UploadForm):
 
 class ImportForm(UploadForm):
     inputs = {"certificate": "Certificate", "key": "Private key", "chain": "Chain", "pkcs12": "PKCS#12"}
-    certificate_file = _file("Certificate", "PEM (may also contain the chain and key), DER or PKCS#7.")
-    certificate_text = _paste("…or paste it")
-    key_file = _file("Private key", "PEM or DER, encrypted or not.")
-    key_text = _paste("…or paste the key")
-    chain_file = _file("Chain / CA bundle")
-    chain_text = _paste("…or paste the chain")
-    pkcs12_file = _file("…or a PKCS#12 file (.pfx / .p12)", "Instead of the fields above.")
+    certificate_file = file_field("Certificate", "PEM (may also contain the chain and key), DER or PKCS#7.")
+    certificate_text = paste_field("…or paste it")
+    key_file = file_field("Private key", "PEM or DER, encrypted or not.")
+    key_text = paste_field("…or paste the key")
+    chain_file = file_field("Chain / CA bundle")
+    chain_text = paste_field("…or paste the chain")
+    pkcs12_file = file_field("…or a PKCS#12 file (.pfx / .p12)", "Instead of the fields above.")
     passphrase = forms.CharField(
         required=False,
         widget=forms.PasswordInput,
@@ -224,7 +226,7 @@ class ImportForm(UploadForm):
         return data
 
     def secret(self) -> bytes | None:
-        return _secret(self.cleaned_data.get("passphrase", ""))
+        return secret_bytes(self.cleaned_data.get("passphrase", ""))
 
 
 class ExportForm(forms.Form):
@@ -243,7 +245,7 @@ class ExportForm(forms.Form):
     )
 
     def secrets(self) -> tuple[bytes | None, bytes | None]:
-        return _secret(self.cleaned_data["passphrase"]), _secret(self.cleaned_data["export_password"])
+        return secret_bytes(self.cleaned_data["passphrase"]), secret_bytes(self.cleaned_data["export_password"])
 
 
 class DeleteForm(forms.Form):

@@ -13,35 +13,35 @@ from django.views.decorators.http import require_http_methods
 
 from repository import toolbox
 from repository.errors import RepositoryError
-from repository.forms import UploadForm, _file, _paste
+from repository.forms import UploadForm, file_field, paste_field, secret_bytes
 
 
 class DecodeForm(UploadForm):
     inputs = {"data": "Input"}
-    data_file = _file("File", "Certificate, chain, CSR, private key (PEM/DER), PKCS#7 or PKCS#12.")
-    data_text = _paste("…or paste PEM")
+    data_file = file_field("File", "Certificate, chain, CSR, private key (PEM/DER), PKCS#7 or PKCS#12.")
+    data_text = paste_field("…or paste PEM")
     password = forms.CharField(required=False, widget=forms.PasswordInput, label="Password / passphrase")
 
 
 class MatchForm(UploadForm):
     inputs = {"key": "Private key", "other": "Certificate or CSR"}
-    key_file = _file("Private key")
-    key_text = _paste("…or paste the key")
-    other_file = _file("Certificate or CSR")
-    other_text = _paste("…or paste it")
+    key_file = file_field("Private key")
+    key_text = paste_field("…or paste the key")
+    other_file = file_field("Certificate or CSR")
+    other_text = paste_field("…or paste it")
     password = forms.CharField(required=False, widget=forms.PasswordInput, label="Key passphrase")
 
 
 class VerifyForm(UploadForm):
     inputs = {"data": "Chain"}
-    data_file = _file("Certificates", "Leaf and intermediates in any order.")
-    data_text = _paste("…or paste them")
+    data_file = file_field("Certificates", "Leaf and intermediates in any order.")
+    data_text = paste_field("…or paste them")
 
 
 class ConvertForm(UploadForm):
     inputs = {"data": "Input"}
-    data_file = _file("File")
-    data_text = _paste("…or paste PEM")
+    data_file = file_field("File")
+    data_text = paste_field("…or paste PEM")
     to = forms.ChoiceField(choices=[(k, v[0]) for k, v in toolbox.CONVERSIONS.items()], label="Convert to")
     password = forms.CharField(
         required=False,
@@ -60,16 +60,12 @@ FORMS: dict[str, type[UploadForm]] = {
 }
 
 
-def _secret(value: str) -> bytes | None:
-    return value.encode("utf-8") if value else None
-
-
 def _run(tool: str, data: dict[str, Any]) -> dict[str, Any] | HttpResponse:
     if tool == "decode":
-        return {"sections": toolbox.decode(data["data"], password=_secret(data["password"]))}
+        return {"sections": toolbox.decode(data["data"], password=secret_bytes(data["password"]))}
     if tool == "match":
         ok, message = toolbox.key_matches(
-            key_data=data["key"], other_data=data["other"], passphrase=_secret(data["password"])
+            key_data=data["key"], other_data=data["other"], passphrase=secret_bytes(data["password"])
         )
         return {"match_ok": ok, "match_message": message}
     if tool == "verify":
@@ -77,7 +73,7 @@ def _run(tool: str, data: dict[str, Any]) -> dict[str, Any] | HttpResponse:
         return {"sections": sections, "problems": problems, "verified": True}
     target = data["to"]
     content = toolbox.convert(
-        data["data"], to=target, password=_secret(data["password"]), passphrase=_secret(data["passphrase"])
+        data["data"], to=target, password=secret_bytes(data["password"]), passphrase=secret_bytes(data["passphrase"])
     )
     response = HttpResponse(content, content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="converted{toolbox.CONVERSIONS[target][1]}"'

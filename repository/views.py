@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from certpanel.web import form_data, staff_required
 from repository import actions, crypto, selectors, toolbox
 from repository.errors import NotFoundError, RepositoryError
 from repository.exports import SECRET_FORMATS, certificate_export
 from repository.forms import CompleteForm, CsrForm, DeleteForm, ExportForm, ImportForm, SelfSignedForm
 from repository.models import AcmeOrder, Certificate, CertificateStatus
 
-View = Callable[..., HttpResponseBase]
 PAGE_SIZE = 50
-
-
-def staff_required(view: View) -> View:
-    """Everyone logged in may look; only staff may change anything or take keys out."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff users may change the repository.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _entry_or_404(certificate_id: int) -> Certificate:
@@ -41,11 +27,6 @@ def _entry_or_404(certificate_id: int) -> Certificate:
         return selectors.certificate_get(certificate_id)
     except NotFoundError as exc:
         raise Http404(str(exc)) from None
-
-
-def _bound(request: HttpRequest) -> tuple[Any, ...]:
-    """Form data for a POST, even an empty one (an empty POST must show "required" errors)."""
-    return (request.POST, request.FILES) if request.method == "POST" else ()
 
 
 def _flash_warnings(request: HttpRequest, warnings: list[str]) -> None:
@@ -67,7 +48,7 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def create_self_signed(request: HttpRequest) -> HttpResponse:
-    form = SelfSignedForm(*_bound(request))
+    form = SelfSignedForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -95,7 +76,7 @@ def create_self_signed(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def create_csr(request: HttpRequest) -> HttpResponse:
-    form = CsrForm(*_bound(request))
+    form = CsrForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             entry = actions.certificate_create_csr(
@@ -121,7 +102,7 @@ def create_csr(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def import_certificate(request: HttpRequest) -> HttpResponse:
-    form = ImportForm(*_bound(request))
+    form = ImportForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -228,7 +209,7 @@ def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
 def delete(request: HttpRequest, certificate_id: int) -> HttpResponse:
     entry = _entry_or_404(certificate_id)
     usages = selectors.certificate_usages(entry)
-    form = DeleteForm(*_bound(request))
+    form = DeleteForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             name = actions.certificate_delete(certificate_id=entry.pk)

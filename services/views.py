@@ -7,10 +7,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from certpanel.web import form_data, staff_required
 from repository.errors import RepositoryError
+from repository.forms import secret_bytes
 from repository.models import Certificate
 from repository.selectors import certificate_list
-from repository.views import _bound, staff_required
 from services import actions, selectors
 from services.forms import AssignForm, ListenerForm
 from services.models import Listener
@@ -41,7 +42,7 @@ def service_detail(request: HttpRequest, listener_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def service_add(request: HttpRequest) -> HttpResponse:
-    form = ListenerForm(*_bound(request))
+    form = ListenerForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             listener = actions.listener_create(**form.cleaned_data)
@@ -58,7 +59,7 @@ def service_add(request: HttpRequest) -> HttpResponse:
 def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
     initial = {f: getattr(listener, f) for f in ListenerForm.base_fields}
-    form = ListenerForm(*_bound(request), initial=initial)
+    form = ListenerForm(*form_data(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             actions.listener_update(listener, **form.cleaned_data)
@@ -87,9 +88,9 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
     sni_name = request.POST.get("sni_name") or request.GET.get("sni", "")
     chosen = request.POST.get("certificate") or request.GET.get("certificate")
     certificate = Certificate.objects.select_related("key").filter(pk=chosen).first() if chosen else None
-    form = AssignForm(*_bound(request), initial={"certificate": chosen, "sni_name": sni_name})
+    form = AssignForm(*form_data(request), initial={"certificate": chosen, "sni_name": sni_name})
     if request.method == "POST" and form.is_valid():
-        passphrase = form.cleaned_data["passphrase"].encode() or None
+        passphrase = secret_bytes(form.cleaned_data["passphrase"])
         try:
             actions.listener_assign(
                 listener, form.cleaned_data["certificate"], sni_name=sni_name, passphrase=passphrase
