@@ -14,6 +14,7 @@ from django.conf import settings
 
 from repository.acme_accounts import acme_account_register
 from repository.models import AcmeAccount
+from tests.challenge_gate import ChallengeGate
 from tests.pebble import Pebble, PebbleOptions, free_port
 from tests.processes import (
     child_env,
@@ -33,6 +34,7 @@ class Stack:
     responder_port: int
     worker_env: dict[str, str]
     processes: dict[str, object] = field(default_factory=dict)
+    gate: ChallengeGate | None = None
 
     def start_worker(self, name: str = "worker") -> None:
         self.processes[name] = start_celery_worker(self.worker_env, self.workdir / f"{name}.log", name=name)
@@ -61,17 +63,25 @@ class Stack:
     def close(self) -> None:
         for process in self.processes.values():
             stop(process)  # type: ignore[arg-type]
+        if self.gate is not None:
+            self.gate.close()
         self.pebble.close()
 
 
 @contextlib.contextmanager
 def acme_stack(
-    workdir: Path, *, pebble: PebbleOptions | None = None, worker: bool = True, env: dict[str, str] | None = None
+    workdir: Path,
+    *,
+    pebble: PebbleOptions | None = None,
+    worker: bool = True,
+    env: dict[str, str] | None = None,
+    gated: bool = False,
 ) -> Iterator[Stack]:
+    """`gated=True` puts a ChallengeGate on Pebble's httpPort, in front of the responder."""
     broker = require_redis_broker()
     responder_port = free_port()
     options = pebble or PebbleOptions(http_port=responder_port)
-    options.http_port = responder_port
+    options.http_port = free_port() if gated else responder_port
     worker_env = child_env(
         DATABASE_URL=database_url_for_children(),
         CELERY_BROKER_URL=broker,
@@ -91,6 +101,8 @@ def acme_stack(
         wait_for(
             lambda: b"Answering" in responder_log.read_bytes(), timeout=30, what="the responder", log=responder_log
         )
+        if gated:
+            stack.gate = ChallengeGate(options.http_port, responder_port)
         stack.pebble.start()
         if worker:
             stack.start_worker()

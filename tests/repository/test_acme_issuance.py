@@ -102,8 +102,7 @@ def test_90_percent_bad_nonces_fail_cleanly_and_in_bounded_time(cli, tmp_path: P
 
 
 def test_pebble_killed_mid_order_and_restarted_still_issues(cli, tmp_path: Path) -> None:
-    slow = PebbleOptions(http_port=0, no_sleep=False, extra_env={"PEBBLE_VA_SLEEPTIME": "2"})
-    with acme_stack(tmp_path, pebble=slow) as stack:
+    with acme_stack(tmp_path, gated=True) as stack:
         stack.account()
         outcome: dict[str, object] = {}
         waiter = threading.Thread(
@@ -112,8 +111,11 @@ def test_pebble_killed_mid_order_and_restarted_still_issues(cli, tmp_path: Path)
             )
         )
         waiter.start()
-        wait_for(lambda: AcmeOrder.objects.filter(status="validating").exists(), timeout=120, what="validation")
+        assert stack.gate is not None
+        stack.gate.wait_requested(timeout=120)  # the CA is validating, held at the gate
+        wait_for(lambda: AcmeOrder.objects.filter(status="validating").exists(), timeout=10, what="validation")
         stack.pebble.restart()  # in-memory CA: the account and the order are gone
+        stack.gate.release()
         waiter.join(150)
         result = outcome["result"]
         assert result.code == 0, result.err + stack.worker_log()  # type: ignore[attr-defined]

@@ -116,19 +116,23 @@ def test_failed_renewal_sends_one_email_per_incident_then_a_recovery_email(cli, 
 
 
 def test_worker_killed_mid_issuance_yields_exactly_one_certificate(cli, tmp_path: Path) -> None:
-    slow = PebbleOptions(http_port=0, no_sleep=False, extra_env={"PEBBLE_VA_SLEEPTIME": "3"})
-    with acme_stack(tmp_path, pebble=slow, env={"CERTPANEL_ACME_LEASE_SECONDS": "3"}) as stack:
+    with acme_stack(tmp_path, gated=True, env={"CERTPANEL_ACME_LEASE_SECONDS": "3"}) as stack:
         stack.account()
         queued = cli("certs", "issue", "--domain", "mail.example.com", "--json")
         order = AcmeOrder.objects.get(pk=json.loads(queued.out)["order_id"])
+        # The CA is fetching the challenge and the gate holds it: the worker is mid-validation, deterministically.
+        assert stack.gate is not None
+        stack.gate.wait_requested(timeout=60)
         wait_for(
             lambda: AcmeOrder.objects.filter(pk=order.pk, status="validating").exists(),
-            timeout=60,
+            timeout=10,
             what="validation to start",
             log=tmp_path / "worker.log",
         )
         stack.kill_worker()
+        stack.gate.release()
         order.refresh_from_db()
+        assert order.status == "validating", "the dead worker got no further"
         assert order.order_url and order.key_id, "the order URL and key were stored before the crash"
         stack.start_worker("worker2")
         deadline = time.monotonic() + 90
