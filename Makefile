@@ -53,7 +53,7 @@ test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) ch
 	$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; exit $$status
 
 bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
-	CERTPANEL_DATA_DIR=$$(mktemp -d /tmp/certpanel-bench.XXXXXX) $(PY) bench/list_page.py
+	$(PY) bench/list_page.py
 	$(PY) bench/sweep.py
 	$(PY) bench/probe.py
 	@test -x $(CERTBOT_VENV)/bin/certbot || { python3 -m venv $(CERTBOT_VENV) && $(CERTBOT_VENV)/bin/pip install -q certbot; }

@@ -1,7 +1,10 @@
-"""Shared set-up for benchmarks: a throwaway data dir, a bench database and Redis DB 15.
+"""Shared set-up for benchmarks: a throwaway data dir, a database and a Redis DB of their own.
 
-Imported before Django is set up. PostgreSQL is used when it answers at 127.0.0.1:5432 (a database
-`certpanel_bench` is created and dropped), otherwise SQLite in the temp data dir.
+Imported before Django is set up. The database is `certpanel_bench`, created and dropped on the
+PostgreSQL server of DATABASE_URL (default 127.0.0.1:5432) when it answers, otherwise SQLite in the
+temp data dir. The broker is DB 15 on the Redis of CELERY_BROKER_URL / REDIS_URL (default 127.0.0.1).
+A benchmark never writes into the database or broker DB the panel or the tests use: the sweep leaves
+10,000 due certificates behind, which a worker started on that database would then try to renew.
 """
 
 from __future__ import annotations
@@ -9,39 +12,56 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="certpanel-bench-"))
 atexit.register(shutil.rmtree, DATA_DIR, True)
+BENCH_DATABASE = "certpanel_bench"
+
+
+def _with_path(url: str, path: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=path))
+
+
+def _postgres(server_url: str) -> str | None:
+    """A fresh bench database on that server, dropped at exit; None when the server does not answer."""
+    import psycopg
+
+    admin = _with_path(server_url, "/postgres")
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
+            conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+    except psycopg.Error:
+        return None
+
+    def drop() -> None:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+
+    atexit.register(drop)
+    return _with_path(server_url, f"/{BENCH_DATABASE}")
+
+
+_database = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+_broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+os.environ.pop("DATABASE_URL", None)
+if _database.startswith(("postgres://", "postgresql://")) and (url := _postgres(_database)):
+    os.environ["DATABASE_URL"] = url
+os.environ["CELERY_BROKER_URL"] = _with_path(_broker, "/15")
+os.environ.pop("REDIS_URL", None)
 os.environ["CERTPANEL_DATA_DIR"] = str(DATA_DIR)
 os.environ.setdefault("CERTPANEL_HOSTNAME", "bench.example")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "certpanel.settings")
-
-
-def _postgres() -> str | None:
-    if shutil.which("psql") is None:
-        return None
-    base = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAtc"]
-    try:
-        subprocess.run([*base, "DROP DATABASE IF EXISTS certpanel_bench"], check=True, capture_output=True)
-        subprocess.run([*base, "CREATE DATABASE certpanel_bench"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    atexit.register(subprocess.run, [*base, "DROP DATABASE IF EXISTS certpanel_bench"], capture_output=True)
-    return "postgres://postgres@127.0.0.1:5432/certpanel_bench"
-
-
-if "DATABASE_URL" not in os.environ:
-    url = _postgres()
-    if url:
-        os.environ["DATABASE_URL"] = url
 
 import django  # noqa: E402
 
