@@ -27,6 +27,7 @@ from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadl
 from repository.acme_problems import AcmeError, explain
 from repository.errors import CryptoError, RepositoryError
 from repository.keyring import key_load, key_store
+from repository.keystore import KeyStoreError
 from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, AcmeOrderEvent, Certificate, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ def acme_order_process(order_id: int) -> str:
         _fail(order, error)
     except CryptoError as error:
         _fail(order, AcmeError("badCertificate", str(error)))
+    except KeyStoreError as error:
+        # A wrong or missing KEK on this worker: fail loudly (renewals then email the admins and back off)
+        # rather than leave the order queued and retried silently every sweep.
+        _fail(order, AcmeError("keyEncryptionKey", str(error)))
     finally:
         _release(order_id, token)
     return order.status

@@ -114,3 +114,32 @@ def test_fresh_install_is_not_reported_as_stalled(client: Client) -> None:
     from repository.sweep_watch import sweep_state
 
     assert sweep_state().stalled is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renewal_this_worker_cannot_decrypt_fails_with_an_email_instead_of_retrying_silently(
+    smtp: SmtpSink,
+) -> None:
+    import os
+
+    from repository import crypto, keystore
+    from repository.acme_orders import acme_order_process
+    from repository.models import PrivateKey
+
+    # The account key was sealed under another KEK (a worker started without the data dir, or a wrong
+    # CERTPANEL_KEY_ENCRYPTION_KEY): the CA is never contacted, so no network is involved.
+    foreign = PrivateKey.objects.create(
+        key_type="ec256",
+        sealed_pem=keystore.seal(crypto.private_key_to_pem(ec_key(), None), kek=os.urandom(32)),
+        public_key_sha256="0" * 64,
+    )
+    account = AcmeAccount.objects.create(name="ca", directory_url="https://ca.invalid/dir", key=foreign)
+    entry = _cert("mail.example.com", auto_renew=True, acme_account=account, key_type="ec256")
+    order = renewals.certificate_renew(entry.pk)
+    assert acme_order_process(order.pk) == "failed"
+    order.refresh_from_db()
+    assert "different key-encryption key" in order.error and order.problem_type == "keyEncryptionKey"
+    entry.refresh_from_db()
+    assert entry.renewal_failures == 1 and entry.renew_at > timezone.now()
+    (message,) = smtp.wait_for(1)
+    assert "CERTPANEL_KEY_ENCRYPTION_KEY" in message.get_body(("plain",)).get_content()
