@@ -261,25 +261,17 @@ def make_api_certificate() -> ApiCertificate:
     )
 
 
-class ChallTestSrv:
-    """pebble-challtestsrv used only as Pebble's DNS server; its own challenge listeners are switched off."""
+class _Child:
+    """One harness-owned process: its log, the readiness wait, a retry when another process took a port
+    between free_port() and bind(), and a SIGKILL stop."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.dns_port = free_port(udp=True)
-        self.management_port = free_port()
-        self.log_path = workdir / "challtestsrv.log"
+    label = "process"
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: BinaryIO | None = None
         self._log_start = 0
-
-    @property
-    def dns_address(self) -> str:
-        return f"{LOOPBACK}:{self.dns_port}"
-
-    @property
-    def management_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.management_port}"
 
     @property
     def running(self) -> bool:
@@ -289,27 +281,92 @@ class ChallTestSrv:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def start(self, timeout: float = START_TIMEOUT) -> None:
-        if self.running:
-            return
+    def _spawn(self) -> None:
+        raise NotImplementedError
+
+    def _probe(self) -> None:
+        """Returns once the process answers; raises OSError/URLError/ValueError until then."""
+        raise NotImplementedError
+
+    def _new_ports(self) -> bool:
+        """Pick fresh ports after a lost race; False when this instance must keep its ports."""
+        raise NotImplementedError
+
+    def _open_log(self) -> BinaryIO:
+        self._log = self.log_path.open("ab")
+        self._log_start = self._log.tell()
+        return self._log
+
+    def _start_retrying(self, timeout: float, url: str) -> None:
         for attempt in range(3):
             self._spawn()
             try:
-                self._wait_ready(timeout)
+                self._wait_ready(timeout, url)
                 return
             except PebbleError:
                 lost_race = _lost_port_race(self.log_path, self._log_start)
                 self.stop()
-                if not lost_race or attempt == 2:
+                if not lost_race or attempt == 2 or not self._new_ports():
                     raise
-                # Another process took a port between free_port() and bind(): pick new ones.
-                self.dns_port, self.management_port = free_port(udp=True), free_port()
+
+    def _wait_ready(self, timeout: float, url: str) -> None:
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._proc is None or self._proc.poll() is not None:
+                break
+            try:
+                self._probe()
+                return
+            except (OSError, urllib.error.URLError, ValueError) as exc:
+                last_error = exc
+                time.sleep(0.02)
+        code = self._proc.poll() if self._proc is not None else None
+        what = f"exited with code {code}" if code is not None else f"did not answer within {timeout:g}s"
+        raise PebbleError(
+            f"{self.label} {what} ({url}, last error {last_error!r}); log {self.log_path}:\n{_tail(self.log_path)}"
+        )
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _kill(self._proc)
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class ChallTestSrv(_Child):
+    """pebble-challtestsrv used only as Pebble's DNS server; its own challenge listeners are switched off."""
+
+    label = "pebble-challtestsrv"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir / "challtestsrv.log")
+        self.workdir = workdir
+        self.dns_port = free_port(udp=True)
+        self.management_port = free_port()
+
+    @property
+    def dns_address(self) -> str:
+        return f"{LOOPBACK}:{self.dns_port}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.management_port}"
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        if not self.running:
+            self._start_retrying(timeout, self.management_url)
+
+    def _new_ports(self) -> bool:
+        self.dns_port, self.management_port = free_port(udp=True), free_port()
+        return True
 
     def _spawn(self) -> None:
         if not CHALLTESTSRV_BIN.exists():
             raise PebbleError(f"{CHALLTESTSRV_BIN} missing: apt-get install -y pebble")
-        self._log = self.log_path.open("ab")
-        self._log_start = self._log.tell()
+        log = self._open_log()
         args = [
             str(CHALLTESTSRV_BIN),
             "-management",
@@ -330,27 +387,11 @@ class ChallTestSrv:
             "-defaultIPv6",
             "",
         ]
-        self._proc = _spawn(args, env=_child_env({}), log=self._log, cwd=self.workdir)
+        self._proc = _spawn(args, env=_child_env({}), log=log, cwd=self.workdir)
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                break
-            try:
-                # Doubles as the readiness probe and makes the "every name is 127.0.0.1" contract explicit.
-                self.post("/set-default-ipv4", {"ip": LOOPBACK})
-                return
-            except (OSError, urllib.error.URLError) as exc:
-                last_error = exc
-                time.sleep(0.02)
-        code = self._proc.poll() if self._proc is not None else None
-        what = f"exited with code {code}" if code is not None else f"did not answer within {timeout:g}s"
-        raise PebbleError(
-            f"pebble-challtestsrv {what} ({self.management_url}, last error {last_error!r}); "
-            f"log {self.log_path}:\n{_tail(self.log_path)}"
-        )
+    def _probe(self) -> None:
+        # Doubles as the readiness probe and makes the "every name is 127.0.0.1" contract explicit.
+        self.post("/set-default-ipv4", {"ip": LOOPBACK})
 
     def post(self, path: str, payload: dict[str, Any]) -> None:
         request = urllib.request.Request(self.management_url + path, data=json.dumps(payload).encode(), method="POST")
@@ -364,14 +405,6 @@ class ChallTestSrv:
     def clear_a_record(self, host: str) -> None:
         self.post("/clear-a", {"host": host})
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            _kill(self._proc)
-            self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
 
 def _opener(context: ssl.SSLContext | None = None) -> urllib.request.OpenerDirector:
     # An empty ProxyHandler: loopback requests must never be routed through an HTTP(S)_PROXY from the environment.
@@ -381,25 +414,24 @@ def _opener(context: ssl.SSLContext | None = None) -> urllib.request.OpenerDirec
     return urllib.request.build_opener(*handlers)
 
 
-class Pebble:
+class Pebble(_Child):
     """One Pebble process plus its own challtestsrv, on free loopback ports kept across restart()."""
 
+    label = "pebble"
+
     def __init__(self, workdir: Path, options: PebbleOptions) -> None:
+        super().__init__(Path(workdir) / "pebble.log")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.options = options
         self.port = free_port()
         self.management_port = free_port()
         self.tls_port = options.tls_port if options.tls_port is not None else free_port()
-        self.log_path = self.workdir / "pebble.log"
         self.config_path = self.workdir / "pebble-config.json"
         self.ca_bundle_path = self.workdir / "pebble-api-ca.pem"
         self.cert_path = self.workdir / "pebble-api-cert.pem"
         self.key_path = self.workdir / "pebble-api-key.pem"
         self.challtestsrv = ChallTestSrv(self.workdir)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: BinaryIO | None = None
-        self._log_start = 0
         self._started_once = False
         self._write_api_certificate()
         self._ssl_context = ssl.create_default_context(cafile=str(self.ca_bundle_path))
@@ -412,14 +444,6 @@ class Pebble:
     @property
     def management_url(self) -> str:
         return f"https://{LOOPBACK}:{self.management_port}"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
 
     def _write_api_certificate(self) -> None:
         api = make_api_certificate()
@@ -465,30 +489,25 @@ class Pebble:
             raise PebbleError(f"{PEBBLE_BIN} missing: apt-get install -y pebble")
         began = time.monotonic()
         self.challtestsrv.start()
-        for attempt in range(3):
-            self._spawn()
-            try:
-                self._wait_ready(START_TIMEOUT)
-                break
-            except PebbleError:
-                lost_race = _lost_port_race(self.log_path, self._log_start)
-                self.stop()
-                # After the first successful start the ports are part of the contract (restart() keeps the URL),
-                # so only a never-started instance may move to other ports.
-                if not lost_race or self._started_once or attempt == 2:
-                    raise
-                self.port, self.management_port = free_port(), free_port()
-                if self.options.tls_port is None:
-                    self.tls_port = free_port()
+        self._start_retrying(START_TIMEOUT, self.directory_url)
         self._started_once = True
         self.last_start_seconds = time.monotonic() - began
 
+    def _new_ports(self) -> bool:
+        # After the first successful start the ports are part of the contract (restart() keeps the URL),
+        # so only a never-started instance may move to other ports.
+        if self._started_once:
+            return False
+        self.port, self.management_port = free_port(), free_port()
+        if self.options.tls_port is None:
+            self.tls_port = free_port()
+        return True
+
     def _spawn(self) -> None:
         self.config_path.write_text(json.dumps(self._config(), indent=2))
-        self._log = self.log_path.open("ab")
-        self._log_start = self._log.tell()
-        self._log.write(f"--- harness: starting pebble at {datetime.now(UTC).isoformat()}\n".encode())
-        self._log.flush()
+        log = self._open_log()
+        log.write(f"--- harness: starting pebble at {datetime.now(UTC).isoformat()}\n".encode())
+        log.flush()
         args = [
             str(PEBBLE_BIN),
             "-config",
@@ -498,47 +517,24 @@ class Pebble:
             # 2.4.0 defaults to false but upstream announced the default will flip; pin it.
             "-strict=false",
         ]
-        self._proc = _spawn(args, env=self._env(), log=self._log, cwd=self.workdir)
+        self._proc = _spawn(args, env=self._env(), log=log, cwd=self.workdir)
 
     def _get(self, url: str, timeout: float = 5) -> bytes:
         with _opener(self._ssl_context).open(url, timeout=timeout) as response:
             body: bytes = response.read()
             return body
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                break
-            try:
-                directory = json.loads(self._get(self.directory_url, timeout=2))
-                if "newNonce" not in directory:
-                    raise PebbleError(f"unexpected directory: {directory}")
-                # The management listener comes up in its own goroutine; tests fetch roots right after start().
-                self._get(self.management_url + "/roots/0", timeout=2)
-                return
-            except (OSError, urllib.error.URLError, ValueError) as exc:
-                last_error = exc
-                time.sleep(0.02)
-        code = self._proc.poll() if self._proc is not None else None
-        what = f"exited with code {code}" if code is not None else f"did not answer within {timeout:g}s"
-        raise PebbleError(
-            f"pebble {what} ({self.directory_url}, last error {last_error!r}); "
-            f"log {self.log_path}:\n{_tail(self.log_path)}"
-        )
-
-    def stop(self) -> None:
-        """Kill Pebble (SIGKILL); challtestsrv stays up so restart() finds its DNS unchanged."""
-        if self._proc is not None:
-            _kill(self._proc)
-            self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+    def _probe(self) -> None:
+        directory = json.loads(self._get(self.directory_url, timeout=2))
+        if "newNonce" not in directory:
+            raise PebbleError(f"unexpected directory: {directory}")
+        # The management listener comes up in its own goroutine; tests fetch roots right after start().
+        self._get(self.management_url + "/roots/0", timeout=2)
 
     def restart(self) -> None:
-        """Kill and start Pebble on the same ports; accounts, orders and issuing roots do not survive."""
+        """Kill and start Pebble on the same ports; accounts, orders and issuing roots do not survive.
+
+        stop() kills Pebble only: challtestsrv stays up, so the restarted Pebble finds its DNS unchanged."""
         self.stop()
         self.start()
 
