@@ -1,5 +1,6 @@
 from django.http import HttpRequest
 
+from certpanel.dispatch import broker_label, broker_outage
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
 from repository.sweep_watch import sweep_stall_check
 
@@ -14,4 +15,6 @@ def panel(request: HttpRequest) -> dict[str, object]:
         "worker_stale": worker_is_stale(last_seen),
         "sweep_stalled": sweep.stalled,
         "sweep_last": sweep.last_sweep,
+        "broker_outage": broker_outage(),
+        "broker_label": broker_label(),
     }

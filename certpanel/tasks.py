@@ -1,12 +1,14 @@
 from celery import shared_task
 from celery.signals import worker_ready
 
+from certpanel.dispatch import broker_outage_clear
 from certpanel.heartbeat import WORKER, heartbeat_record
 
 
 @shared_task(name="certpanel.tasks.heartbeat", ignore_result=True)
 def heartbeat(name: str = WORKER) -> None:
     heartbeat_record(name=name)
+    broker_outage_clear()  # this task came through the broker: it is back
 
 
 @worker_ready.connect
