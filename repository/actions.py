@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from cryptography import x509
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from repository import aia, crypto
+from repository import aia, crypto, renewal
 from repository.errors import CryptoError, InUseError, RepositoryError
 from repository.keyring import key_load, key_store, spki_sha256
 from repository.models import Certificate, CertificateSource, PrivateKey
@@ -48,6 +49,9 @@ def fill_from_x509(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x
     entry.key_type = info.key_type
     entry.not_before = info.not_before
     entry.not_after = info.not_after
+    entry.expiring_from = renewal.expiring_from(
+        info.not_before, info.not_after, limit=timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+    )
     entry.name = entry.name or info.common_name or (info.sans[0] if info.sans else f"serial {info.serial}")
     entry.search_text = " ".join([entry.name, info.common_name, *info.sans, info.issuer_common_name]).lower()
 

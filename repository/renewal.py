@@ -31,10 +31,24 @@ def lifetime_plan(not_before: datetime, not_after: datetime, *, rng: random.Rand
     """
     lifetime = not_after - not_before
     short = lifetime < SHORT_LIFETIME
-    remaining = lifetime / 2 if short else lifetime / 3
+    remaining = renewal_window(lifetime)
     jitter = min(lifetime * JITTER_FRACTION, MAX_JITTER) * (rng or random).random()
     renew_at = not_after - remaining - jitter
     return RenewalPlan(renew_at, f"lifetime: renew with {'1/2' if short else '1/3'} of {_human(lifetime)} left")
+
+
+def renewal_window(lifetime: timedelta) -> timedelta:
+    """How much of its lifetime a certificate has left when renewal is due: 1/3, or 1/2 under ten days."""
+    return lifetime / 2 if lifetime < SHORT_LIFETIME else lifetime / 3
+
+
+def expiring_from(not_before: datetime, not_after: datetime, *, limit: timedelta) -> datetime:
+    """When the "expiring" badge starts: ``limit`` before the end, or the renewal window when that is shorter.
+
+    A 6-day certificate is not "expiring" for its whole life because the fixed threshold is 30 days;
+    it is when renewal is due and has not yet replaced it.
+    """
+    return not_after - min(limit, renewal_window(not_after - not_before))
 
 
 def ari_plan(start: datetime, end: datetime, *, rng: random.Random | None = None) -> RenewalPlan:

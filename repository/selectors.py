@@ -25,6 +25,7 @@ LIST_COLUMNS = (
     "key_type",
     "not_before",
     "not_after",
+    "expiring_from",
 )
 
 
@@ -33,7 +34,10 @@ def status_expression(now: datetime) -> Case:
     return Case(
         When(not_after__isnull=True, then=Value(CertificateStatus.PENDING)),
         When(not_after__lt=now, then=Value(CertificateStatus.EXPIRED)),
-        When(not_after__lt=soon, then=Value(CertificateStatus.EXPIRING)),
+        When(
+            Q(not_after__lt=soon) & (Q(expiring_from__isnull=True) | Q(expiring_from__lte=now)),
+            then=Value(CertificateStatus.EXPIRING),
+        ),
         default=Value(CertificateStatus.VALID),
         output_field=CharField(),
     )
@@ -83,7 +87,8 @@ def certificate_status(entry: Certificate, *, now: datetime | None = None) -> st
         return CertificateStatus.PENDING
     if entry.not_after < now:
         return CertificateStatus.EXPIRED
-    if entry.not_after < now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS):
+    soon = entry.not_after < now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+    if soon and (entry.expiring_from is None or entry.expiring_from <= now):
         return CertificateStatus.EXPIRING
     return CertificateStatus.VALID
 

@@ -57,3 +57,20 @@ def test_next_attempt_never_waits_past_expiry() -> None:
     expires = T0 + timedelta(hours=6)
     assert renewal.next_attempt(5, T0, expires) == T0 + timedelta(hours=3)
     assert renewal.next_attempt(1, T0, expires) == T0 + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "left_when_expiring"),
+    [
+        (timedelta(days=365), timedelta(days=30)),  # the fixed threshold is shorter than a third
+        (timedelta(days=90), timedelta(days=30)),
+        (timedelta(days=45), timedelta(days=15)),  # a third of the lifetime, as renewal
+        (timedelta(days=6), timedelta(days=3)),  # half, under ten days
+    ],
+)
+def test_expiring_starts_at_the_threshold_or_the_renewal_window_whichever_is_later(
+    lifetime: timedelta, left_when_expiring: timedelta
+) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = start + lifetime
+    assert renewal.expiring_from(start, end, limit=timedelta(days=30)) == end - left_when_expiring

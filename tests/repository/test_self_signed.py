@@ -6,7 +6,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.test import Client
 
+from repository.actions import certificate_create_self_signed
 from repository.models import Certificate, PrivateKey
+from repository.selectors import certificate_get, certificate_list, certificate_status
 
 
 def _leaf(entry: Certificate) -> x509.Certificate:
@@ -144,3 +146,19 @@ def test_first_start_creates_the_default_certificate_once(cli, settings) -> None
     assert cli("bootstrap").out == ""
     entry = Certificate.objects.get()
     assert entry.is_default and entry.name == "panel.example.net" and entry.source == "self_signed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days", [1, 7, 30, 365])
+def test_a_short_lived_certificate_is_not_expiring_from_the_moment_it_is_issued(days: int) -> None:
+    entry = certificate_create_self_signed(hostname=f"short{days}.example.org", days=days)
+    assert certificate_status(certificate_get(entry.pk)) == "valid"
+    assert [e.pk for e in certificate_list(status="expiring")] == []
+
+
+@pytest.mark.django_db
+def test_a_short_lived_certificate_turns_expiring_once_its_renewal_window_opens() -> None:
+    entry = certificate_create_self_signed(hostname="week.example.org", days=7)
+    later = entry.not_after - timedelta(days=3)  # 7-day lifetime: renewal (and "expiring") at 3.5 days left
+    assert [e.pk for e in certificate_list(status="expiring", now=later)] == [entry.pk]
+    assert [e.pk for e in certificate_list(status="expiring", now=later - timedelta(days=1))] == []
