@@ -165,6 +165,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CERTPANEL_RENEWAL_SWEEP_SECONDS = envint("CERTPANEL_RENEWAL_SWEEP_SECONDS", 3600)
 CERTPANEL_VERIFY_SWEEP_SECONDS = envint("CERTPANEL_VERIFY_SWEEP_SECONDS", 6 * 3600)
+# Deployments nobody drives (never picked up, or their worker died) are queued again this often.
+CERTPANEL_DEPLOY_SWEEP_SECONDS = envint("CERTPANEL_DEPLOY_SWEEP_SECONDS", 60)
+# A worker's hold on a deployment, renewed at every step; longer than the slowest step (a 120 s command).
+CERTPANEL_DEPLOY_LEASE_SECONDS = envint("CERTPANEL_DEPLOY_LEASE_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "certpanel.tasks.heartbeat",
@@ -175,6 +179,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "services.verify_sweep",
         "schedule": float(CERTPANEL_VERIFY_SWEEP_SECONDS),
         "options": {"expires": float(CERTPANEL_VERIFY_SWEEP_SECONDS)},
+    },
+    "deployment-sweep": {
+        "task": "services.deployment_sweep",
+        "schedule": float(CERTPANEL_DEPLOY_SWEEP_SECONDS),
+        "options": {"expires": float(CERTPANEL_DEPLOY_SWEEP_SECONDS)},
     },
     "renewal-sweep": {
         "task": "repository.renewal_sweep",

@@ -1,23 +1,22 @@
-"""Writes to listeners: create, assign certificates, deploy (with rollback), verify, and the renewal hook."""
+"""Writes to listeners: create, assign certificates, deploy (the CLI's inline run), and the renewal hook."""
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from repository import crypto
 from repository.errors import CryptoError, RepositoryError
 from repository.keyring import key_load, key_store
 from repository.models import Certificate
-from services import deploy, probes
+from services import deployments
 from services.daemons import ADAPTERS, DEFAULT_DAEMON
-from services.models import Deployment, DeploymentStatus, Listener, SniCertificate
+from services.models import Deployment, Listener, SniCertificate
 from services.protocols import BY_CODE, PROTOCOLS
+from services.tasks import queue_deployments
 
 log = logging.getLogger(__name__)
 
@@ -135,102 +134,18 @@ def listener_remove_sni(listener: Listener, sni_name: str) -> None:
 
 
 def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:
-    """Write, check, reload, verify; any failure restores the previous files and reloads again."""
-    listener = Listener.objects.select_related("certificate", "certificate__key", "deploy_key").get(pk=listener_id)
-    adapter = ADAPTERS[listener.daemon]
-    deployment = Deployment.objects.create(
-        listener=listener,
-        certificate=listener.certificate,
-        trigger=trigger,
-        fingerprint_sha256=listener.certificate.fingerprint_sha256 if listener.certificate else "",
-    )
-    journal = deploy.Journal(deployment)
-    backups: list[deploy.Backup] = []
-    status, failure = DeploymentStatus.FAILED, ""
-    results: list[probes.ProbeResult] = []
+    """Request a deployment and drive it here (the CLI): waits while another deployment of the listener runs.
+
+    If that one does not end within a lease period, the request stays queued and the sweep hands it to a worker.
+    """
+    listener = Listener.objects.select_related("certificate").get(pk=listener_id)
+    deployment = deployments.deployment_request(listener, trigger=trigger)
     try:
-        found = deploy.targets(listener)
-        uid, gid = deploy.owner_ids(listener.owner, listener.group)
-        writes = [
-            write
-            for target in found
-            for write in deploy.plan_writes(
-                target.files,
-                deploy.certificate_contents(
-                    target.certificate, deploy.deploy_key_for(target.certificate, target.deploy_key)
-                ),
-            )
-        ]
-        for write in writes:
-            backups.append(deploy.write_atomically(write, uid=uid, gid=gid))
-            journal(f"wrote {write.path}{' (0600)' if write.secret else ''}")
-        if not deploy.run_command(listener.check_cmd or adapter.check_cmd, journal, "check"):
-            raise deploy.DeployError("the configuration check failed")
-        if not deploy.run_command(listener.reload_cmd or adapter.reload_cmd, journal, "reload"):
-            raise deploy.DeployError("the reload failed")
-        results = deploy.verify_targets(listener, found, deadline=time.monotonic() + deploy.VERIFY_SECONDS)
-        for result in results:
-            verdict = "served the assigned certificate" if result.matches_expected else result.error or "different"
-            journal(f"verify {result.server_name}: {verdict}")
-        if not all(r.matches_expected for r in results):
-            raise deploy.DeployError("the port does not serve the assigned certificate")
-        status = DeploymentStatus.SUCCEEDED
-        _store_report(listener, results)
-    except Exception as exc:  # whatever failed, the previous files come back
-        failure = str(exc) if isinstance(exc, RepositoryError) else f"unexpected {type(exc).__name__}: {exc}"
-        if not isinstance(exc, RepositoryError):
-            log.exception("deployment #%s of %s", deployment.pk, listener.name)
-        journal(f"failed: {failure}")
-        if backups:
-            deploy.restore(backups)
-            journal("restored the previous files")
-            status = DeploymentStatus.ROLLED_BACK
-            deploy.run_command(listener.reload_cmd or adapter.reload_cmd, journal, "reload after rollback")
-    deployment.status, deployment.finished_at = status, timezone.now()
-    deployment.save(update_fields=["status", "finished_at"])
-    from services.alerts import listener_alert_update
-
-    # A failure alerts (once per incident); a success after one sends the recovery email.
-    extra = [f"deployment #{deployment.pk} {status.replace('_', ' ')}: {failure}"] if failure else []
-    listener_alert_update(listener, results, extra=extra)
-    return deployment
-
-
-def _store_report(listener: Listener, results: list[probes.ProbeResult]) -> None:
-    listener.last_verified_at = timezone.now()
-    listener.last_verify_ok = all(r.ok for r in results)
-    listener.last_report = [_report(r) for r in results]
-    listener.save(update_fields=["last_verified_at", "last_verify_ok", "last_report"])
-
-
-def _report(result: probes.ProbeResult) -> dict[str, Any]:
-    data = asdict(result)
-    data.pop("served_chain_pem", None)
-    data["not_after"] = result.not_after.isoformat() if result.not_after else None
-    return data
-
-
-def listener_verify(listener: Listener) -> list[probes.ProbeResult]:
-    """Probe the listener (and each SNI name); alert once per incident, and on recovery."""
-    found = [(deploy.server_name_of(listener), listener.certificate)]
-    found += [(s.server_name, s.certificate) for s in listener.sni.select_related("certificate")]
-    results = probes.probe_many(
-        [
-            probes.ProbeTarget(
-                listener.host,
-                listener.port,
-                listener.protocol,
-                name,
-                certificate.fingerprint_sha256 if certificate else "",
-            )
-            for name, certificate in found
-        ]
-    )
-    _store_report(listener, results)
-    from services.alerts import listener_alert_update
-
-    listener_alert_update(listener, results)
-    return results
+        return deployments.deployment_run_waiting(deployment.pk, timeout=settings.CERTPANEL_DEPLOY_LEASE_SECONDS)
+    except (deployments.ListenerBusy, deployments.DeploymentLeased) as exc:
+        log.info("deployment #%s left queued: %s", deployment.pk, exc)
+        deployment.refresh_from_db()
+        return deployment
 
 
 def listeners_move_certificate(*, old: Certificate, new: Certificate) -> list[str]:
@@ -246,8 +161,6 @@ def listeners_move_certificate(*, old: Certificate, new: Certificate) -> list[st
     SniCertificate.objects.filter(certificate=old).update(certificate=new)
     touched = {listener.pk: listener for listener in [*moved, *sni_listeners]}
     if touched:
-        from services.tasks import queue_deployments
-
         queue_deployments(list(touched), trigger="renewal")
         log.info(
             "certificate #%s replaced #%s on %s", new.pk, old.pk, ", ".join(item.name for item in touched.values())

@@ -1,25 +1,22 @@
-"""Deploying certificates to a listener: write files atomically, check, reload, verify — or roll back.
+"""Deploying certificates to a listener: the pieces the state machine (services/deployments.py) drives —
+where files go and what they hold, the check and reload commands, and the verification probes.
 
-The listener never stays on a broken or wrong certificate: if the check, the reload or the
-verification fails, the previous files come back and the daemon is reloaded again.
+Writing the files, all-or-nothing, is services/staging.py.
 """
 
 from __future__ import annotations
 
 import grp
 import logging
-import os
 import pwd
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.utils import timezone
 
 from repository import crypto
 from repository.errors import RepositoryError
@@ -28,7 +25,8 @@ from repository.models import Certificate, PrivateKey
 from services import probes
 from services.daemons import ADAPTERS
 from services.daemons.base import KINDS, Files
-from services.models import Deployment, Listener
+from services.models import Listener
+from services.staging import FileWrite
 
 log = logging.getLogger(__name__)
 
@@ -38,38 +36,7 @@ CONFIRMATIONS = 3
 
 
 class DeployError(RepositoryError):
-    """A deployment step failed (the files were rolled back)."""
-
-
-@dataclass
-class FileWrite:
-    path: Path
-    content: bytes
-    secret: bool
-
-
-@dataclass
-class Backup:
-    path: Path
-    previous: bytes | None  # None: the file did not exist before
-    mode: int | None = None
-    uid: int = -1
-    gid: int = -1
-
-
-@dataclass
-class Journal:
-    """The deployment's log, kept in the Deployment row as it goes (the UI shows it)."""
-
-    deployment: Deployment
-    lines: list[str] = field(default_factory=list)
-
-    def __call__(self, message: str) -> None:
-        line = f"{timezone.now():%H:%M:%S} {message}"
-        self.lines.append(line)
-        self.deployment.log = "\n".join(self.lines)
-        self.deployment.save(update_fields=["log"])
-        log.info("deployment #%s: %s", self.deployment.pk, message)
+    """A deployment step failed; the message says what, in words an admin can act on."""
 
 
 def _slug(text: str) -> str:
@@ -133,44 +100,6 @@ def owner_ids(owner: str, group: str) -> tuple[int, int]:
     except KeyError:
         raise DeployError(f"Unknown owner or group: {group}") from None
     return uid, gid
-
-
-def write_atomically(write: FileWrite, *, uid: int, gid: int, mode: int | None = None) -> Backup:
-    """temp file in the same directory, fsync, chown/chmod, rename; remembers what was there."""
-    write.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-    backup = Backup(write.path, None)
-    if write.path.exists():
-        info = write.path.stat()
-        backup = Backup(write.path, write.path.read_bytes(), info.st_mode & 0o777, info.st_uid, info.st_gid)
-    fd, temp = tempfile.mkstemp(dir=write.path.parent, prefix=f".{write.path.name}.")
-    try:
-        os.fchmod(fd, mode if mode is not None else 0o600 if write.secret else 0o644)
-        if uid != -1 or gid != -1:
-            os.fchown(fd, uid, gid)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(write.content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, write.path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise DeployError(f"cannot write {write.path}: {exc.strerror}") from None
-    if backup.previous is not None:
-        keep = write.path.with_name(write.path.name + ".previous")
-        keep.write_bytes(backup.previous)  # the admin's copy of what was served before
-        os.chmod(keep, 0o600)
-    return backup
-
-
-def restore(backups: list[Backup]) -> None:
-    """Put back exactly what was there: content, mode and owner (a 0640 key stays 0640)."""
-    for backup in reversed(backups):
-        if backup.previous is None:
-            backup.path.unlink(missing_ok=True)
-            continue
-        write_atomically(
-            FileWrite(backup.path, backup.previous, secret=True), uid=backup.uid, gid=backup.gid, mode=backup.mode
-        )
 
 
 def run_command(command: str, journal: Callable[[str], None], what: str) -> bool:

@@ -48,6 +48,8 @@ class Listener(models.Model):
     last_verify_ok = models.BooleanField(null=True, blank=True)
     last_report = models.JSONField(default=list, blank=True)
     alert_notified = models.BooleanField(default=False)
+    # Set when a verification is queued, cleared when its result is stored: the page says "verification queued".
+    verify_queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["port", "name"]
@@ -75,26 +77,50 @@ class SniCertificate(models.Model):
 
 
 class DeploymentStatus(models.TextChoices):
-    RUNNING = "running", "Running"
+    QUEUED = "queued", "Queued"
+    WRITING = "writing", "Writing files"
+    CHECKING = "checking", "Checking the configuration"
+    RELOADING = "reloading", "Reloading"
+    VERIFYING = "verifying", "Verifying"
+    ROLLING_BACK = "rolling_back", "Rolling back"
     SUCCEEDED = "succeeded", "Succeeded"
     ROLLED_BACK = "rolled_back", "Rolled back"
     FAILED = "failed", "Failed"
 
 
+FINAL_DEPLOYMENT_STATUSES = (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK, DeploymentStatus.FAILED)
+
+
 class Deployment(models.Model):
-    """One attempt to put certificates on a listener: files, check, reload, verify; its log for the UI."""
+    """One attempt to put certificates on a listener: a state machine (services/deployments.py) whose every
+    transition is a line of ``log`` (the UI shows it).
+
+    ``plan`` is stored before any daemon file is replaced: every target, where its new copy is staged and where
+    its previous copy is kept, so whoever resumes a deployment whose worker died can finish it or roll it back.
+    The lease keeps two workers from driving the same deployment at once.
+    """
 
     listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="deployments")
     certificate = models.ForeignKey("repository.Certificate", null=True, on_delete=models.SET_NULL, related_name="+")
     fingerprint_sha256 = models.CharField(max_length=64, blank=True)
     trigger = models.CharField(max_length=32, default="manual")
-    status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.RUNNING)
+    status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.QUEUED)
     log = models.TextField(blank=True)
-    started_at = models.DateTimeField(auto_now_add=True)
+    error = models.TextField(blank=True)
+    plan = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)  # when it was requested
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["status", "lease_until"], name="deployment_status_lease")]
 
     def __str__(self) -> str:
         return f"deployment #{self.pk} of {self.listener.name}: {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_DEPLOYMENT_STATUSES

@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet
 from services.daemons import ADAPTERS
 from services.daemons.base import SnippetContext
 from services.deploy import listener_files, server_name_of
-from services.models import Deployment, Listener, SniCertificate
+from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, Listener, SniCertificate
 
 
 def listener_list() -> QuerySet[Listener]:
@@ -61,3 +61,11 @@ def listener_as_dict(listener: Listener) -> dict[str, Any]:
 
 def deployments_recent(listener: Listener, limit: int = 10) -> list[Deployment]:
     return list(listener.deployments.all()[:limit])
+
+
+def deployments_active() -> dict[int, Deployment]:
+    """The newest unfinished deployment of each listener, for the "deploying" state on the services page."""
+    active: dict[int, Deployment] = {}
+    for deployment in Deployment.objects.exclude(status__in=FINAL_DEPLOYMENT_STATUSES).order_by("started_at", "id"):
+        active[deployment.listener_id] = deployment
+    return active

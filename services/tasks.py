@@ -1,32 +1,80 @@
-"""Celery tasks for services: thin, by id."""
+"""Celery tasks for services: thin, by id, acks_late (deployments and verifications are safe to run again)."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
-from django.db import transaction
+from django.utils import timezone
 
-from services import actions
-from services.models import Listener
+from certpanel.dispatch import dispatch, dispatch_on_commit
+from services import deployments, verification
+from services.models import Deployment, Listener
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRY_SECONDS = 5
+BUSY_RETRIES = 120  # ten minutes behind another deployment of the listener; the sweep takes over after that
 
 
-@shared_task(acks_late=True, name="services.listener_deploy")
-def listener_deploy_task(listener_id: int, trigger: str = "manual") -> str:
+@shared_task(bind=True, acks_late=True, max_retries=None, name="services.deployment_run")
+def deployment_run_task(self: Any, deployment_id: int) -> str:
     try:
-        return str(actions.listener_deploy(listener_id, trigger=trigger).status)
-    except Listener.DoesNotExist:
+        return str(deployments.deployment_run(deployment_id).status)
+    except deployments.DeploymentLeased:
+        return "leased"  # its worker finishes it; if that worker dies, the sweep resumes it
+    except deployments.ListenerBusy:
+        raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_RETRIES) from None
+    except Deployment.DoesNotExist:
         return "gone"
 
 
-@shared_task(name="services.verify_sweep")
-def verify_sweep_task() -> int:
-    """Every listener with a certificate, probed; alerts once per incident."""
-    listeners = list(Listener.objects.exclude(certificate=None).select_related("certificate"))
-    for listener in listeners:
-        actions.listener_verify(listener)
+@shared_task(acks_late=True, name="services.verify_listeners")
+def verify_listeners_task(listener_ids: list[int]) -> int:
+    """ "Verify all" from the page: the listeners probed concurrently, the results stored for the page."""
+    listeners = list(Listener.objects.filter(pk__in=listener_ids).select_related("certificate"))
+    verification.listeners_verify(listeners)
     return len(listeners)
 
 
-def queue_deployments(listener_ids: list[int], *, trigger: str) -> None:
-    """Queued once the caller's transaction commits, so the worker sees what was just assigned."""
-    for listener_id in listener_ids:
-        transaction.on_commit(lambda pk=listener_id: listener_deploy_task.delay(pk, trigger))
+@shared_task(acks_late=True, name="services.verify_sweep")
+def verify_sweep_task() -> int:
+    """Every listener with a certificate, probed concurrently; alerts once per incident."""
+    listeners = list(Listener.objects.exclude(certificate=None).select_related("certificate"))
+    verification.listeners_verify(listeners)
+    return len(listeners)
+
+
+@shared_task(acks_late=True, name="services.deployment_sweep")
+def deployment_sweep_task() -> dict[str, int]:
+    """Every minute or so: deployments nobody drives, and verifications nobody ran, queued again."""
+    now = timezone.now()
+    resumed = deployments.deployments_to_resume(now)
+    for deployment_id in resumed:
+        dispatch(deployment_run_task, deployment_id)
+    stale = verification.listeners_verify_stale(now)
+    if stale:
+        dispatch(verify_listeners_task, stale)
+    if resumed or stale:
+        log.info(
+            "deployment sweep: %s deployment(s) resumed, %s verification(s) queued again", len(resumed), len(stale)
+        )
+    return {"deployments": len(resumed), "verifications": len(stale)}
+
+
+def queue_deployments(listener_ids: list[int], *, trigger: str) -> list[Deployment]:
+    """A queued deployment row each, now (in the caller's transaction); the tasks once it commits."""
+    listeners = Listener.objects.select_related("certificate").filter(pk__in=listener_ids).order_by("pk")
+    requested = [deployments.deployment_request(listener, trigger=trigger) for listener in listeners]
+    for deployment in requested:
+        dispatch_on_commit(deployment_run_task, deployment.pk)
+    return requested
+
+
+def queue_verification(listener_ids: list[int]) -> int:
+    """Mark the listeners "verification queued" and queue one task that probes them all concurrently."""
+    marked = verification.listeners_mark_queued(listener_ids)
+    if listener_ids:
+        dispatch_on_commit(verify_listeners_task, listener_ids)
+    return marked

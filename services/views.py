@@ -12,10 +12,10 @@ from repository.errors import RepositoryError
 from repository.forms import secret_bytes
 from repository.models import Certificate
 from repository.selectors import certificate_list
-from services import actions, selectors
+from services import actions, selectors, verification
 from services.forms import AssignForm, ListenerForm
 from services.models import Listener
-from services.tasks import queue_deployments
+from services.tasks import queue_deployments, queue_verification
 
 
 def _listener(listener_id: int) -> Listener:
@@ -26,15 +26,22 @@ def _listener(listener_id: int) -> Listener:
 
 
 def service_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "services/list.html", {"listeners": selectors.listener_list()})
+    listeners = list(selectors.listener_list())
+    active = selectors.deployments_active()
+    for listener in listeners:
+        listener.active_deployment = active.get(listener.pk)  # type: ignore[attr-defined]
+    busy = bool(active) or any(listener.verify_queued_at for listener in listeners)
+    return render(request, "services/list.html", {"listeners": listeners, "busy": busy})
 
 
 def service_detail(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
+    recent = selectors.deployments_recent(listener)
     context = {
         "listener": listener,
         "snippet": selectors.listener_snippet(listener),
-        "deployments": selectors.deployments_recent(listener),
+        "deployments": recent,
+        "busy": listener.verify_queued_at is not None or any(not d.is_final for d in recent),
     }
     return render(request, "services/detail.html", context)
 
@@ -136,11 +143,23 @@ def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
 
 
 @require_http_methods(["POST"])
-def service_verify(request: HttpRequest, listener_id: int | None = None) -> HttpResponse:
-    listeners = [_listener(listener_id)] if listener_id else list(selectors.listener_list().exclude(certificate=None))
-    bad = [listener.name for listener in listeners if not all(r.ok for r in actions.listener_verify(listener))]
-    if bad:
-        messages.error(request, f"Not serving their certificate correctly: {', '.join(bad)}.")
+def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
+    """One listener: probed here (its names concurrently, a few seconds at most), the result shown at once."""
+    listener = _listener(listener_id)
+    if all(r.ok for r in verification.listener_verify(listener)):
+        messages.success(request, f"Verified {listener.name}: ok.")
     else:
-        messages.success(request, f"Verified {len(listeners)} listener{'s' if len(listeners) != 1 else ''}: all ok.")
-    return redirect("services:detail", listener_id) if listener_id else redirect("services:list")
+        messages.error(request, f"Not serving their certificate correctly: {listener.name}.")
+    return redirect("services:detail", listener_id)
+
+
+@require_http_methods(["POST"])
+def service_verify_all(request: HttpRequest) -> HttpResponse:
+    """Every listener: queued for a worker, which probes them concurrently; the page shows stored results."""
+    ids = list(selectors.listener_list().exclude(certificate=None).values_list("pk", flat=True))
+    count = queue_verification(ids)
+    messages.info(
+        request,
+        f"Verification of {count} listener{'s' if count != 1 else ''} queued: results appear here as they come.",
+    )
+    return redirect("services:list")

@@ -131,3 +131,22 @@ def test_change_select_from_repository_passphrase_save(page) -> None:  # type: i
     assert "assigned to IMAPS" in page.inner_text(".messages")
     assert "mail.example.com" in page.inner_text("section.card")
     assert Listener.objects.get(name="IMAPS").certificate is not None
+
+
+def test_the_services_page_follows_a_deployment_to_its_end_without_a_reload(page, tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
+    from repository.actions import certificate_create_self_signed
+    from services.deployments import deployment_run
+    from services.models import Deployment, Listener
+
+    settings.CERTPANEL_DEPLOY_DIR = str(tmp_path)
+    entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
+    listener = Listener.objects.create(name="Files", protocol="imaps", port=1, daemon="files", certificate=entry)
+    _login(page)
+    page.goto(f"/services/{listener.pk}/")
+    page.click("button:has-text('Deploy')")
+    assert "Deployment of Files queued" in page.inner_text(".messages")
+    assert "Queued…" in page.inner_text("#deployments")
+    deployment_run(Deployment.objects.get(listener=listener).pk)  # the worker's part, here
+    page.wait_for_selector("#deployments >> text=Rolled back", timeout=20_000)
+    assert "the port does not serve the assigned certificate" in page.inner_text("#deployments")
+    assert "Deployment of Files queued" in page.inner_text(".messages"), "updated in place, not reloaded"

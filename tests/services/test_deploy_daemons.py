@@ -14,9 +14,10 @@ import pytest
 
 from repository.actions import certificate_import
 from repository.models import Certificate
-from services.actions import listener_assign, listener_deploy, listener_verify
+from services.actions import listener_assign, listener_deploy
 from services.deploy import listener_files
-from services.models import Listener
+from services.models import FINAL_DEPLOYMENT_STATUSES, Listener
+from services.verification import listener_verify
 from tests import daemons
 from tests.factories import CA, ec_key, key_pem, pem
 
@@ -236,9 +237,9 @@ def test_a_renewed_certificate_is_redeployed_and_verified_on_its_listener(cli, c
             assert renewed.code == 0, renewed.err
             new = json.loads(renewed.out)
             deployment = wait_for(
-                lambda: (
-                    Deployment.objects.filter(listener=listener, trigger="renewal").exclude(status="running").first()
-                ),
+                lambda: Deployment.objects.filter(
+                    listener=listener, trigger="renewal", status__in=FINAL_DEPLOYMENT_STATUSES
+                ).first(),
                 timeout=60,
                 what="the renewal's redeployment",
                 log=tmp_path / "worker.log",

@@ -10,29 +10,53 @@ import pytest
 
 from services.daemons import ADAPTERS, DEFAULT_DAEMON
 from services.daemons.base import Files, SnippetContext
-from services.deploy import FileWrite, listener_files, plan_writes, restore, write_atomically
+from services.deploy import listener_files, plan_writes
 from services.models import Listener
 from services.protocols import PROTOCOLS
+from services.staging import FileWrite, files_finish, files_restore, files_stage, files_swap
 
 
-def test_write_is_atomic_keeps_the_previous_file_and_restores_it(tmp_path: Path) -> None:
+def write_atomically(write: FileWrite, *, uid: int, gid: int) -> list:
+    """Stage, swap and keep the previous file, as a successful deployment does."""
+    staged = files_stage([write], uid=uid, gid=gid, tag="t")
+    files_swap(staged)
+    return staged
+
+
+def test_staged_files_replace_nothing_until_the_swap_and_restore_by_rename(tmp_path: Path) -> None:
     target = tmp_path / "tls" / "key.pem"
     first = write_atomically(FileWrite(target, b"old key", secret=True), uid=-1, gid=-1)
-    assert first.previous is None and target.read_bytes() == b"old key"
+    assert first[0].previous == "" and target.read_bytes() == b"old key"
     assert target.stat().st_mode & 0o777 == 0o600
-    backup = write_atomically(FileWrite(target, b"new key", secret=True), uid=-1, gid=-1)
-    assert backup.previous == b"old key" and target.read_bytes() == b"new key"
-    assert (tmp_path / "tls" / "key.pem.previous").read_bytes() == b"old key"
+    files_finish(first)
+    staged = files_stage([FileWrite(target, b"new key", secret=True)], uid=-1, gid=-1, tag="t")
+    assert target.read_bytes() == b"old key", "staging replaces nothing"
+    old_inode = target.stat().st_ino
+    files_swap(staged)
+    assert target.read_bytes() == b"new key"
+    assert Path(staged[0].previous).stat().st_ino == old_inode, "the previous file is kept as it was (a link)"
+    assert files_restore(staged) == 1
+    assert target.read_bytes() == b"old key" and target.stat().st_ino == old_inode
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")], "no temp files left behind"
-    restore([backup])
+    files_swap(staged)  # nothing staged any more: a second run changes nothing
     assert target.read_bytes() == b"old key"
-    restore([first])
+    assert files_restore(first) == 1
     assert not target.exists(), "a file that did not exist before is removed on rollback"
 
 
+def test_success_keeps_the_previous_file_as_dot_previous(tmp_path: Path) -> None:
+    target = tmp_path / "key.pem"
+    target.write_bytes(b"old key")
+    staged = write_atomically(FileWrite(target, b"new key", secret=True), uid=-1, gid=-1)
+    files_finish(staged)
+    keep = tmp_path / "key.pem.previous"
+    assert keep.read_bytes() == b"old key" and keep.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_public_files_are_world_readable_keys_are_not(tmp_path: Path) -> None:
-    cert = write_atomically(FileWrite(tmp_path / "cert.pem", b"cert", secret=False), uid=-1, gid=-1)
-    assert cert.path.stat().st_mode & 0o777 == 0o644
+    write_atomically(FileWrite(tmp_path / "cert.pem", b"cert", secret=False), uid=-1, gid=-1)
+    assert (tmp_path / "cert.pem").stat().st_mode & 0o777 == 0o644
 
 
 def test_unknown_owner_is_a_clear_error(tmp_path: Path) -> None:
@@ -88,12 +112,11 @@ def test_rollback_restores_the_previous_mode_and_owner(tmp_path: Path) -> None:
     os.chmod(target, 0o640)
     ssl_group = grp.getgrnam("nogroup").gr_gid
     os.chown(target, -1, ssl_group)
-    backup = write_atomically(FileWrite(target, b"new", secret=True), uid=-1, gid=-1)
+    staged = write_atomically(FileWrite(target, b"new", secret=True), uid=-1, gid=-1)
     assert target.stat().st_mode & 0o777 == 0o600
-    restore([backup])
+    files_restore(staged)
     info = target.stat()
     assert (target.read_bytes(), info.st_mode & 0o777, info.st_gid) == (b"old", 0o640, ssl_group)
-    assert (tmp_path / "key.pem.previous").stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.django_db

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser
-from dataclasses import asdict
 from typing import Any
 
 from django.core.management.base import CommandError
 
 from certpanel.cli import AdminCommand, read_secret
-from services import actions, selectors
+from services import actions, selectors, verification
 from services.daemons import ADAPTERS
-from services.models import Listener
+from services.models import Deployment, Listener
 from services.protocols import BY_CODE
 
 
@@ -122,24 +121,26 @@ class Command(AdminCommand):
     def do_deploy(self, options: dict[str, Any]) -> None:
         results = [actions.listener_deploy(listener.pk, trigger="cli") for listener in self._chosen(options)]
         if options["json"]:
-            self.print_json([{"service": d.listener.name, "status": d.status, "log": d.log} for d in results])
+            self.print_json(
+                [{"service": d.listener.name, "status": d.status, "error": d.error, "log": d.log} for d in results]
+            )
         else:
             for deployment in results:
                 self.stdout.write(f"{deployment.listener.name}: {deployment.get_status_display()}")
                 if deployment.status != "succeeded":
                     self.stderr.write(deployment.log)
-        failed = [d.listener.name for d in results if d.status != "succeeded"]
+        failed = [d for d in results if d.status != "succeeded"]
         if failed:
-            raise CommandError(f"deployment failed for {', '.join(failed)} (previous files restored)")
+            raise CommandError("; ".join(_outcome(d) for d in failed))
 
     def do_verify(self, options: dict[str, Any]) -> None:
-        rows = []
-        for listener in self._chosen(options):
-            for result in actions.listener_verify(listener):
-                data = asdict(result)
-                data.pop("served_chain_pem", None)
-                data["not_after"] = result.not_after.isoformat() if result.not_after else None
-                rows.append({"service": listener.name, **data})
+        chosen = self._chosen(options)
+        found = verification.listeners_verify(chosen)
+        rows = [
+            {"service": listener.name, **verification.report_of(result)}
+            for listener in chosen
+            for result in found[listener.pk]
+        ]
         if options["json"]:
             self.print_json(rows)
         else:
@@ -152,3 +153,11 @@ class Command(AdminCommand):
                 )
         if not all(row["ok"] for row in rows):
             raise CommandError(f"{sum(not row['ok'] for row in rows)} listener check(s) failed")
+
+
+def _outcome(deployment: Deployment) -> str:
+    """One line per deployment that did not succeed: what happened, in the deployment's own words."""
+    name = deployment.listener.name
+    if deployment.status == "queued":
+        return f"deployment of {name} is still queued behind another one; a worker will run it"
+    return f"deployment of {name} {deployment.get_status_display().lower()}: {deployment.error}"
