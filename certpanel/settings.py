@@ -165,6 +165,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CERTPANEL_RENEWAL_SWEEP_SECONDS = envint("CERTPANEL_RENEWAL_SWEEP_SECONDS", 3600)
 CERTPANEL_VERIFY_SWEEP_SECONDS = envint("CERTPANEL_VERIFY_SWEEP_SECONDS", 6 * 3600)
+# How often orders no worker has are handed over: stored while the broker was down, or left by a dead worker.
+CERTPANEL_ORDER_RESUME_SECONDS = envint("CERTPANEL_ORDER_RESUME_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "certpanel.tasks.heartbeat",
@@ -175,6 +177,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "services.verify_sweep",
         "schedule": float(CERTPANEL_VERIFY_SWEEP_SECONDS),
         "options": {"expires": float(CERTPANEL_VERIFY_SWEEP_SECONDS)},
+    },
+    "order-resume-sweep": {
+        "task": "repository.order_resume_sweep",
+        "schedule": float(CERTPANEL_ORDER_RESUME_SECONDS),
+        "options": {"expires": float(CERTPANEL_ORDER_RESUME_SECONDS)},
     },
     "renewal-sweep": {
         "task": "repository.renewal_sweep",
