@@ -163,9 +163,11 @@ def _active_twin(*, account: AcmeAccount, digest: str, replaces: Certificate | N
 
 
 def order_alive(now: datetime) -> Q:
-    """Progress (a transition) within the order deadline, or a lease a worker holds or a retry waits on."""
+    """Progress (a transition) within the order deadline, a lease a worker holds or a retry waits on, or a
+    hand-over that waits for the work queue (a new order would only wait behind it: the resume sweep sends it
+    once the broker is back)."""
     stalled = now - timedelta(seconds=settings.CERTPANEL_ACME_ORDER_DEADLINE)
-    return Q(updated_at__gte=stalled) | Q(lease_until__gte=now)
+    return Q(updated_at__gte=stalled) | Q(lease_until__gte=now) | Q(dispatched_at__isnull=True)
 
 
 def _abandon(order: AcmeOrder) -> bool:

@@ -13,7 +13,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from certpanel.dispatch import dispatch
+from certpanel.dispatch import broker_outage_clear, dispatch
 from repository import renewals
 from repository.acme_orders import (
     OrderBusy,
@@ -98,6 +98,7 @@ def order_resume_sweep_task() -> int:
     and resumes the order of a worker that died, once its lease runs out. A duplicate hand-over is harmless:
     the lease lets one worker drive an order, and a finished order is skipped.
     """
+    broker_outage_clear()  # this task came through the broker: it is back
     now = timezone.now()
     ids = acme_orders_to_resume(now)
     queue_many(acme_order_process_task, ids)

@@ -179,17 +179,22 @@ def test_a_renewal_does_not_attach_to_an_order_without_progress_it_fails_it_and_
 
 
 @pytest.mark.parametrize(
-    ("minutes", "lease_seconds"),
-    [(2, None), (12, 60)],  # recent progress; or a live lease (a worker drives it, or a retry waits)
+    ("minutes", "lease_seconds", "dispatched"),
+    [
+        (2, None, True),  # recent progress
+        (12, 60, True),  # a live lease: a worker drives it, or a retry waits for its time
+        (12, None, False),  # waiting for the work queue: a new order would only wait behind it
+    ],
 )
 def test_a_renewal_attaches_to_an_order_that_is_alive(
-    account: AcmeAccount, settings: Any, minutes: int, lease_seconds: int | None
+    account: AcmeAccount, settings: Any, minutes: int, lease_seconds: int | None, dispatched: bool
 ) -> None:
     settings.CERTPANEL_ACME_ORDER_DEADLINE = 300
     entry = _cert("mail.example.com", auto_renew=True, acme_account=account)
     running = renewals.certificate_renew(entry.pk)
     lease = timezone.now() + timedelta(seconds=lease_seconds) if lease_seconds else None
-    _stall(running, minutes=minutes, status="validating", lease_until=lease)
+    sent = timezone.now() - timedelta(minutes=minutes) if dispatched else None
+    _stall(running, minutes=minutes, status="validating", lease_until=lease, dispatched_at=sent)
     assert renewals.certificate_renew(entry.pk).pk == running.pk
     running.refresh_from_db()
     assert running.status == "validating"
