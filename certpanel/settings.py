@@ -169,6 +169,8 @@ CERTPANEL_VERIFY_SWEEP_SECONDS = envint("CERTPANEL_VERIFY_SWEEP_SECONDS", 6 * 36
 CERTPANEL_DEPLOY_SWEEP_SECONDS = envint("CERTPANEL_DEPLOY_SWEEP_SECONDS", 60)
 # A worker's hold on a deployment, renewed at every step; longer than the slowest step (a 120 s command).
 CERTPANEL_DEPLOY_LEASE_SECONDS = envint("CERTPANEL_DEPLOY_LEASE_SECONDS", 300)
+# How often orders no worker has are handed over: stored while the broker was down, or left by a dead worker.
+CERTPANEL_ORDER_RESUME_SECONDS = envint("CERTPANEL_ORDER_RESUME_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "certpanel.tasks.heartbeat",
@@ -184,6 +186,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "services.deployment_sweep",
         "schedule": float(CERTPANEL_DEPLOY_SWEEP_SECONDS),
         "options": {"expires": float(CERTPANEL_DEPLOY_SWEEP_SECONDS)},
+    },
+    "order-resume-sweep": {
+        "task": "repository.order_resume_sweep",
+        "schedule": float(CERTPANEL_ORDER_RESUME_SECONDS),
+        "options": {"expires": float(CERTPANEL_ORDER_RESUME_SECONDS)},
     },
     "renewal-sweep": {
         "task": "repository.renewal_sweep",

@@ -15,6 +15,7 @@ def heartbeat(name: str = WORKER) -> None:
 def _worker_ready(sender: object = None, **_: object) -> None:
     # A fresh worker reports at once, and sweeps once, instead of waiting for beat's first interval.
     heartbeat_record()
-    from repository.tasks import renewal_sweep_task
+    from repository.tasks import order_resume_sweep_task, renewal_sweep_task
 
     renewal_sweep_task.delay()
+    order_resume_sweep_task.delay()

@@ -8,8 +8,10 @@ from typing import Any
 
 from django.core.management.base import CommandError
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from certpanel.cli import AdminCommand
+from certpanel.dispatch import broker_label, broker_outage_record
 from repository import renewals, selectors
 from repository.acme_orders import acme_order_create
 from repository.models import AcmeAccount, AcmeOrder, Certificate
@@ -60,6 +62,14 @@ def wait_for(command: AdminCommand, order: AcmeOrder, *, timeout: int, quiet: bo
     return order
 
 
+def _hand_over(command: AdminCommand, order: AcmeOrder) -> None:
+    if not queue_order(order.pk):
+        command.warn(
+            f"the work queue ({broker_label()}) is unavailable: order #{order.pk} is saved and will run as soon "
+            "as it is back; no need to repeat this command"
+        )
+
+
 def _finish(command: AdminCommand, order: AcmeOrder, options: dict[str, Any]) -> None:
     if options["wait"]:
         order = wait_for(command, order, timeout=options["timeout"], quiet=options["json"])
@@ -83,7 +93,7 @@ def issue(command: AdminCommand, options: dict[str, Any]) -> None:
         profile=options["profile"],
         auto_renew=not options["no_auto_renew"],
     )
-    queue_order(order)
+    _hand_over(command, order)
     _finish(command, order, options)
 
 
@@ -115,14 +125,21 @@ def renew(command: AdminCommand, options: dict[str, Any]) -> None:
         return
     if options["due"]:
         ids = list(entries.values_list("pk", flat=True))
-        queue_many(certificate_renew_task, ids)
+        try:
+            queue_many(certificate_renew_task, ids)
+        except (BrokerError, OSError) as error:
+            broker_outage_record(str(error))
+            raise CommandError(
+                f"the work queue ({broker_label()}) is unavailable: the {len(ids)} due renewal(s) stay due and "
+                "the renewal sweep starts them once it is back"
+            ) from None
         if options["json"]:
             command.print_json({"queued": ids})
         else:
             command.stdout.write(f"Queued {len(ids)} renewal(s)")
         return
     order = renewals.certificate_renew(_int(options["id"]))
-    queue_order(order)
+    _hand_over(command, order)
     _finish(command, order, options)
 
 

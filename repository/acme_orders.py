@@ -8,10 +8,11 @@ same order at once (a redelivered task and a sweep resume, say).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -28,27 +29,37 @@ from repository.acme_problems import AcmeError, explain
 from repository.errors import CryptoError, RepositoryError
 from repository.keyring import key_load, key_store
 from repository.keystore import KeyStoreError
-from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, AcmeOrderEvent, Certificate, OrderStatus
+from repository.models import (
+    ACTIVE_STATUSES,
+    AcmeAccount,
+    AcmeChallenge,
+    AcmeOrder,
+    AcmeOrderEvent,
+    Certificate,
+    OrderStatus,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_NAMES = 100
+# What the CA can report about a stored order, whatever the panel last saw (a worker may have died at any step,
+# and the CA moves on without it): pending → challenges published / validating, ready or processing →
+# finalizing, valid → issued, invalid → failed, gone (404, account unknown) → queued, to order anew.
+_REPORTED = {
+    OrderStatus.QUEUED,
+    OrderStatus.CHALLENGES_PUBLISHED,
+    OrderStatus.VALIDATING,
+    OrderStatus.FINALIZING,
+    OrderStatus.ISSUED,
+    OrderStatus.FAILED,
+}
+# The panel's own step: a new order at the CA, always from queued (ordering anew passes through queued).
 TRANSITIONS: dict[str, set[str]] = {
-    OrderStatus.QUEUED: {OrderStatus.ORDER_CREATED, OrderStatus.FAILED},
-    OrderStatus.ORDER_CREATED: {
-        OrderStatus.CHALLENGES_PUBLISHED,
-        OrderStatus.FINALIZING,
-        OrderStatus.FAILED,
-        OrderStatus.QUEUED,
-    },
-    OrderStatus.CHALLENGES_PUBLISHED: {OrderStatus.VALIDATING, OrderStatus.FAILED, OrderStatus.QUEUED},
-    OrderStatus.VALIDATING: {
-        OrderStatus.FINALIZING,
-        OrderStatus.CHALLENGES_PUBLISHED,
-        OrderStatus.FAILED,
-        OrderStatus.QUEUED,
-    },
-    OrderStatus.FINALIZING: {OrderStatus.ISSUED, OrderStatus.FAILED, OrderStatus.QUEUED},
+    OrderStatus.QUEUED: {OrderStatus.ORDER_CREATED, *_REPORTED},
+    OrderStatus.ORDER_CREATED: _REPORTED,
+    OrderStatus.CHALLENGES_PUBLISHED: _REPORTED,
+    OrderStatus.VALIDATING: _REPORTED,
+    OrderStatus.FINALIZING: _REPORTED,
     OrderStatus.ISSUED: set(),
     OrderStatus.FAILED: set(),
 }
@@ -87,6 +98,11 @@ def _event(order: AcmeOrder, status: str, message: str = "") -> None:
     log.info("order #%s: %s %s", order.pk, status, message)
 
 
+def names_digest(names: Sequence[str]) -> str:
+    """The same names in any order give the same digest (one active order per account and names)."""
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
+
+
 def acme_order_create(
     *,
     account: AcmeAccount,
@@ -97,31 +113,110 @@ def acme_order_create(
     replaces: Certificate | None = None,
     user: AbstractBaseUser | None = None,
 ) -> AcmeOrder:
-    """A queued order. For a renewal, the one-active-renewal constraint returns the running order instead."""
+    """A queued order; or the active one for the same certificate or the same names, unless it is abandoned.
+
+    Two partial unique constraints decide, not a check-then-insert: a double click, a retry after an error
+    page and the beat sweep cannot order twice. An active order with no progress for longer than the order
+    deadline and no live lease is abandoned: it fails (a renewal then backs off and emails) and a new one is
+    created, so nothing ever attaches to a stuck order.
+    """
     names = order_hostnames(hostnames)
     if key_type not in crypto.KEY_TYPES:
         raise CryptoError(f"Unknown key type '{key_type}'.")
+    digest = names_digest(names)
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                order = AcmeOrder.objects.create(
+                    account=account,
+                    hostnames=names,
+                    names_digest=digest,
+                    key_type=key_type,
+                    profile=profile,
+                    auto_renew=auto_renew,
+                    replaces=replaces,
+                    dispatched_at=timezone.now(),  # set back to NULL if the broker cannot take it
+                    created_by=user if user is not None and user.is_authenticated else None,
+                )
+                AcmeOrderEvent.objects.create(
+                    order=order, status=OrderStatus.QUEUED, message="renewal" if replaces else "new certificate"
+                )
+            return order
+        except IntegrityError:
+            twin = _active_twin(account=account, digest=digest, replaces=replaces)
+            if twin is not None and not _abandon(twin):
+                return twin
+            # The twin ended (or was abandoned) since the insert failed: the insert can succeed now.
+    raise RepositoryError(f"Could not queue an order for {', '.join(names)}: it is being requested right now.")
+
+
+def _active_twin(*, account: AcmeAccount, digest: str, replaces: Certificate | None) -> AcmeOrder | None:
+    same = Q(account=account, names_digest=digest)
+    if replaces is not None:
+        same |= Q(replaces=replaces)
+    return (
+        AcmeOrder.objects.select_related("account", "replaces")
+        .filter(same, status__in=ACTIVE_STATUSES)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def order_alive(now: datetime) -> Q:
+    """Progress (a transition) within the order deadline, a lease a worker holds or a retry waits on, or a
+    hand-over that waits for the work queue (a new order would only wait behind it: the resume sweep sends it
+    once the broker is back)."""
+    stalled = now - timedelta(seconds=settings.CERTPANEL_ACME_ORDER_DEADLINE)
+    return Q(updated_at__gte=stalled) | Q(lease_until__gte=now) | Q(dispatched_at__isnull=True)
+
+
+def _abandon(order: AcmeOrder) -> bool:
+    """Fail an active order nothing drives any more; False when it is alive (or a worker took it meanwhile)."""
+    now = timezone.now()
+    if AcmeOrder.objects.filter(order_alive(now), pk=order.pk).exists():
+        return False
     try:
-        with transaction.atomic():
-            order = AcmeOrder.objects.create(
-                account=account,
-                hostnames=names,
-                key_type=key_type,
-                profile=profile,
-                auto_renew=auto_renew,
-                replaces=replaces,
-                created_by=user if user is not None and user.is_authenticated else None,
-            )
-            AcmeOrderEvent.objects.create(
-                order=order, status=OrderStatus.QUEUED, message="renewal" if replaces else "new certificate"
-            )
-    except IntegrityError:
-        running = AcmeOrder.objects.filter(replaces=replaces, status__in=TRANSITIONS.keys() - {"issued", "failed"})
-        existing = running.first()
-        if existing is None:
-            raise
-        return existing
-    return order
+        token = _lease(order.pk)
+    except OrderBusy:
+        return False
+    try:
+        order.refresh_from_db()
+        if not order.is_active:
+            return True
+        minutes = max(1, int((now - order.updated_at).total_seconds() // 60))
+        _fail(order, AcmeError("abandoned", f"No progress for {minutes} minutes: abandoned; a new order replaces it."))
+    finally:
+        _release(order.pk, token)
+    return True
+
+
+# -- hand-over to workers ---------------------------------------------------------------------------------
+def acme_order_undispatched(order_id: int) -> None:
+    """The broker did not take the order: the resume sweep sends it as soon as the broker is back."""
+    AcmeOrder.objects.filter(pk=order_id).update(dispatched_at=None)
+
+
+def acme_orders_to_resume(now: datetime) -> list[int]:
+    """Active orders no worker has: never handed over (broker down), lease run out (a dead worker), or handed
+    over long enough ago that the task must be lost. One query over the few active rows."""
+    quiet = now - timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS)
+    return list(
+        AcmeOrder.objects.filter(status__in=ACTIVE_STATUSES)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=quiet))
+        .values_list("pk", flat=True)
+    )
+
+
+def acme_orders_dispatched(order_ids: Sequence[int], *, now: datetime) -> None:
+    AcmeOrder.objects.filter(pk__in=order_ids).update(dispatched_at=now)
+
+
+def acme_order_retry_later(order_id: int, *, seconds: float) -> None:
+    """A transient error: the task retries in ``seconds``. Until then the lease keeps the resume sweep (and an
+    attaching renewal) from treating the order as abandoned, and a rate-limited CA from being asked again."""
+    until = timezone.now() + timedelta(seconds=seconds)
+    AcmeOrder.objects.filter(pk=order_id, lease_until__isnull=True).update(lease_until=until)
 
 
 # -- leases -----------------------------------------------------------------------------------------------
@@ -221,7 +316,7 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
             what="issuing the certificate",
         )
     if state.status == "invalid":
-        raise explain(state.error or {"type": "unknown", "detail": "the CA marked the order invalid"})
+        raise _why_invalid(session, state)
     if state.status != "valid" or not state.certificate:
         raise AcmeError("unexpected", f"The CA left the order in state '{state.status}'.")
     if order.status != OrderStatus.FINALIZING:
@@ -230,7 +325,8 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
 
 
 def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
-    """Resume the stored order when the CA still has it; otherwise start a new one."""
+    """Resume the stored order when the CA still has it; fail with the CA's reason when the CA marked it
+    invalid (from whatever state this panel last saw); otherwise start a new one."""
     if order.order_url:
         try:
             state = session.order(order.order_url)
@@ -240,13 +336,31 @@ def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
             log.warning("order #%s: stored order is gone at the CA (%s); ordering again", order.pk, error)
             _event(order, OrderStatus.QUEUED, "the CA no longer knows the previous order; starting again")
         else:
-            if state.status != "invalid":
-                return state
+            if state.status == "invalid":
+                raise _why_invalid(session, state)
+            return state
+    elif order.status != OrderStatus.QUEUED:
+        _event(order, OrderStatus.QUEUED, "no order at the CA yet; ordering")
     replaces = _ari_replaces(order, session)
     state = session.new_order(identifiers=order.hostnames, profile=order.profile, replaces=replaces)
     order.order_url = state.url
     _event(order, OrderStatus.ORDER_CREATED, state.url)
     return state
+
+
+def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
+    """The CA's reason for an invalid order: the failed challenge's error (it names the host and the URL it
+    fetched), else the order's own error."""
+    for url in state.authorizations:
+        authz = session.authorization(url)
+        if authz.status == "valid":
+            continue
+        failed = next((c for c in authz.challenges if c.error), None)
+        if failed is not None and failed.error:
+            return explain(failed.error, identifier=authz.identifier, token=failed.token)
+    if state.error:
+        return explain(state.error)
+    return AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
 
 
 def _ari_replaces(order: AcmeOrder, session: AcmeSession) -> str:

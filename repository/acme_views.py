@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
+from certpanel.dispatch import broker_label
 from certpanel.web import form_data, staff_required
 from repository import emails, renewals
 from repository.acme_accounts import acme_account_register
@@ -41,6 +45,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
     form = NewCertificateForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        asked = timezone.now()
         try:
             order = acme_order_create(
                 account=data["account"],
@@ -53,8 +58,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
         except RepositoryError as exc:
             form.add_error(None, str(exc))
         else:
-            queue_order(order)
-            return redirect("repository:order", order.pk)
+            return _handed_over(request, order, asked=asked)
     return render(
         request,
         "repository/form.html",
@@ -74,6 +78,7 @@ def order_status(request: HttpRequest, order_id: int) -> JsonResponse:
         {
             "status": order.status,
             "active": order.is_active,
+            "waiting_for_queue": order.is_active and order.dispatched_at is None,
             "error": order.error,
             "certificate_id": order.certificate_id,
             "events": [
@@ -92,12 +97,28 @@ def order_status(request: HttpRequest, order_id: int) -> JsonResponse:
 @require_http_methods(["POST"])
 @staff_required
 def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    asked = timezone.now()
     try:
         order = renewals.certificate_renew(certificate_id, user=request.user)
     except (RepositoryError, Certificate.DoesNotExist) as exc:
         messages.error(request, str(exc))
         return redirect("repository:detail", certificate_id)
-    queue_order(order)
+    return _handed_over(request, order, asked=asked)
+
+
+def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> HttpResponse:
+    """Queue the order and show it; say plainly when it is one already running or waits for the work queue.
+
+    Never an error page: the order is stored either way, and a page that invites a second click is how a
+    broker outage used to become two certificates."""
+    if order.created_at < asked:
+        messages.info(request, f"Order #{order.pk} for these names is already running: here it is.")
+    if not queue_order(order.pk):
+        messages.warning(
+            request,
+            f"The work queue ({broker_label()}) is unavailable. Order #{order.pk} is saved and will run as soon "
+            "as the work queue is back: there is no need to request it again.",
+        )
     return redirect("repository:order", order.pk)
 
 

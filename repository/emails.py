@@ -44,8 +44,13 @@ SOURCE_LABELS: Mapping[str, str] = {
     "imported": "imported",
 }
 
+_RENEWAL_BROKEN_ADVICE = (
+    "Automatic renewal is broken: it should have replaced this certificate by now. Open the certificate page "
+    "for the last renewal error, fix the cause, then click Renew now."
+)
 _ADVICE: Mapping[str, str] = {
-    "acme": "Automatic renewal has not replaced it yet: open the certificate page to see the last renewal error.",
+    "acme": "It does not renew itself: click Renew now on the certificate page, or assign its replacement "
+    "to the services that still use it.",
     "self_signed": "Create a new self-signed certificate and assign it to the services that use this one.",
     "csr": "Renew it with your CA and upload the new certificate.",
     "imported": "Renew it with your CA and upload the new certificate.",
@@ -64,6 +69,7 @@ class CertificateNotice:
     names: list[str]
     not_after: datetime | None
     source: str
+    auto_renew: bool = False
 
 
 # ---------------------------------------------------------------- small pure helpers
@@ -122,8 +128,11 @@ def _duration(elapsed: timedelta) -> str:
     return _plural(hours // 24, "day")
 
 
-def expiry_advice(source: str) -> str:
-    """What an admin does about an expiring certificate of this source."""
+def expiry_advice(source: str, *, auto_renew: bool = False) -> str:
+    """What an admin does about an expiring certificate of this source (one that renews itself and still
+    expires has a broken renewal)."""
+    if auto_renew:
+        return _RENEWAL_BROKEN_ADVICE
     return _ADVICE.get(source, _DEFAULT_ADVICE)
 
 
@@ -242,9 +251,10 @@ def send_renewal_recovered(
 
 
 def send_expiry_warning(*, to: Sequence[str], notice: CertificateNotice, now: datetime | None = None) -> bool:
-    """A certificate that cannot renew itself (self-signed, imported, CA-issued) expires soon or has expired."""
+    """A certificate expires soon or has expired: one that cannot renew itself, or one whose renewal is broken."""
     context = _certificate_context(notice, now=now)
-    context["advice"] = expiry_advice(notice.source)
+    context["advice"] = expiry_advice(notice.source, auto_renew=notice.auto_renew)
+    context["renewal_broken"] = notice.auto_renew
     return _send("expiry_warning", to, context)
 
 

@@ -81,3 +81,13 @@ def _human(delta: timedelta) -> str:
         if seconds >= 2 * size:
             return f"{round(seconds / size)} {unit}"
     return f"{round(seconds)} seconds"
+
+
+def renewal_overdue(not_before: datetime, not_after: datetime, *, now: datetime) -> bool:
+    """Renewal is broken when half of the time that was left at the renewal point has gone by too.
+
+    90-day certificates renew with 30 days left: overdue with 15 left. 6-day ones renew with 3 days left:
+    overdue with 1.5 left. Retries and backoff fit comfortably inside that half; a failure that lasts past it
+    is worth a warning even though the certificate renews itself.
+    """
+    return now >= not_after - renewal_window(not_after - not_before) / 2

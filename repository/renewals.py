@@ -1,5 +1,5 @@
 """Renewal bookkeeping: storing an issued certificate, failures and their backoff, ARI windows,
-expiry warnings for certificates that cannot renew themselves, and what the sweep picks up.
+expiry warnings for every certificate in use or not yet replaced, and what the sweep picks up.
 
 Queueing is the task layer's job (repository/tasks.py); nothing here imports Celery.
 """
@@ -10,13 +10,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from repository import crypto, emails, renewal
 from repository.acme_accounts import session_for
+from repository.acme_orders import acme_order_create, order_alive
 from repository.acme_problems import AcmeError
 from repository.actions import fill_from_x509
 from repository.errors import RepositoryError
@@ -41,6 +41,7 @@ def _notice(entry: Certificate) -> emails.CertificateNotice:
         names=list(entry.sans),
         not_after=entry.not_after,
         source=entry.source,
+        auto_renew=entry.auto_renew,
     )
 
 
@@ -135,22 +136,16 @@ def renewable(entry: Certificate) -> None:
 
 
 def due_for_renewal(now: datetime) -> QuerySet[Certificate]:
-    """The sweep's one indexed query (partial index cert_due_renewal)."""
-    return Certificate.objects.filter(auto_renew=True, renew_at__lte=now).exclude(
-        renewal_orders__status__in=ACTIVE_STATUSES
-    )
+    """The sweep's one indexed query (partial index cert_due_renewal).
+
+    A certificate whose renewal order is alive is skipped; one whose order stopped progressing is due again,
+    and the renewal then fails that order as abandoned and orders anew (acme_order_create)."""
+    alive = AcmeOrder.objects.filter(order_alive(now), replaces=OuterRef("pk"), status__in=ACTIVE_STATUSES)
+    return Certificate.objects.filter(auto_renew=True, renew_at__lte=now).exclude(Exists(alive))
 
 
 def due_for_ari(now: datetime) -> QuerySet[Certificate]:
     return Certificate.objects.filter(auto_renew=True, ari_next_check__lte=now)
-
-
-def stale_orders(now: datetime) -> QuerySet[AcmeOrder]:
-    """Orders a dead worker left mid-way: the lease ran out, or none was taken and the task never ran."""
-    quiet = now - timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS)
-    return AcmeOrder.objects.filter(status__in=ACTIVE_STATUSES).filter(
-        Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=quiet)
-    )
 
 
 def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None) -> Certificate:
@@ -189,17 +184,36 @@ def _expiry_level(days_left: int) -> int | None:
     return min(crossed) if crossed else None
 
 
+def _warn_now(entry: Certificate, level: int, now: datetime) -> bool:
+    """An auto-renewing certificate is warned only once its renewal is overdue (renewal.renewal_overdue):
+    before that, its own renewal is still on time and the warning would only be noise."""
+    if entry.expiry_warned_days is not None and entry.expiry_warned_days <= level:
+        return False
+    if entry.auto_renew and entry.not_before is not None and entry.not_after is not None:
+        return renewal.renewal_overdue(entry.not_before, entry.not_after, now=now)
+    return True
+
+
 def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
-    """30/14/7/1 days (and expired) warnings for certificates nothing renews automatically."""
+    """30/14/7/1 days (and expired) warnings for every certificate in use or not yet replaced, whatever its source.
+
+    The backstop for silent expiry: a certificate that renews itself is warned too, once its renewal is
+    overdue, because then renewal is broken. "In use" is a listener or an SNI entry (services' relations,
+    read here by their names: repository does not import services).
+    """
     now = now or timezone.now()
     warned = []
-    candidates = Certificate.objects.filter(
-        auto_renew=False, not_after__lte=now + timedelta(days=EXPIRY_LEVELS[0] + 1), renewed_by__isnull=True
-    ).exclude(certificate_pem="")
+    in_use = Q(listeners__isnull=False) | Q(sni_listeners__isnull=False)
+    candidates = (
+        Certificate.objects.filter(not_after__lte=now + timedelta(days=EXPIRY_LEVELS[0] + 1))
+        .filter(Q(renewed_by__isnull=True) | in_use)
+        .exclude(certificate_pem="")
+        .distinct()
+    )
     for entry in candidates:
         left = emails.days_left(entry.not_after, now=now)
         level = _expiry_level(left) if left is not None else None
-        if level is None or (entry.expiry_warned_days is not None and entry.expiry_warned_days <= level):
+        if level is None or not _warn_now(entry, level, now):
             continue
         with transaction.atomic():
             if Certificate.objects.filter(pk=entry.pk, expiry_warned_days=entry.expiry_warned_days).update(
@@ -236,8 +250,6 @@ def explain_due(entries: QuerySet[Certificate]) -> list[DueExplanation]:
 
 def certificate_renew(certificate_id: int, *, user: object = None) -> AcmeOrder:
     """Order the renewal of an ACME certificate (or return the renewal already running)."""
-    from repository.acme_orders import acme_order_create
-
     entry = Certificate.objects.select_related("acme_account").get(pk=certificate_id)
     renewable(entry)
     return acme_order_create(

@@ -13,8 +13,16 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+from certpanel.dispatch import broker_outage_clear, dispatch
 from repository import renewals
-from repository.acme_orders import OrderBusy, acme_order_process
+from repository.acme_orders import (
+    OrderBusy,
+    acme_order_process,
+    acme_order_retry_later,
+    acme_order_undispatched,
+    acme_orders_dispatched,
+    acme_orders_to_resume,
+)
 from repository.acme_problems import AcmeError
 from repository.errors import RepositoryError
 from repository.models import AcmeOrder
@@ -41,8 +49,10 @@ def acme_order_process_task(self: Any, order_id: int) -> str:
 
             acme_order_give_up(order_id, error)
             return "failed"
-        log.info("order #%s: transient error, retrying: %s", order_id, error)
-        raise self.retry(countdown=_countdown(self.request.retries, error.retry_after)) from None
+        countdown = _countdown(self.request.retries, error.retry_after)
+        log.info("order #%s: transient error, retrying in %.0f s: %s", order_id, countdown, error)
+        acme_order_retry_later(order_id, seconds=countdown)
+        raise self.retry(countdown=countdown) from None
     except AcmeOrder.DoesNotExist:
         return "gone"
 
@@ -54,7 +64,7 @@ def certificate_renew_task(certificate_id: int) -> int | None:
     except RepositoryError as error:
         log.warning("certificate #%s: not renewed: %s", certificate_id, error)
         return None
-    acme_order_process_task.delay(order.pk)
+    queue_order(order.pk)
     return order.pk
 
 
@@ -65,19 +75,37 @@ def certificate_ari_refresh_task(certificate_id: int) -> None:
 
 @shared_task(name="repository.renewal_sweep")
 def renewal_sweep_task() -> dict[str, int]:
-    """One indexed query for what is due, one task each; plus ARI refreshes, resumes and warnings."""
+    """One indexed query for what is due, one task each; plus ARI refreshes and expiry warnings.
+
+    Orders are resumed by the frequent order_resume_sweep, not here."""
     now = timezone.now()
     due = list(renewals.due_for_renewal(now).values_list("pk", flat=True))
     ari = list(renewals.due_for_ari(now).values_list("pk", flat=True))
-    stale = list(renewals.stale_orders(now).values_list("pk", flat=True))
     queue_many(certificate_renew_task, due)
     queue_many(certificate_ari_refresh_task, ari)
-    queue_many(acme_order_process_task, stale)
     warned = renewals.certificates_warn_expiring(now=now)
     sweep_ran(now=now)
-    summary = {"renew": len(due), "ari": len(ari), "resumed": len(stale), "expiry_warnings": len(warned)}
+    summary = {"renew": len(due), "ari": len(ari), "expiry_warnings": len(warned)}
     log.info("renewal sweep: %s", summary)
     return summary
+
+
+@shared_task(name="repository.order_resume_sweep", ignore_result=True)
+def order_resume_sweep_task() -> int:
+    """Every CERTPANEL_ORDER_RESUME_SECONDS: hand over the orders no worker has (one query over active rows).
+
+    Cheap enough to run every few seconds; this is what sends the orders stored while the broker was down,
+    and resumes the order of a worker that died, once its lease runs out. A duplicate hand-over is harmless:
+    the lease lets one worker drive an order, and a finished order is skipped.
+    """
+    broker_outage_clear()  # this task came through the broker: it is back
+    now = timezone.now()
+    ids = acme_orders_to_resume(now)
+    queue_many(acme_order_process_task, ids)
+    acme_orders_dispatched(ids, now=now)
+    if ids:
+        log.info("resumed %d order(s): %s", len(ids), ids)
+    return len(ids)
 
 
 def queue_many(task: Any, ids: list[int]) -> None:
@@ -90,6 +118,21 @@ def queue_many(task: Any, ids: list[int]) -> None:
             task.apply_async((pk,), producer=producer)
 
 
-def queue_order(order: AcmeOrder) -> None:
-    """Queue processing once the order row is committed (a worker must be able to load it)."""
-    transaction.on_commit(lambda: acme_order_process_task.delay(order.pk))
+def queue_order(order_id: int) -> bool:
+    """Hand a committed order to a worker. False when the broker is down: the order is then stored as waiting
+    for the work queue and the resume sweep sends it once the broker is back, so the caller must not ask the
+    admin to repeat anything. Inside a transaction the hand-over waits for the commit (a worker must be able
+    to load the row), and True is returned: a failure then is still stored for the sweep.
+    """
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _hand_over(order_id))
+        return True
+    return _hand_over(order_id)
+
+
+def _hand_over(order_id: int) -> bool:
+    if dispatch(acme_order_process_task, order_id):
+        acme_orders_dispatched([order_id], now=timezone.now())
+        return True
+    acme_order_undispatched(order_id)
+    return False

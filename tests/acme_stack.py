@@ -39,6 +39,16 @@ class Stack:
     def start_worker(self, name: str = "worker") -> None:
         self.processes[name] = start_celery_worker(self.worker_env, self.workdir / f"{name}.log", name=name)
 
+    def start_beat(self) -> None:
+        """Celery beat with this stack's environment: the sweeps run as in production, on its intervals."""
+        log = self.workdir / "beat.log"
+        self.processes["beat"] = start(
+            ["-m", "celery", "-A", "certpanel", "beat", "--loglevel", "INFO", "--schedule", str(self.workdir / "beat")],
+            self.worker_env,
+            log,
+        )
+        wait_for(lambda: b"beat: Starting" in log.read_bytes(), timeout=60, what="beat to start", log=log)
+
     def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL, as the OOM killer or a power cut would: no warm shutdown, no acks."""
         process = self.processes.pop(name)
@@ -82,14 +92,14 @@ def acme_stack(
     responder_port = free_port()
     options = pebble or PebbleOptions(http_port=responder_port)
     options.http_port = free_port() if gated else responder_port
-    worker_env = child_env(
-        DATABASE_URL=database_url_for_children(),
-        CELERY_BROKER_URL=broker,
-        CERTPANEL_DATA_DIR=str(settings.DATA_DIR),
-        CERTPANEL_KEY_ENCRYPTION_KEY=_kek_text(),
-        CERTPANEL_BASE_URL="https://panel.example.net",
-        **(env or {}),
-    )
+    defaults = {
+        "DATABASE_URL": database_url_for_children(),
+        "CELERY_BROKER_URL": broker,  # a test may give its own (a private Redis it stops and starts)
+        "CERTPANEL_DATA_DIR": str(settings.DATA_DIR),
+        "CERTPANEL_KEY_ENCRYPTION_KEY": _kek_text(),
+        "CERTPANEL_BASE_URL": "https://panel.example.net",
+    }
+    worker_env = child_env(**{**defaults, **(env or {})})
     stack = Stack(workdir, Pebble(workdir / "pebble", options), responder_port, worker_env)
     try:
         responder_log = workdir / "responder.log"

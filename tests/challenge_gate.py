@@ -1,7 +1,9 @@
 """A gate between Pebble's VA and the panel's HTTP-01 responder, so a test can hold validation at a known
 point (the challenge has been answered, the CA is fetching it) instead of racing a timer.
 
-Held requests wait until `release()`; afterwards every request goes straight through to the responder.
+Held requests wait until `release()`; afterwards every request goes straight through to the responder, or is
+answered with `release(status=404)`'s status instead (the CA then marks the challenge invalid). `hold()` closes
+the gate again, for a second order.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ class ChallengeGate:
     def __init__(self, listen_port: int, responder_port: int) -> None:
         self.requested = threading.Event()
         self._open = threading.Event()
+        self._refuse_with: int | None = None
         gate = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 gate.requested.set()
                 gate._open.wait(timeout=60)
+                if gate._refuse_with is not None:
+                    self.send_response(gate._refuse_with)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{responder_port}{self.path}", timeout=10) as up:
                         status, body = up.status, up.read()
@@ -45,8 +53,14 @@ class ChallengeGate:
         if not self.requested.wait(timeout):
             raise AssertionError(f"the CA did not fetch the challenge within {timeout}s")
 
-    def release(self) -> None:
+    def release(self, *, status: int | None = None) -> None:
+        self._refuse_with = status
         self._open.set()
+
+    def hold(self) -> None:
+        self._refuse_with = None
+        self.requested.clear()
+        self._open.clear()
 
     def close(self) -> None:
         self._open.set()

@@ -69,6 +69,11 @@ class AcmeOrder(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=32, blank=True)
+    # The sorted names as one digest: the key of "one active order per account and names" (a second click,
+    # or a retry after an error page, finds the first order instead of ordering a second certificate).
+    names_digest = models.CharField(max_length=64, blank=True, editable=False)
+    # When the order was last handed to the broker; NULL while it waits for the work queue to come back.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -81,7 +86,12 @@ class AcmeOrder(models.Model):
                 fields=["replaces"],
                 condition=Q(status__in=ACTIVE_STATUSES),
                 name="one_active_renewal_per_certificate",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["account", "names_digest"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="one_active_order_per_names",
+            ),
         ]
         indexes = [models.Index(fields=["status", "updated_at"])]
 

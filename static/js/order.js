@@ -10,6 +10,10 @@
         esc(e.at) + '</span>' + (e.message ? ' <span class="small">' + esc(e.message) + '</span>' : '') + '</li>';
     }).join("");
     if (!data.active) { window.location.reload(); return; }
+    var waiting = document.getElementById("waiting");
+    if (waiting && !data.waiting_for_queue) {
+      waiting.className = "muted"; waiting.textContent = "Working… this page updates by itself.";
+    }
     delay = Math.min(delay * 1.3, 2000);
     setTimeout(poll, delay);
   }

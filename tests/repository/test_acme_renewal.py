@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from repository.models import AcmeOrder, Certificate
-from repository.tasks import acme_order_process_task, renewal_sweep_task
+from repository.tasks import acme_order_process_task, order_resume_sweep_task
 from services.models import Listener
 from tests.acme_stack import acme_stack
 from tests.pebble import PebbleOptions
@@ -137,7 +137,7 @@ def test_worker_killed_mid_issuance_yields_exactly_one_certificate(cli, tmp_path
         stack.start_worker("worker2")
         deadline = time.monotonic() + 90
         while AcmeOrder.objects.get(pk=order.pk).is_active and time.monotonic() < deadline:
-            renewal_sweep_task.delay()  # resumes orders whose lease ran out
+            order_resume_sweep_task.delay()  # resumes orders whose lease ran out
             acme_order_process_task.delay(order.pk)  # and a duplicate delivery must be harmless
             time.sleep(2)
         order.refresh_from_db()
