@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
-from repository.sweep_watch import sweep_stall_check
+from repository.sweep_watch import sweep_state
 
 
 @login_not_required
@@ -21,7 +21,7 @@ def health(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         last_seen = heartbeat_last_seen()
-        sweep = sweep_stall_check()
+        sweep = sweep_state()  # read only: the worker checks and emails
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
     return JsonResponse(

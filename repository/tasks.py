@@ -18,7 +18,7 @@ from repository.acme_orders import OrderBusy, acme_order_process
 from repository.acme_problems import AcmeError
 from repository.errors import RepositoryError
 from repository.models import AcmeOrder
-from repository.sweep_watch import sweep_ran
+from repository.sweep_watch import sweep_ran, sweep_stall_check
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,12 @@ def renewal_sweep_task() -> dict[str, int]:
     summary = {"renew": len(due), "ari": len(ari), "resumed": len(stale), "expiry_warnings": len(warned)}
     log.info("renewal sweep: %s", summary)
     return summary
+
+
+@shared_task(name="repository.sweep_stall_check", ignore_result=True)
+def sweep_stall_check_task() -> bool:
+    """Queued by every worker's own timer (certpanel/worker_watch.py), so a dead beat is still reported."""
+    return sweep_stall_check().stalled
 
 
 def queue_many(task: Any, ids: list[int]) -> None:
