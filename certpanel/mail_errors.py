@@ -19,17 +19,20 @@ _NOT_TLS = ("WRONG_VERSION_NUMBER", "record layer failure", "packet length too l
 
 @dataclass(frozen=True)
 class MailServer:
-    """Where mail goes: an SMTP server, or (``host`` empty) files in ``file_path``."""
+    """Where mail goes: an SMTP server, or (``host`` empty) files in ``file_path``, or another backend."""
 
     host: str
     port: int
     timeout: int
     user: str = ""
     file_path: str = ""
+    backend: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.host}:{self.port}" if self.host else f"the email files in {self.file_path}"
+        if self.host:
+            return f"{self.host}:{self.port}"
+        return f"the email files in {self.file_path}" if self.file_path else f"the mail backend {self.backend}"
 
 
 def _decoded(text: bytes | str) -> str:

@@ -100,7 +100,7 @@ def mail_server() -> MailServer:
         )
     if backend == FILE_BACKEND:
         return MailServer("", 0, 0, file_path=str(getattr(settings, "EMAIL_FILE_PATH", "")))
-    return MailServer("", 0, 0, file_path=f"the mail backend {backend}")
+    return MailServer("", 0, 0, backend=backend)
 
 
 # ---------------------------------------------------------------- queue

@@ -123,6 +123,8 @@ def test_pages_and_health_only_read_even_when_the_sweep_is_stalled(
         assert writes == [], (url, writes)
     assert not PanelSettings.load().sweep_stall_notified
     assert Notification.objects.count() == 1
+    health = client.get("/health/").json()
+    assert health["renewal_sweep_ok"] is False and health["notifications_undelivered"] == 1
 
 
 # ---------------------------------------------------------------- Send test email
@@ -183,7 +185,8 @@ def test_notify_test_says_the_server_took_it(cli: Callable[..., object], setting
         (message,) = sink.wait_for(1)
         row = Notification.objects.get()
         assert result.out.strip() == (  # type: ignore[attr-defined]
-            f"Test email to ops@example.org taken by 127.0.0.1:{sink.port} (Message-ID {row.message_id})."
+            f"Test email to ops@example.org taken by the SMTP server 127.0.0.1:{sink.port} "
+            f"(Message-ID {row.message_id})."
         )
         assert message["Message-ID"].strip() == row.message_id and message["To"] == "ops@example.org"
         as_json = cli("notify", "test", "--json")

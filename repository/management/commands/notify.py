@@ -66,18 +66,17 @@ class Command(AdminCommand):
             )
         attempt = notification_deliver(queued.pk, force=True)
         queued.refresh_from_db()
-        server = mail_server().label
+        server = mail_server()
         if options["json"]:
-            self.print_json({**_row(queued), "server": server, "accepted": attempt.status == "sent"})
+            self.print_json({**_row(queued), "server": server.label, "accepted": attempt.status == "sent"})
         if attempt.status != "sent":
             raise CommandError(
                 f"the test email was not accepted: {attempt.error or attempt.status}; it stays in the outbox and is "
                 f"retried from {queued.next_attempt_at:%H:%M:%S} UTC (see `notify pending`)"
             )
         if not options["json"]:
-            self.stdout.write(
-                f"Test email to {', '.join(queued.recipients)} taken by {server} (Message-ID {queued.message_id})."
-            )
+            taken = f"taken by the SMTP server {server.label}" if server.host else f"written to {server.label}"
+            self.stdout.write(f"Test email to {', '.join(queued.recipients)} {taken} (Message-ID {queued.message_id}).")
 
     def do_pending(self, options: dict[str, Any]) -> None:
         pending = Notification.objects.filter(status=Notification.Status.PENDING).order_by("created_at")
