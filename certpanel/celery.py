@@ -4,8 +4,11 @@ import os
 
 from celery import Celery
 
+from certpanel.worker_watch import SweepWatch
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "certpanel.settings")
 
 app = Celery("certpanel")
 app.config_from_object("certpanel.celery_config")
+app.steps["worker"].add(SweepWatch)
 app.autodiscover_tasks()

@@ -2,14 +2,16 @@ from django.http import HttpRequest
 
 from certpanel.dispatch import broker_label, broker_outage
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
-from repository.sweep_watch import sweep_stall_check
+from certpanel.notifications import undelivered_summary
+from repository.sweep_watch import sweep_state
 
 
 def panel(request: HttpRequest) -> dict[str, object]:
+    """What every page shows about the background machinery. Only reads: a page never writes or sends."""
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
     last_seen = heartbeat_last_seen()
-    sweep = sweep_stall_check()
+    sweep = sweep_state()
     return {
         "worker_last_seen": last_seen,
         "worker_stale": worker_is_stale(last_seen),
@@ -17,4 +19,5 @@ def panel(request: HttpRequest) -> dict[str, object]:
         "sweep_last": sweep.last_sweep,
         "broker_outage": broker_outage(),
         "broker_label": broker_label(),
+        "undelivered": undelivered_summary(),
     }

@@ -33,6 +33,18 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def envints(name: str, default: str) -> list[int]:
+    """Comma-separated positive whole numbers (``30,60,120``); at least one."""
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        values = [int(item) for item in raw.split(",") if item.strip()]
+    except ValueError:
+        raise SystemExit(f"error: {name} must be whole numbers separated by commas, not {raw!r}") from None
+    if not values or min(values) <= 0:
+        raise SystemExit(f"error: {name} must be positive whole numbers separated by commas")
+    return values
+
+
 def env_secret(name: str) -> str:
     """The secret from NAME, or from the file NAME_FILE points to (Docker/systemd secrets)."""
     value = os.environ.get(name, "")

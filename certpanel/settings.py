@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from certpanel.env import env, env_secret, envbool, envint, envlist, generated_secret
+from certpanel.env import env, env_secret, envbool, envint, envints, envlist, generated_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -171,6 +171,7 @@ CERTPANEL_DEPLOY_SWEEP_SECONDS = envint("CERTPANEL_DEPLOY_SWEEP_SECONDS", 60)
 CERTPANEL_DEPLOY_LEASE_SECONDS = envint("CERTPANEL_DEPLOY_LEASE_SECONDS", 300)
 # How often orders no worker has are handed over: stored while the broker was down, or left by a dead worker.
 CERTPANEL_ORDER_RESUME_SECONDS = envint("CERTPANEL_ORDER_RESUME_SECONDS", 30)
+CERTPANEL_NOTIFY_SWEEP_SECONDS = envint("CERTPANEL_NOTIFY_SWEEP_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "certpanel.tasks.heartbeat",
@@ -197,15 +198,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(CERTPANEL_RENEWAL_SWEEP_SECONDS),
         "options": {"expires": float(CERTPANEL_RENEWAL_SWEEP_SECONDS)},
     },
+    # Sends again what a dead worker, a broker outage or a failed SMTP attempt left in the outbox.
+    "notifications-deliver": {
+        "task": "certpanel.notifications_deliver_due",
+        "schedule": float(CERTPANEL_NOTIFY_SWEEP_SECONDS),
+        "options": {"expires": float(CERTPANEL_NOTIFY_SWEEP_SECONDS)},
+    },
 }
 
 # Mail: SMTP when EMAIL_HOST is set, otherwise each message is written to <data dir>/emails.
 EMAIL_HOST = env("EMAIL_HOST")
-EMAIL_PORT = envint("EMAIL_PORT", 587 if envbool("EMAIL_USE_TLS", True) else 25)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True) and not EMAIL_USE_SSL
+# Implicit TLS (SMTPS) listens on 465, submission with STARTTLS on 587, plain SMTP on 25.
+EMAIL_PORT = envint("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True) and not envbool("EMAIL_USE_SSL", False)
-EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", f"certpanel@{CERTPANEL_HOSTNAME}")
 if EMAIL_HOST:
@@ -214,6 +222,11 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(DATA_DIR / "emails")
 CERTPANEL_NOTIFY_EMAILS = envlist("CERTPANEL_NOTIFY_EMAILS")
+# The outbox (certpanel/notifications.py): every email is a row, sent by a worker until the server takes it.
+# Seconds to wait after the 1st, 2nd, … failed attempt; the last value repeats for ever.
+CERTPANEL_NOTIFY_RETRY_SECONDS = envints("CERTPANEL_NOTIFY_RETRY_SECONDS", "30,60,120,300,600,1800")
+# How long one attempt may hold a row; the delivery task is killed before it ends (no second sender meanwhile).
+CERTPANEL_NOTIFY_LEASE_SECONDS = envint("CERTPANEL_NOTIFY_LEASE_SECONDS", 300)
 # Absolute URL of the panel, for links in emails.
 CERTPANEL_BASE_URL = env("CERTPANEL_BASE_URL", f"http://{CERTPANEL_HOSTNAME}:8000").rstrip("/")
 

@@ -1,7 +1,11 @@
+from typing import Any
+
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
-from certpanel.dispatch import broker_outage_clear
+from certpanel import notifications
+from certpanel.dispatch import broker_outage_clear, dispatch
 from certpanel.heartbeat import WORKER, heartbeat_record
 
 
@@ -9,6 +13,33 @@ from certpanel.heartbeat import WORKER, heartbeat_record
 def heartbeat(name: str = WORKER) -> None:
     heartbeat_record(name=name)
     broker_outage_clear()  # this task came through the broker: it is back
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=None,
+    name=notifications.DELIVER_TASK,
+    # Killed before its lease ends, so a slow SMTP server never lets a second sender in meanwhile.
+    time_limit=notifications.lease_time_limit(settings.CERTPANEL_NOTIFY_LEASE_SECONDS),
+)
+def notification_deliver_task(self: Any, notification_id: int) -> str:
+    attempt = notifications.notification_deliver(notification_id)
+    if attempt.retry_in is not None:
+        # The row already holds the next try; this only keeps to the backoff when beat is down.
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.status
+
+
+@shared_task(name="certpanel.notifications_deliver_due", ignore_result=True)
+def notifications_deliver_due_task() -> int:
+    """Beat's backstop: sends again what a dead worker, a broker outage or a failed attempt left behind."""
+    due = notifications.notifications_due()
+    for notification_id in due:
+        if not dispatch(notification_deliver_task, notification_id):
+            break  # the broker is down: the next run tries again
+    notifications.notifications_prune()
+    return len(due)
 
 
 @worker_ready.connect
@@ -19,3 +50,4 @@ def _worker_ready(sender: object = None, **_: object) -> None:
 
     renewal_sweep_task.delay()
     order_resume_sweep_task.delay()
+    notifications_deliver_due_task.delay()

@@ -10,7 +10,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
-from repository.sweep_watch import sweep_stall_check
+from certpanel.notifications import undelivered_summary
+from repository.sweep_watch import sweep_state
 
 
 @login_not_required
@@ -21,7 +22,8 @@ def health(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         last_seen = heartbeat_last_seen()
-        sweep = sweep_stall_check()
+        sweep = sweep_state()  # read only: the worker checks and emails
+        undelivered = undelivered_summary()
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
     return JsonResponse(
@@ -32,6 +34,7 @@ def health(request: HttpRequest) -> JsonResponse:
             "worker_ok": not worker_is_stale(last_seen),
             "last_renewal_sweep": sweep.last_sweep.isoformat() if sweep.last_sweep else None,
             "renewal_sweep_ok": not sweep.stalled,
+            "notifications_undelivered": undelivered.count if undelivered else 0,
         }
     )
 

@@ -8,12 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from certpanel.dispatch import broker_label
+from certpanel.notifications import last_of_kind, mail_server, undelivered
 from certpanel.web import form_data, staff_required
 from repository import emails, renewals
 from repository.acme_accounts import acme_account_register
@@ -125,7 +127,8 @@ def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> 
 @sensitive_post_parameters("eab_hmac_key")
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    panel = PanelSettings.load()
+    # A GET only reads: the settings row is created by the first save, not by the first visit.
+    panel = PanelSettings.objects.filter(pk=1).first() or PanelSettings(pk=1)
     notify = NotificationForm(initial={"notify_emails": panel.notify_emails})
     register = RegisterAccountForm()
     if request.method == "POST":
@@ -133,9 +136,13 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied("Only staff users may change settings.")
+        if request.POST.get("form") == "test":
+            _queue_test_email(request)
+            return redirect(f"{reverse('settings')}#email-delivery")
         if request.POST.get("form") == "notify":
             notify = NotificationForm(request.POST)
             if notify.is_valid():
+                panel = PanelSettings.load()
                 panel.notify_emails = notify.cleaned_data["notify_emails"]
                 panel.save(update_fields=["notify_emails"])
                 messages.success(request, "Notification recipients saved.")
@@ -165,8 +172,26 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "accounts": AcmeAccount.objects.all(),
         "env_recipients": emails.recipients(),
         "sweep": sweep_state(),
+        "mail_server": mail_server(),
+        "undelivered_rows": undelivered(),
+        "last_test": last_of_kind("test"),
     }
     return render(request, "settings.html", context)
+
+
+def _queue_test_email(request: HttpRequest) -> None:
+    queued = emails.queue_test_email(to=renewals.notify_to(), requested_by=request.user.get_username())
+    if queued is None:
+        messages.error(
+            request,
+            "No one to send a test email to: add recipients under Notifications (or set CERTPANEL_NOTIFY_EMAILS).",
+        )
+        return
+    messages.success(
+        request,
+        f"Test email queued for {', '.join(queued.recipients)}: a worker sends it through {mail_server().label}. "
+        "If the server does not take it, the reason shows under Email delivery.",
+    )
 
 
 @login_not_required

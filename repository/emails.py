@@ -1,9 +1,11 @@
-"""Notification emails: render (subject, text, HTML) from templates/emails/ and send through django.core.mail.
+"""Notification emails: render (subject, text, HTML) from templates/emails/ and queue them in the outbox.
 
-Pure rendering and sending: no model imports; callers pass plain data, and never key material.
-Every ``send_*`` returns False and sends nothing when there is no recipient, True once the message
-went to the configured backend (SMTP when EMAIL_HOST is set, otherwise files in <data dir>/emails).
-Dates are shown in UTC whatever TIME_ZONE is, so what an admin reads matches the logs and ``openssl``.
+Rendering from plain data (never a repository model, never key material); every
+``queue_*`` stores the rendered email as a row of the outbox (certpanel/notifications.py) in the
+caller's transaction and returns it, or returns None and stores nothing when there is no recipient.
+A worker sends the row (SMTP when EMAIL_HOST is set, otherwise files in <data dir>/emails), retrying
+until the server takes it. Dates are shown in UTC whatever TIME_ZONE is, so what an admin reads
+matches the logs and ``openssl``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.template.loader import render_to_string
 from django.utils import timezone
+
+from certpanel.models import Notification
+from certpanel.notifications import Email, mail_server, notification_queue
 
 __all__ = [
     "CertificateNotice",
@@ -27,12 +31,16 @@ __all__ = [
     "days_left",
     "expiry_advice",
     "parse_recipients",
+    "queue_expiry_warning",
+    "queue_renewal_failed",
+    "queue_renewal_recovered",
+    "queue_service_alert",
+    "queue_service_recovered",
+    "queue_sweep_recovered",
+    "queue_sweep_stalled",
+    "queue_test_email",
     "recipients",
-    "send_expiry_warning",
-    "send_renewal_failed",
-    "send_renewal_recovered",
-    "send_sweep_recovered",
-    "send_sweep_stalled",
+    "render",
 ]
 
 SUBJECT_PREFIX = "[certpanel] "
@@ -183,21 +191,22 @@ def _text(template: str, context: Mapping[str, Any]) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
 
 
-def _send(template: str, to: Sequence[str], context: Mapping[str, Any]) -> bool:
-    addresses = [address.strip() for address in to if address.strip()]
-    if not addresses:
-        return False
+def render(template: str, context: Mapping[str, Any]) -> Email:
+    """The three templates of ``template`` with the panel's base URL added."""
     full = {"base_url": settings.CERTPANEL_BASE_URL, **context}
-    message = EmailMultiAlternatives(
+    return Email(
         subject=_subject(template, full),
-        body=_text(template, full),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=addresses,
-        headers={"Auto-Submitted": "auto-generated"},
+        text=_text(template, full),
+        html=render_to_string(f"emails/{template}_body.html", full),
     )
-    message.attach_alternative(render_to_string(f"emails/{template}_body.html", full), "text/html")
-    message.send(fail_silently=False)
-    return True
+
+
+def _queue(
+    template: str, to: Sequence[str], context: Mapping[str, Any], *, dispatch: bool = True
+) -> Notification | None:
+    if not any(address.strip() for address in to):
+        return None  # not even rendered: nobody would read it
+    return notification_queue(kind=template, to=to, email=render(template, context), dispatch=dispatch)
 
 
 def _certificate_context(notice: CertificateNotice, *, now: datetime | None) -> dict[str, Any]:
@@ -216,7 +225,7 @@ def _certificate_context(notice: CertificateNotice, *, now: datetime | None) -> 
     }
 
 
-def send_renewal_failed(
+def queue_renewal_failed(
     *,
     to: Sequence[str],
     notice: CertificateNotice,
@@ -224,7 +233,7 @@ def send_renewal_failed(
     attempts: int,
     next_attempt: datetime | None,
     now: datetime | None = None,
-) -> bool:
+) -> Notification | None:
     """Renewal of an ACME certificate failed: the error, attempts so far, next attempt, time left."""
     context = _certificate_context(notice, now=now)
     context.update(
@@ -233,12 +242,12 @@ def send_renewal_failed(
         attempts_phrase=_plural(attempts, "attempt"),
         next_attempt=_utc(next_attempt) if next_attempt is not None else "",
     )
-    return _send("renewal_failed", to, context)
+    return _queue("renewal_failed", to, context)
 
 
-def send_renewal_recovered(
+def queue_renewal_recovered(
     *, to: Sequence[str], notice: CertificateNotice, attempts: int, new_not_after: datetime | None
-) -> bool:
+) -> Notification | None:
     """A certificate whose renewal had failed is renewed now."""
     context = _certificate_context(notice, now=None)
     context.update(
@@ -247,18 +256,22 @@ def send_renewal_recovered(
         new_not_after=_utc(new_not_after),
         new_expiry_phrase=_expiry_phrase(days_left(new_not_after)),
     )
-    return _send("renewal_recovered", to, context)
+    return _queue("renewal_recovered", to, context)
 
 
-def send_expiry_warning(*, to: Sequence[str], notice: CertificateNotice, now: datetime | None = None) -> bool:
+def queue_expiry_warning(
+    *, to: Sequence[str], notice: CertificateNotice, now: datetime | None = None
+) -> Notification | None:
     """A certificate expires soon or has expired: one that cannot renew itself, or one whose renewal is broken."""
     context = _certificate_context(notice, now=now)
     context["advice"] = expiry_advice(notice.source, auto_renew=notice.auto_renew)
     context["renewal_broken"] = notice.auto_renew
-    return _send("expiry_warning", to, context)
+    return _queue("expiry_warning", to, context)
 
 
-def send_sweep_stalled(*, to: Sequence[str], last_sweep: datetime | None, now: datetime | None = None) -> bool:
+def queue_sweep_stalled(
+    *, to: Sequence[str], last_sweep: datetime | None, now: datetime | None = None
+) -> Notification | None:
     """No renewal sweep ran for too long: Celery beat (or the worker) is probably down."""
     current = _now(now)
     context = {
@@ -266,20 +279,28 @@ def send_sweep_stalled(*, to: Sequence[str], last_sweep: datetime | None, now: d
         "since": _duration(current - _aware(last_sweep, "last_sweep")) if last_sweep is not None else "",
         "now": _utc(current),
     }
-    return _send("sweep_stalled", to, context)
+    return _queue("sweep_stalled", to, context)
 
 
-def send_sweep_recovered(*, to: Sequence[str], last_sweep: datetime) -> bool:
+def queue_sweep_recovered(*, to: Sequence[str], last_sweep: datetime) -> Notification | None:
     """Renewal sweeps run again after a stall."""
-    return _send("sweep_recovered", to, {"last_sweep": _utc(last_sweep)})
+    return _queue("sweep_recovered", to, {"last_sweep": _utc(last_sweep)})
 
 
-def send_service_alert(*, to: Sequence[str], listener: str, address: str, problems: Sequence[str], url: str) -> bool:
+def queue_service_alert(
+    *, to: Sequence[str], listener: str, address: str, problems: Sequence[str], url: str
+) -> Notification | None:
     """A port serves something other than its assigned certificate, expires soon, or cannot be reached."""
-    return _send(
+    return _queue(
         "service_alert", to, {"listener": listener, "address": address, "problems": list(problems), "url": url}
     )
 
 
-def send_service_recovered(*, to: Sequence[str], listener: str, address: str, url: str) -> bool:
-    return _send("service_recovered", to, {"listener": listener, "address": address, "url": url})
+def queue_service_recovered(*, to: Sequence[str], listener: str, address: str, url: str) -> Notification | None:
+    return _queue("service_recovered", to, {"listener": listener, "address": address, "url": url})
+
+
+def queue_test_email(*, to: Sequence[str], requested_by: str, dispatch: bool = True) -> Notification | None:
+    """Asked for on Settings or by `notify test`: proves the whole path, outbox and worker included."""
+    context = {"requested_by": requested_by, "now": _utc(timezone.now()), "server": mail_server().label}
+    return _queue("test", to, context, dispatch=dispatch)

@@ -49,18 +49,6 @@ def notify_to() -> list[str]:
     return emails.recipients(emails.parse_recipients(PanelSettings.load().notify_emails))
 
 
-def _after_commit(send: object, **kwargs: object) -> None:
-    """Mail goes out only once the state it reports is committed; a mail failure is logged, not fatal."""
-
-    def run() -> None:
-        try:
-            send(**kwargs)  # type: ignore[operator]
-        except Exception:
-            log.exception("could not send notification email")
-
-    transaction.on_commit(run)
-
-
 def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificate:
     """Store what the CA issued; for a renewal, the new certificate takes the old one's place."""
     certificates = crypto.parse_certificates(fullchain_pem.encode())
@@ -93,8 +81,8 @@ def _replace(old: Certificate, new: Certificate) -> None:
     old.save(update_fields=["auto_renew", "renew_at", "ari_next_check", "updated_at"])
     listeners_move_certificate(old=old, new=new)
     if old.failure_notified:
-        _after_commit(
-            emails.send_renewal_recovered,
+        # Queued in the transaction that stores the new certificate (the outbox sends it once committed).
+        emails.queue_renewal_recovered(
             to=notify_to(),
             notice=_notice(new),
             attempts=old.renewal_failures + 1,
@@ -114,8 +102,8 @@ def renewal_failed(entry: Certificate, error: str, *, now: datetime | None = Non
         entry.failure_notified = True
         entry.save(update_fields=["renewal_failures", "last_error", "renew_at", "failure_notified", "updated_at"])
         if first:
-            _after_commit(
-                emails.send_renewal_failed,
+            # Same transaction as failure_notified: the incident counts as notified once its email is queued.
+            emails.queue_renewal_failed(
                 to=notify_to(),
                 notice=_notice(entry),
                 error=error,
@@ -219,7 +207,7 @@ def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
             if Certificate.objects.filter(pk=entry.pk, expiry_warned_days=entry.expiry_warned_days).update(
                 expiry_warned_days=level
             ):
-                _after_commit(emails.send_expiry_warning, to=notify_to(), notice=_notice(entry), now=now)
+                emails.queue_expiry_warning(to=notify_to(), notice=_notice(entry), now=now)
                 warned.append(entry.pk)
     return warned
 

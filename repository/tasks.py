@@ -26,7 +26,7 @@ from repository.acme_orders import (
 from repository.acme_problems import AcmeError
 from repository.errors import RepositoryError
 from repository.models import AcmeOrder
-from repository.sweep_watch import sweep_ran
+from repository.sweep_watch import sweep_ran, sweep_stall_check
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,12 @@ def order_resume_sweep_task() -> int:
     if ids:
         log.info("resumed %d order(s): %s", len(ids), ids)
     return len(ids)
+
+
+@shared_task(name="repository.sweep_stall_check", ignore_result=True)
+def sweep_stall_check_task() -> bool:
+    """Queued by every worker's own timer (certpanel/worker_watch.py), so a dead beat is still reported."""
+    return sweep_stall_check().stalled
 
 
 def queue_many(task: Any, ids: list[int]) -> None:

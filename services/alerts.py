@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
+from django.db import transaction
 
 from repository import emails
 from repository.renewals import notify_to
 from services.models import Listener
 from services.probes import ProbeResult
-
-log = logging.getLogger(__name__)
 
 EXPIRING_DAYS = 14
 
@@ -27,15 +24,14 @@ def problems_of(results: list[ProbeResult]) -> list[str]:
 
 
 def listener_alert_update(listener: Listener, results: list[ProbeResult], extra: list[str] | None = None) -> None:
+    """The flag and the email commit together: the incident counts as notified once its email is queued."""
     problems = [*(extra or []), *problems_of(results)]
     address = f"{listener.host}:{listener.port}"
     url = f"{settings.CERTPANEL_BASE_URL}/services/"
-    try:
+    with transaction.atomic():
         if problems and Listener.objects.filter(pk=listener.pk, alert_notified=False).update(alert_notified=True):
-            emails.send_service_alert(
+            emails.queue_service_alert(
                 to=notify_to(), listener=listener.name, address=address, problems=problems, url=url
             )
         elif not problems and Listener.objects.filter(pk=listener.pk, alert_notified=True).update(alert_notified=False):
-            emails.send_service_recovered(to=notify_to(), listener=listener.name, address=address, url=url)
-    except Exception:
-        log.exception("could not send the alert email for %s", listener.name)
+            emails.queue_service_recovered(to=notify_to(), listener=listener.name, address=address, url=url)

@@ -1,4 +1,5 @@
-"""Notification emails, sent over real SMTP to an aiosmtpd sink (and once through the default file backend)."""
+"""Notification emails: queued in the outbox, then delivered (in the test) over real SMTP to an aiosmtpd sink
+(and once through the default file backend)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from django.core.exceptions import ValidationError
 from pytest_django import Settings
 
 from certpanel import settings as project_settings
+from certpanel.models import Notification
+from certpanel.notifications import notifications_deliver_pending
 from repository import emails
 from repository.emails import CertificateNotice
 from tests.smtp import SmtpSink
@@ -34,7 +37,7 @@ def _notice(source: str = "acme", not_after: datetime | None = NOW + timedelta(d
 
 
 @pytest.fixture
-def sink(settings: Settings) -> Iterator[SmtpSink]:
+def sink(db: None, settings: Settings) -> Iterator[SmtpSink]:
     with SmtpSink() as smtp:
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST = "127.0.0.1"
@@ -51,6 +54,7 @@ def sink(settings: Settings) -> Iterator[SmtpSink]:
 
 def _only(sink: SmtpSink) -> tuple[EmailMessage, str, str]:
     """The single received message, its text part and its HTML part; checks what every email shares."""
+    assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"]
     [message] = sink.wait_for(1)
     assert len(sink.messages) == 1
     assert message["From"] == FROM
@@ -74,11 +78,11 @@ def _assert_in_both(text: str, html: str, *facts: str) -> None:
 
 
 def test_renewal_failed_email_gives_error_attempts_next_attempt_days_left_and_link(sink: SmtpSink) -> None:
-    sent = emails.send_renewal_failed(
+    queued = emails.queue_renewal_failed(
         to=[ADMIN], notice=_notice(), error=ERROR, attempts=3, next_attempt=NOW + timedelta(hours=6), now=NOW
     )
 
-    assert sent is True
+    assert isinstance(queued, Notification)
     message, text, html = _only(sink)
     assert message["To"] == ADMIN
     assert message["Subject"] == "[certpanel] Renewal of mail.example.com failed (expires in 12 days)"
@@ -97,7 +101,7 @@ def test_renewal_failed_email_gives_error_attempts_next_attempt_days_left_and_li
 
 
 def test_renewal_failed_email_says_expired_clearly_once_past_expiry(sink: SmtpSink) -> None:
-    emails.send_renewal_failed(
+    emails.queue_renewal_failed(
         to=[ADMIN],
         notice=_notice(not_after=NOW - timedelta(hours=2)),
         error=ERROR,
@@ -112,7 +116,7 @@ def test_renewal_failed_email_says_expired_clearly_once_past_expiry(sink: SmtpSi
 
 
 def test_renewal_failed_error_is_escaped_in_html_and_verbatim_in_text(sink: SmtpSink) -> None:
-    emails.send_renewal_failed(
+    emails.queue_renewal_failed(
         to=[ADMIN], notice=_notice(), error="bad <b>order</b> & state", attempts=1, next_attempt=None, now=NOW
     )
 
@@ -122,7 +126,7 @@ def test_renewal_failed_error_is_escaped_in_html_and_verbatim_in_text(sink: Smtp
 
 
 def test_one_message_goes_to_every_recipient(sink: SmtpSink) -> None:
-    emails.send_renewal_failed(
+    emails.queue_renewal_failed(
         to=[ADMIN, "ops@example.org"], notice=_notice(), error=ERROR, attempts=1, next_attempt=None, now=NOW
     )
 
@@ -138,9 +142,9 @@ def test_one_message_goes_to_every_recipient(sink: SmtpSink) -> None:
 def test_renewal_recovered_email_gives_new_expiry_and_attempts(sink: SmtpSink) -> None:
     new_not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(days=90)
 
-    sent = emails.send_renewal_recovered(to=[ADMIN], notice=_notice(), attempts=4, new_not_after=new_not_after)
+    queued = emails.queue_renewal_recovered(to=[ADMIN], notice=_notice(), attempts=4, new_not_after=new_not_after)
 
-    assert sent is True
+    assert isinstance(queued, Notification)
     message, text, html = _only(sink)
     assert message["To"] == ADMIN
     assert message["Subject"] == "[certpanel] mail.example.com renewed"
@@ -168,9 +172,9 @@ def test_renewal_recovered_email_gives_new_expiry_and_attempts(sink: SmtpSink) -
 def test_expiry_warning_says_days_left_and_what_to_do_for_the_source(sink: SmtpSink, source: str, advice: str) -> None:
     notice = _notice(source=source, not_after=NOW + timedelta(days=7, minutes=1))
 
-    sent = emails.send_expiry_warning(to=[ADMIN], notice=notice, now=NOW)
+    queued = emails.queue_expiry_warning(to=[ADMIN], notice=notice, now=NOW)
 
-    assert sent is True
+    assert isinstance(queued, Notification)
     message, text, html = _only(sink)
     assert message["To"] == ADMIN
     assert message["Subject"] == "[certpanel] mail.example.com expires in 7 days"
@@ -186,7 +190,7 @@ def test_expiry_warning_says_days_left_and_what_to_do_for_the_source(sink: SmtpS
 
 
 def test_expiry_warning_for_an_expired_certificate_says_expired(sink: SmtpSink) -> None:
-    emails.send_expiry_warning(to=[ADMIN], notice=_notice("imported", NOW - timedelta(days=3)), now=NOW)
+    emails.queue_expiry_warning(to=[ADMIN], notice=_notice("imported", NOW - timedelta(days=3)), now=NOW)
 
     message, text, html = _only(sink)
     assert message["Subject"] == "[certpanel] mail.example.com has EXPIRED"
@@ -197,9 +201,9 @@ def test_expiry_warning_for_an_expired_certificate_says_expired(sink: SmtpSink) 
 
 
 def test_sweep_stalled_email_says_since_when_and_asks_about_celery_beat(sink: SmtpSink) -> None:
-    sent = emails.send_sweep_stalled(to=[ADMIN], last_sweep=NOW - timedelta(hours=26, minutes=30), now=NOW)
+    queued = emails.queue_sweep_stalled(to=[ADMIN], last_sweep=NOW - timedelta(hours=26, minutes=30), now=NOW)
 
-    assert sent is True
+    assert isinstance(queued, Notification)
     message, text, html = _only(sink)
     assert message["To"] == ADMIN
     assert message["Subject"] == "[certpanel] No certificate renewal sweep for 26 hours"
@@ -209,7 +213,7 @@ def test_sweep_stalled_email_says_since_when_and_asks_about_celery_beat(sink: Sm
 
 
 def test_sweep_stalled_email_when_no_sweep_ever_ran(sink: SmtpSink) -> None:
-    emails.send_sweep_stalled(to=[ADMIN], last_sweep=None, now=NOW)
+    emails.queue_sweep_stalled(to=[ADMIN], last_sweep=None, now=NOW)
 
     message, text, html = _only(sink)
     assert message["Subject"] == "[certpanel] No certificate renewal sweep has run yet"
@@ -217,16 +221,16 @@ def test_sweep_stalled_email_when_no_sweep_ever_ran(sink: SmtpSink) -> None:
 
 
 def test_sweep_stalled_counts_days_after_two_days(sink: SmtpSink) -> None:
-    emails.send_sweep_stalled(to=[ADMIN], last_sweep=NOW - timedelta(days=3, hours=5), now=NOW)
+    emails.queue_sweep_stalled(to=[ADMIN], last_sweep=NOW - timedelta(days=3, hours=5), now=NOW)
 
     message, _, _ = _only(sink)
     assert message["Subject"] == "[certpanel] No certificate renewal sweep for 3 days"
 
 
 def test_sweep_recovered_email_says_when_the_last_sweep_ran(sink: SmtpSink) -> None:
-    sent = emails.send_sweep_recovered(to=[ADMIN], last_sweep=NOW)
+    queued = emails.queue_sweep_recovered(to=[ADMIN], last_sweep=NOW)
 
-    assert sent is True
+    assert isinstance(queued, Notification)
     message, text, html = _only(sink)
     assert message["To"] == ADMIN
     assert message["Subject"] == "[certpanel] Certificate renewal sweeps are running again"
@@ -236,24 +240,26 @@ def test_sweep_recovered_email_says_when_the_last_sweep_ran(sink: SmtpSink) -> N
 # ---------------------------------------------------------------- no recipients
 
 
-SENDERS: dict[str, Callable[[list[str]], bool]] = {
-    "renewal_failed": lambda to: emails.send_renewal_failed(
+SENDERS: dict[str, Callable[[list[str]], Notification | None]] = {
+    "renewal_failed": lambda to: emails.queue_renewal_failed(
         to=to, notice=_notice(), error=ERROR, attempts=1, next_attempt=None, now=NOW
     ),
-    "renewal_recovered": lambda to: emails.send_renewal_recovered(
+    "renewal_recovered": lambda to: emails.queue_renewal_recovered(
         to=to, notice=_notice(), attempts=1, new_not_after=NOW
     ),
-    "expiry_warning": lambda to: emails.send_expiry_warning(to=to, notice=_notice("self_signed"), now=NOW),
-    "sweep_stalled": lambda to: emails.send_sweep_stalled(to=to, last_sweep=NOW, now=NOW),
-    "sweep_recovered": lambda to: emails.send_sweep_recovered(to=to, last_sweep=NOW),
+    "expiry_warning": lambda to: emails.queue_expiry_warning(to=to, notice=_notice("self_signed"), now=NOW),
+    "sweep_stalled": lambda to: emails.queue_sweep_stalled(to=to, last_sweep=NOW, now=NOW),
+    "sweep_recovered": lambda to: emails.queue_sweep_recovered(to=to, last_sweep=NOW),
 }
 
 
 @pytest.mark.parametrize("kind", SENDERS)
 @pytest.mark.parametrize("to", [[], ["", "  "]], ids=["empty", "blank"])
-def test_no_recipients_sends_nothing_and_returns_false(sink: SmtpSink, kind: str, to: list[str]) -> None:
-    assert SENDERS[kind](to) is False
+def test_no_recipients_queues_nothing_and_returns_none(sink: SmtpSink, kind: str, to: list[str]) -> None:
+    assert SENDERS[kind](to) is None
 
+    assert not Notification.objects.exists()
+    assert notifications_deliver_pending() == []
     with pytest.raises(TimeoutError):
         sink.wait_for(1, timeout=0.2)
 
@@ -261,7 +267,7 @@ def test_no_recipients_sends_nothing_and_returns_false(sink: SmtpSink, kind: str
 # ---------------------------------------------------------------- file backend (the default without EMAIL_HOST)
 
 
-def test_file_backend_default_writes_each_email_to_a_file(settings: Settings, tmp_path: Path) -> None:
+def test_file_backend_default_writes_each_email_to_a_file(db: None, settings: Settings, tmp_path: Path) -> None:
     if project_settings.EMAIL_HOST:
         pytest.skip("EMAIL_HOST is set in this environment, so SMTP is the default backend")
     # What certpanel/settings.py chose (pytest-django swaps in locmem while tests run).
@@ -270,7 +276,8 @@ def test_file_backend_default_writes_each_email_to_a_file(settings: Settings, tm
     settings.EMAIL_BACKEND = project_settings.EMAIL_BACKEND
     settings.EMAIL_FILE_PATH = str(tmp_path / "emails")
 
-    assert emails.send_renewal_recovered(to=[ADMIN], notice=_notice(), attempts=2, new_not_after=NOW) is True
+    assert emails.queue_renewal_recovered(to=[ADMIN], notice=_notice(), attempts=2, new_not_after=NOW) is not None
+    assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"]
 
     [written] = (tmp_path / "emails").iterdir()
     content = written.read_text()

@@ -1,4 +1,6 @@
-"""The sweep's selection, expiry warnings and the stalled-sweep alarm (database, SMTP sink; no CA)."""
+"""The sweep's selection, expiry warnings and the stalled-sweep alarm (database, SMTP sink; no CA).
+
+Emails go through the outbox: the tests deliver it in-process (a worker does it in production)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from certpanel.models import Heartbeat
+from certpanel.models import Heartbeat, Notification
+from certpanel.notifications import notifications_deliver_pending
 from repository import renewals
 from repository.keyring import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate, PanelSettings
-from repository.sweep_watch import SWEEP, sweep_ran
+from repository.sweep_watch import SWEEP, sweep_ran, sweep_stall_check
 from tests.factories import ec_key
 from tests.smtp import SmtpSink
 
@@ -83,6 +86,7 @@ def test_expiry_warnings_at_30_14_7_1_days_once_each(smtp: SmtpSink) -> None:
     assert renewals.certificates_warn_expiring(now=now + timedelta(days=16)) == [entry.pk]  # 13.5 days left → 14
     assert renewals.certificates_warn_expiring(now=now + timedelta(days=23)) == [entry.pk]  # 6.5 → 7
     assert renewals.certificates_warn_expiring(now=now + timedelta(days=29)) == [entry.pk]  # 0.5 → 1
+    assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"] * 4
     messages = smtp.wait_for(4)
     assert messages[0]["Subject"].endswith("imported.example expires in 29 days")
     assert "Renew it with your CA" in messages[0].get_body(("plain",)).get_content()
@@ -98,13 +102,21 @@ def test_a_stalled_sweep_is_shown_on_every_page_and_mailed_once(smtp: SmtpSink, 
     for url in ("/certificates/", "/toolbox/", "/settings/"):
         assert "No certificate renewal sweep has run since" in client.get(url).content.decode()
     assert client.get("/health/").json()["renewal_sweep_ok"] is False
+    assert not Notification.objects.exists(), "pages only read: the worker's check queues the email"
+    assert not PanelSettings.load().sweep_stall_notified
+    for _ in range(3):  # every worker's timer, again and again: one email per incident
+        assert sweep_stall_check().stalled
+    assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"]
     (mail,) = smtp.wait_for(1)
     assert "No certificate renewal sweep for 25 hours" in mail["Subject"]
     sweep_ran()
     assert "No certificate renewal sweep" not in client.get("/certificates/").content.decode()
+    assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"]
     messages = smtp.wait_for(2)
     assert "running again" in messages[1]["Subject"]
     assert not PanelSettings.load().sweep_stall_notified
+    assert not sweep_stall_check().stalled
+    assert Notification.objects.count() == 2
 
 
 @pytest.mark.django_db
@@ -139,5 +151,6 @@ def test_a_renewal_this_worker_cannot_decrypt_fails_with_an_email_instead_of_ret
     assert "different key-encryption key" in order.error and order.problem_type == "keyEncryptionKey"
     entry.refresh_from_db()
     assert entry.renewal_failures == 1 and entry.renew_at > timezone.now()
+    assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"]
     (message,) = smtp.wait_for(1)
     assert "CERTPANEL_KEY_ENCRYPTION_KEY" in message.get_body(("plain",)).get_content()

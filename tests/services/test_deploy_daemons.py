@@ -176,6 +176,7 @@ def test_plaintext_login_before_starttls_is_reported(ca: CA, tmp_path: Path, set
 
 @pytest.mark.django_db(transaction=True)
 def test_verify_alerts_once_per_incident_and_after_recovery(cli, ca: CA, tmp_path: Path, settings) -> None:
+    from certpanel.notifications import notifications_deliver_pending
     from tests.smtp import SmtpSink
 
     settings.CERTPANEL_DEPLOY_DIR = str(tmp_path / "deploy")
@@ -207,11 +208,13 @@ def test_verify_alerts_once_per_incident_and_after_recovery(cli, ca: CA, tmp_pat
         ):
             assert key in row
         assert row["service"] == "Webmail" and row["ok"] is False and row["hostname_ok"] and row["chain_ok"]
+        assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"]  # the worker's job
         (alert,) = sink.wait_for(1)
         assert "Webmail (127.0.0.1:" in alert["Subject"]
         assert "serves a different certificate" in alert.get_body(("plain",)).get_content()
         assert cli("services", "deploy", "Webmail").code == 0
         assert cli("services", "verify", "--all", "--json").code == 0
+        assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"]
         messages = sink.wait_for(2)
         assert "serves its certificate again" in messages[1]["Subject"]
 
