@@ -17,6 +17,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from certpanel.models import BrokerOutage
+from certpanel.notifications import notifications_deliver_pending
 from repository import acme_orders, emails, renewal, renewals
 from repository.acme_client import Authorization, Challenge, Order
 from repository.acme_orders import (
@@ -334,6 +335,7 @@ def test_expiry_warnings_cover_certificates_in_use_or_renewing_whatever_their_so
     assert replacement.pk and on_time.pk
     warned = renewals.certificates_warn_expiring(now=now)
     assert sorted(warned) == sorted([broken.pk, old_in_use.pk, old_sni.pk])
+    assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"] * 3
     messages = {m["Subject"]: m for m in smtp.wait_for(3)}
     subject = "[certpanel] broken.example expires in 10 days: automatic renewal is broken"
     assert subject in messages, list(messages)
