@@ -89,4 +89,6 @@ def test_twenty_certificates_queued_at_once_are_each_issued_once_within_a_minute
             assert phrase not in output, (
                 f"{phrase!r} in the panel's log:\n{output[output.find(phrase) - 2000 :][:4000]}"
             )
+        if stack == "embedded":
+            assert panel.query("PRAGMA journal_mode") == [("wal",)]
         print(f"{stack}, {nonce_reject} % nonces rejected: {COUNT} issued in {took:.1f} s (queued in {queued:.1f} s)")
