@@ -1,4 +1,7 @@
-"""Celery app configured from the CELERY_* Django settings (via certpanel/celery_config.py)."""
+"""Celery app configured from the CELERY_* Django settings (via certpanel/celery_config.py).
+
+Every task is a PanelTask: transient database errors are retried with backoff (certpanel/task_base.py).
+"""
 
 import os
 
@@ -8,7 +11,7 @@ from certpanel.worker_watch import SweepWatch
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "certpanel.settings")
 
-app = Celery("certpanel")
+app = Celery("certpanel", task_cls="certpanel.task_base:PanelTask")
 app.config_from_object("certpanel.celery_config")
 app.steps["worker"].add(SweepWatch)
 app.autodiscover_tasks()

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from certpanel.db_transient import retry_briefly
 from repository import crypto
 from repository.acme_accounts import acme_account_reregister, session_for
 from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
@@ -240,7 +241,11 @@ def _renew_lease(order: AcmeOrder, token: str) -> None:
 
 
 def _release(order_id: int, token: str) -> None:
-    AcmeOrder.objects.filter(pk=order_id, lease_owner=token).update(lease_until=None, lease_owner="")
+    # Runs in a `finally`: the database error that ended the run may have broken the connection too. Release on
+    # a fresh one, or the task's retry would find the lease held and wait for it to run out.
+    retry_briefly(
+        lambda: AcmeOrder.objects.filter(pk=order_id, lease_owner=token).update(lease_until=None, lease_owner="")
+    )
 
 
 # -- the state machine ------------------------------------------------------------------------------------

@@ -5,13 +5,31 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import ManagementUtility
 from django.test import Client
 
 from tests.factories import CA, make_ca
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, request: pytest.FixtureRequest
+) -> None:
+    """On SQLite, remove a WAL left beside the test database by a run that was killed.
+
+    Django deletes the old test database file but not its `-wal`/`-shm`; SQLite would replay that WAL into
+    the new file (the database runs in WAL mode, see settings). With --reuse-db the WAL is the database's own."""
+    database = settings.DATABASES["default"]
+    reused = request.config.getvalue("reuse_db") and not request.config.getvalue("create_db")
+    if database["ENGINE"].endswith("sqlite3") and not reused:
+        name = Path(database["TEST"]["NAME"])
+        for suffix in ("-wal", "-shm"):
+            name.with_name(name.name + suffix).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
