@@ -2,6 +2,12 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+# The runtime venv: requirements/base.txt alone, as `make install`, the Dockerfile and users install. `make test`
+# runs the panel from it (production smoke), so a package only the test requirements bring cannot hide a gap.
+RUNTIME_VENV := .venv-runtime
+RUNTIME_PY := $(RUNTIME_VENV)/bin/python
+# `make test SMOKE=false` skips the production smoke stage (CI never does).
+SMOKE ?= true
 REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
 TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
 # Debian packages the tests drive: chromium (browser), openssl, pebble (ACME CA), and the daemons deployed to.
@@ -15,7 +21,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
 endif
 
-.PHONY: install run test lint check-system bench clean
+.PHONY: install run test lint check-system runtime-check smoke bench clean
 
 $(PY):
 	@python3 -m venv --help >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-dev; }
@@ -29,6 +35,14 @@ $(VENV)/.installed-$(REQ_HASH): requirements/base.txt | $(PY)
 $(VENV)/.test-installed-$(TEST_REQ_HASH): requirements/base.txt requirements/test.txt | $(PY)
 	$(PY) -m pip install -q -r requirements/test.txt
 	@rm -f $(VENV)/.test-installed-*; touch $@
+
+# Rebuilt from scratch whenever base.txt changes: a package dropped from the pins must not linger in it.
+$(RUNTIME_VENV)/.installed-$(REQ_HASH): requirements/base.txt | $(PY)
+	rm -rf $(RUNTIME_VENV)
+	python3 -m venv $(RUNTIME_VENV)
+	$(RUNTIME_PY) -m pip install -q --upgrade pip
+	$(RUNTIME_PY) -m pip install -q -r requirements/base.txt
+	touch $@
 
 install: $(VENV)/.installed-$(REQ_HASH)
 
@@ -46,11 +60,29 @@ lint: $(VENV)/.test-installed-$(TEST_REQ_HASH)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system lint
+# The runtime venv's requirements are consistent and every runtime module, documented broker transport and
+# database backend imports with them alone.
+runtime-check: $(RUNTIME_VENV)/.installed-$(REQ_HASH)
+	$(RUNTIME_PY) -m pip check
+	$(RUNTIME_PY) tests/smoke/runtime_imports.py
+
+# Production smoke: `runpanel` from the runtime venv on the embedded default and on PostgreSQL + Redis, driven
+# end to end through the CLI and HTTP (tests/smoke/). Its pytest summary prints each stack's duration.
+SMOKE_RUN = CERTPANEL_RUNTIME_PYTHON=$(abspath $(RUNTIME_PY)) $(VENV)/bin/pytest -p no:cacheprovider tests/smoke
+
+smoke: runtime-check $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
+	@export CERTPANEL_DATA_DIR=$$(mktemp -d /tmp/certpanel-smoke.XXXXXX) CERTPANEL_HOSTNAME=panel.test; \
+	$(SMOKE_RUN); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; exit $$status
+
+# The smoke stage runs first; the whole suite runs even when it failed (make still fails), so the output ends
+# with the suite's summary line.
+test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system lint runtime-check
 	@export CERTPANEL_DATA_DIR=$$(mktemp -d /tmp/certpanel-test.XXXXXX) CERTPANEL_HOSTNAME=panel.test; \
 	$(PY) manage.py makemigrations --check --dry-run && \
-	$(PY) manage.py check --fail-level WARNING && \
-	$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; exit $$status
+	$(PY) manage.py check --fail-level WARNING || { rm -rf "$$CERTPANEL_DATA_DIR"; exit 1; }; \
+	smoke=0; if [ "$(SMOKE)" != false ]; then $(SMOKE_RUN) || smoke=$$?; fi; \
+	$(VENV)/bin/pytest --ignore=tests/smoke $(PYTEST_ARGS); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; \
+	if [ $$smoke -ne 0 ]; then echo "production smoke stage FAILED (see above)"; exit $$smoke; fi; exit $$status
 
 bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
 	$(PY) bench/list_page.py
@@ -60,4 +92,4 @@ bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
 	$(PY) bench/issuance.py --certbot $(CERTBOT_VENV)/bin/certbot
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) staticfiles .pytest_cache .ruff_cache

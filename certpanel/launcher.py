@@ -23,7 +23,9 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
 
 
-def children(*, listen: str, web_workers: int, beat_schedule: str) -> list[Child]:
+def children(*, listen: str, web_workers: int, beat_schedule: str, control_socket: str) -> list[Child]:
+    """`control_socket`: gunicorn's (for `gunicornc -s PATH`), in the data dir; by default gunicorn would put it in
+    ~/.gunicorn/, outside the data dir and shared by every panel on the host."""
     python = sys.executable
     return [
         Child(
@@ -41,6 +43,8 @@ def children(*, listen: str, web_workers: int, beat_schedule: str) -> list[Child
                 "-",
                 "--graceful-timeout",
                 "10",
+                "--control-socket",
+                control_socket,
             ],
         ),
         Child(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import dj_database_url
 
 from certpanel.env import env, env_secret, envbool, envint, envints, envlist, generated_secret
+from certpanel.hostname import hostname_of_this_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,10 @@ DEBUG = envbool("CERTPANEL_DEBUG", False)
 ALLOWED_HOSTS = envlist("CERTPANEL_ALLOWED_HOSTS", "*")
 CSRF_TRUSTED_ORIGINS = envlist("CERTPANEL_CSRF_TRUSTED_ORIGINS")
 
-CERTPANEL_HOSTNAME = env("CERTPANEL_HOSTNAME") or socket.getfqdn()
+# Unset: /etc/mailname, then `hostname -f`, then getfqdn() (certpanel/hostname.py); bootstrap says which was used.
+_hostname = hostname_of_this_host(env("CERTPANEL_HOSTNAME"))
+CERTPANEL_HOSTNAME = _hostname.name
+CERTPANEL_HOSTNAME_SOURCE = _hostname.source
 CERTPANEL_LISTEN = env("CERTPANEL_LISTEN", "127.0.0.1:8000")
 CERTPANEL_WEB_WORKERS = envint("CERTPANEL_WEB_WORKERS", 2)
 CERTPANEL_MAX_UPLOAD_BYTES = envint("CERTPANEL_MAX_UPLOAD_BYTES", 1024 * 1024)

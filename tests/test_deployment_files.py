@@ -55,3 +55,39 @@ def test_every_setting_read_from_the_environment_is_documented() -> None:
 def test_dockerfile_installs_the_pinned_requirements() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "requirements/base.txt" in dockerfile and "collectstatic" in dockerfile
+
+
+def _dockerfile_commands() -> list[str]:
+    """Dockerfile instructions with their continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_image_installs_the_runtime_requirements_and_nothing_else() -> None:
+    # What `make install` and CI's runtime venv install (the production smoke runs the panel from that venv).
+    installs = [cmd for line in _dockerfile_commands() for cmd in line.split("&&") if "pip install" in cmd]
+    assert [cmd.strip() for cmd in installs] == ["RUN pip install --no-cache-dir -r requirements/base.txt"]
+    assert "COPY requirements/ requirements/" in _dockerfile_commands()
+
+
+def test_compose_runs_web_worker_and_beat_from_the_one_image_the_dockerfile_builds() -> None:
+    compose = _compose()
+    for name in ("web", "worker", "beat"):
+        service = compose["services"][name]
+        assert (service["build"], service["image"]) == (".", "certpanel:latest"), name
+        assert "pip" not in " ".join(service["command"]), f"{name} must not install anything at start"
+
+
+def test_gunicorn_control_socket_is_in_the_data_dir_not_the_home_dir() -> None:
+    from certpanel.launcher import children
+
+    commands = _dockerfile_commands()
+    [cmd] = [line for line in commands if line.startswith("CMD ")]
+    assert '"--control-socket", "/data/gunicorn.ctl"' in cmd
+    assert any(line.startswith("ENV ") and "CERTPANEL_DATA_DIR=/data " in line for line in commands)
+    web = _compose()["services"]["web"]
+    assert "--control-socket /data/gunicorn.ctl" in " ".join(web["command"])
+    assert web["environment"]["CERTPANEL_DATA_DIR"] == "/data"
+    group = children(listen="127.0.0.1:1", web_workers=1, beat_schedule="b", control_socket="/d/g.ctl")
+    [gunicorn] = [child for child in group if child.name == "web"]
+    assert gunicorn.argv[gunicorn.argv.index("--control-socket") + 1] == "/d/g.ctl"

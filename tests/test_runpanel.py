@@ -52,6 +52,8 @@ def test_runpanel_serves_web_worker_and_beat_on_embedded_defaults(tmp_path: Path
         output = log.read_text()
         assert "password:" in output and f"http://localhost:{port}/" in output
         assert (data_dir / "certpanel.sqlite3").exists() and (data_dir / "broker" / "queue").is_dir()
+        # gunicorn's control socket: in the data dir, not ~/.gunicorn/ shared by every panel on the host.
+        assert (data_dir / "gunicorn.ctl").is_socket()
         for secret in ("secret_key", "key_encryption_key"):
             assert (data_dir / secret).stat().st_mode & 0o777 == 0o600
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/certificates/", timeout=5) as response:

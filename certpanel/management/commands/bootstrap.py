@@ -4,6 +4,7 @@ from django.conf import settings
 
 from certpanel.bootstrap import admin_ensure, default_certificate_ensure
 from certpanel.cli import AdminCommand
+from certpanel.hostname import HostnameChoice, first_start_note
 
 
 class Command(AdminCommand):
@@ -21,4 +22,8 @@ class Command(AdminCommand):
             self.stdout.write(f"Admin account {settings.CERTPANEL_ADMIN_USER} created from CERTPANEL_ADMIN_PASSWORD.")
         entry = default_certificate_ensure()
         if entry is not None:
-            self.stdout.write(f"Created the panel's self-signed certificate #{entry.pk} for {entry.name}.")
+            choice = HostnameChoice(settings.CERTPANEL_HOSTNAME, settings.CERTPANEL_HOSTNAME_SOURCE)
+            self.stdout.write(
+                f"Created the panel's self-signed certificate #{entry.pk} for {entry.name}, used by every default "
+                f"listener. {first_start_note(choice)}"
+            )

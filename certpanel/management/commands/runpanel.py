@@ -25,6 +25,7 @@ class Command(AdminCommand):
                 listen=options["listen"],
                 web_workers=settings.CERTPANEL_WEB_WORKERS,
                 beat_schedule=settings.CELERY_BEAT_SCHEDULE_FILENAME,
+                control_socket=str(settings.DATA_DIR / "gunicorn.ctl"),
             )
         )
         supervisor.start()
