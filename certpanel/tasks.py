@@ -1,6 +1,6 @@
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
@@ -42,12 +42,15 @@ def notifications_deliver_due_task() -> int:
     return len(due)
 
 
+# Sent by name: certpanel sits below repository and services and imports neither.
+SWEEPS_AT_START = ("repository.renewal_sweep", "repository.order_resume_sweep", "services.deployment_sweep")
+
+
 @worker_ready.connect
 def _worker_ready(sender: object = None, **_: object) -> None:
-    # A fresh worker reports at once, and sweeps once, instead of waiting for beat's first interval.
+    # A fresh worker reports at once, and sweeps once, instead of waiting for beat's first interval: what a
+    # dead worker left behind (orders, deployments, emails) is taken up as soon as its lease allows.
     heartbeat_record()
-    from repository.tasks import order_resume_sweep_task, renewal_sweep_task
-
-    renewal_sweep_task.delay()
-    order_resume_sweep_task.delay()
+    for name in SWEEPS_AT_START:
+        current_app.send_task(name)
     notifications_deliver_due_task.delay()

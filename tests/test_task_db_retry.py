@@ -85,7 +85,7 @@ def test_backoff_doubles_with_jitter_up_to_a_ceiling() -> None:
 def test_every_task_is_a_panel_task() -> None:
     app.loader.import_default_modules()
     panel_tasks = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
-    assert "repository.acme_order_process" in panel_tasks and "services.listener_deploy" in panel_tasks
+    assert "repository.acme_order_process" in panel_tasks and "services.deployment_run" in panel_tasks
     assert all(isinstance(task, PanelTask) for task in panel_tasks.values())
 
 
