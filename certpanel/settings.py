@@ -161,6 +161,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A task whose worker was killed is delivered again after this many seconds (acks_late).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CERTPANEL_BROKER_VISIBILITY_TIMEOUT", 3600)}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport with atomic publish and claim (certpanel/filequeue.py says why).
+    CELERY_BROKER_TRANSPORT = "certpanel.filequeue:Transport"
     _queue = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_queue / _sub).mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,11 @@ def _challenge_url(identifier: str, token: str) -> str:
     return f"http://{identifier}/.well-known/acme-challenge/{token or '…'}"
 
 
+# Worth another attempt later: the CA's own trouble, its rate limit, or a burst of rejected nonces (each request
+# already retried several times with fresh nonces; a new attempt a second later usually gets through).
+TRANSIENT_CODES = frozenset({"serverInternal", "rateLimited", "badNonce"})
+
+
 def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "") -> AcmeError:
     """Turn a problem document into an AcmeError whose message says what to do."""
     code = _short(str(problem.get("type", "")))
@@ -62,4 +67,4 @@ def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "") -
         "orderNotReady": f"the order was not ready to finalize: {detail}",
     }
     message = messages.get(code, f"the CA refused ({code or 'unknown error'}): {detail}")
-    return AcmeError(code, message[:1].upper() + message[1:], transient=code in {"serverInternal", "rateLimited"})
+    return AcmeError(code, message[:1].upper() + message[1:], transient=code in TRANSIENT_CODES)

@@ -17,6 +17,7 @@ from certpanel.dispatch import broker_outage_clear, dispatch
 from repository import renewals
 from repository.acme_orders import (
     OrderBusy,
+    acme_order_give_up,
     acme_order_process,
     acme_order_retry_later,
     acme_order_undispatched,
@@ -33,8 +34,14 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 5
 
 
-def _countdown(retries: int, hint: float | None) -> float:
-    return max(hint or 0.0, min(5 * 2**retries, 300))
+# Rejected nonces come in bursts that pass in moments; everything else backs off 5 s, 10 s, 20 s … 5 min.
+QUICK_RETRY_CODES = {"badNonce": 1.0}
+
+
+def _countdown(retries: int, error: AcmeError) -> float:
+    if error.code in QUICK_RETRY_CODES:
+        return QUICK_RETRY_CODES[error.code]
+    return max(error.retry_after or 0.0, min(5 * 2**retries, 300))
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, name="repository.acme_order_process")
@@ -45,11 +52,9 @@ def acme_order_process_task(self: Any, order_id: int) -> str:
         raise self.retry(countdown=5, max_retries=60) from None
     except AcmeError as error:
         if self.request.retries >= MAX_RETRIES:
-            from repository.acme_orders import acme_order_give_up
-
             acme_order_give_up(order_id, error)
             return "failed"
-        countdown = _countdown(self.request.retries, error.retry_after)
+        countdown = _countdown(self.request.retries, error)
         log.info("order #%s: transient error, retrying in %.0f s: %s", order_id, countdown, error)
         acme_order_retry_later(order_id, seconds=countdown)
         raise self.retry(countdown=countdown) from None

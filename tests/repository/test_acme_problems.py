@@ -6,6 +6,7 @@ import pytest
 
 from repository.acme_client import retry_after_seconds
 from repository.acme_problems import explain
+from repository.tasks import _countdown
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -80,4 +81,12 @@ def test_subproblems_name_the_failing_identifier() -> None:
 def test_rate_limits_and_server_errors_are_retried_others_are_final() -> None:
     assert explain({"type": "urn:ietf:params:acme:error:rateLimited"}).transient
     assert explain({"type": "urn:ietf:params:acme:error:serverInternal"}).transient
+    assert explain({"type": "urn:ietf:params:acme:error:badNonce"}).transient  # a burst: the task tries again
     assert not explain({"type": "urn:ietf:params:acme:error:caa"}).transient
+
+
+def test_rejected_nonces_are_tried_again_within_a_second_while_other_errors_back_off() -> None:
+    nonce = explain({"type": "urn:ietf:params:acme:error:badNonce"})
+    busy = explain({"type": "urn:ietf:params:acme:error:serverInternal"})
+    assert [_countdown(n, nonce) for n in range(5)] == [1.0] * 5
+    assert [_countdown(n, busy) for n in range(3)] == [5, 10, 20]
