@@ -411,13 +411,16 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
 
 
 def _fail(order: AcmeOrder, error: AcmeError) -> None:
-    order.error, order.problem_type = str(error), error.code
-    _event(order, OrderStatus.FAILED, str(error))
-    AcmeChallenge.objects.filter(order=order).delete()
     from repository.renewals import renewal_failed
 
-    if order.replaces is not None:
-        renewal_failed(order.replaces, str(error))
+    # One transaction: whoever sees the order failed (`certs renew --wait`, the order page) also sees the
+    # renewal's backoff and its queued email.
+    with transaction.atomic():
+        order.error, order.problem_type = str(error), error.code
+        _event(order, OrderStatus.FAILED, str(error))
+        AcmeChallenge.objects.filter(order=order).delete()
+        if order.replaces is not None:
+            renewal_failed(order.replaces, str(error))
 
 
 def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
