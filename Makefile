@@ -59,6 +59,9 @@ check-system:
 lint: $(VENV)/.test-installed-$(TEST_REQ_HASH)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@# mypy's Django plugin imports the settings, which write into the data dir: give them a throwaway one.
+	@data=$$(mktemp -d /tmp/certpanel-mypy.XXXXXX); \
+	CERTPANEL_DATA_DIR=$$data CERTPANEL_HOSTNAME=panel.test $(VENV)/bin/mypy; status=$$?; rm -rf "$$data"; exit $$status
 
 # The runtime venv's requirements are consistent and every runtime module, documented broker transport and
 # database backend imports with them alone.
@@ -92,4 +95,4 @@ bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
 	$(PY) bench/issuance.py --certbot $(CERTBOT_VENV)/bin/certbot
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -57,7 +57,7 @@ def _is_driver_error(error: BaseException) -> bool:
 def backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
     """Seconds before retry number `attempt` (0-based): doubling from BACKOFF_FIRST up to BACKOFF_MAX, with
     "equal jitter" (half fixed, half random) so that workers that failed together do not retry together."""
-    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
+    ceiling: float = min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
     return ceiling / 2 + rand() * ceiling / 2
 
 

@@ -91,8 +91,8 @@ class Supervisor:
         while not self.stopping and failed is None:
             time.sleep(0.2)
             failed = next((c for c in self.group if c.process and c.process.poll() is not None), None)
-        if failed is not None:
-            print(f"certpanel: {failed.name} exited with code {failed.process.returncode}; stopping.", flush=True)  # type: ignore[union-attr]
+        if failed is not None and failed.process is not None:  # chosen above for its process
+            print(f"certpanel: {failed.name} exited with code {failed.process.returncode}; stopping.", flush=True)
         self.stop()
         return 0 if failed is None else 1
 

@@ -159,7 +159,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A task whose worker was killed is delivered again after this many seconds (acks_late).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CERTPANEL_BROKER_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": envint("CERTPANEL_BROKER_VISIBILITY_TIMEOUT", 3600)
+    }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's transport with atomic publish and claim (certpanel/filequeue.py says why).
     CELERY_BROKER_TRANSPORT = "certpanel.filequeue:Transport"

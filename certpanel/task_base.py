@@ -11,7 +11,8 @@ attempts are spent fails as any other task does, with the traceback.
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Real
+from typing import Any, cast
 
 from celery import Task
 from celery.exceptions import Retry
@@ -24,7 +25,7 @@ DB_ATTEMPTS_HEADER = "certpanel_db_retries"
 DB_RETRIES = 10
 
 
-class PanelTask(Task):  # type: ignore[misc]
+class PanelTask(Task[Any, Any]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)
@@ -53,4 +54,5 @@ class PanelTask(Task):  # type: ignore[misc]
             f"transient database error, retry {attempt + 1} of {DB_RETRIES} in {countdown:.1f} s: "
             f"{type(error).__name__}: {error}"
         )
-        return Retry(message=message, exc=error, when=countdown, sig=again)
+        # celery-types declare `when` as numbers.Real, which mypy does not match with float (PEP 484 numeric tower).
+        return Retry(message=message, exc=error, when=cast(Real, countdown), sig=again)

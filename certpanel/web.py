@@ -6,8 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseBase
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, HttpResponseBase, QueryDict
+from django.utils.datastructures import MultiValueDict
 
 View = Callable[..., HttpResponseBase]
 
@@ -24,6 +27,12 @@ def staff_required(view: View) -> View:
     return wrapper
 
 
-def form_data(request: HttpRequest) -> tuple[Any, ...]:
-    """Form data for a POST, even an empty one (an empty POST must show "required" errors)."""
-    return (request.POST, request.FILES) if request.method == "POST" else ()
+def form_data(request: HttpRequest) -> tuple[QueryDict | None, MultiValueDict[str, UploadedFile] | None]:
+    """Form data for a POST, even an empty one (an empty POST must show "required" errors); None leaves a form
+    unbound. A fixed length lets the type checker see which form arguments it fills."""
+    return (request.POST, request.FILES) if request.method == "POST" else (None, None)
+
+
+def acting_user(request: HttpRequest) -> User | None:
+    """The logged-in user behind a request, for the actions that record who acted; None when anonymous."""
+    return request.user if isinstance(request.user, User) else None

@@ -21,7 +21,7 @@ SWEEP_WATCH_TASK = "repository.sweep_stall_check"
 
 
 class SweepWatch(bootsteps.StartStopStep):
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)

@@ -73,7 +73,8 @@ def _hand_over(command: AdminCommand, order: AcmeOrder) -> None:
 def _finish(command: AdminCommand, order: AcmeOrder, options: dict[str, Any]) -> None:
     if options["wait"]:
         order = wait_for(command, order, timeout=options["timeout"], quiet=options["json"])
-        entry = selectors.certificate_get(order.certificate_id)  # type: ignore[arg-type]
+        assert order.certificate_id is not None, "wait_for returns an issued order only"
+        entry = selectors.certificate_get(order.certificate_id)
         if options["json"]:
             command.print_json({**selectors.certificate_as_dict(entry), "order_id": order.pk})
         else:

@@ -21,13 +21,18 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import josepy as jose
 import requests
 from acme import client as acme_client
 from acme import errors as acme_errors
 from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+# From josepy's own modules: its package __init__ re-exports these without `__all__`, which strict mypy refuses.
+from josepy.errors import DeserializationError
+from josepy.interfaces import JSONDeSerializable
+from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
+from josepy.jwk import JWK, JWKEC, JWKRSA
 
 from repository.acme_problems import AcmeError, explain
 
@@ -43,7 +48,7 @@ POLL_MAX = 2.0
 T = TypeVar("T")
 
 
-class _Network(acme_client.ClientNetwork):  # type: ignore[misc]
+class _Network(acme_client.ClientNetwork):
     """ClientNetwork that keeps the fresh nonce an error response carries (RFC 8555 §6.5)."""
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
@@ -116,12 +121,12 @@ class _Deadline:
         return self.at - time.monotonic()
 
 
-def _jwk(key: Any) -> tuple[jose.JWK, jose.JWASignature]:
+def _jwk(key: Any) -> tuple[JWK, JWASignature]:
     if isinstance(key, rsa.RSAPrivateKey):
-        return jose.JWKRSA(key=key), jose.RS256
+        return JWKRSA(key=key), RS256
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        alg = {256: jose.ES256, 384: jose.ES384, 521: jose.ES512}[key.curve.key_size]
-        return jose.JWKEC(key=key), alg
+        alg = {256: ES256, 384: ES384, 521: ES512}[key.curve.key_size]
+        return JWKEC(key=key), alg
     raise AcmeError("unsupportedKey", "ACME account keys must be RSA or ECDSA.")
 
 
@@ -183,7 +188,12 @@ class AcmeSession:
             verify = str(_bundle_file(ca_bundle_pem, bundle_dir or Path("/tmp")))  # noqa: S108
         account = messages.RegistrationResource(uri=account_uri, body=messages.Registration()) if account_uri else None
         self.net = _Network(
-            key=jwk, account=account, alg=alg, verify_ssl=verify, user_agent=USER_AGENT, timeout=timeout
+            key=jwk,
+            account=account,
+            alg=alg,
+            verify_ssl=verify,  # type: ignore[arg-type]  # acme hands it to requests' `verify`, which takes a CA path
+            user_agent=USER_AGENT,
+            timeout=timeout,
         )
         self.directory_url = directory_url
         self._client: acme_client.ClientV2 | None = None
@@ -353,7 +363,7 @@ class AcmeSession:
             delay = min(delay * 1.6, POLL_MAX)
 
 
-class _Json(jose.JSONDeSerializable):  # type: ignore[misc]
+class _Json(JSONDeSerializable):
     """A raw JSON body for fields the acme library does not model (`replaces`, `profile`)."""
 
     def __init__(self, data: dict[str, Any]) -> None:
@@ -402,9 +412,11 @@ def deadline(seconds: float) -> _Deadline:
 def private_key_from_jwk(data: dict[str, Any]) -> Any:
     """An account key from a JWK (certbot's private_key.json), as a `cryptography` private key."""
     try:
-        jwk = jose.JWK.from_json(data)
-    except (jose.DeserializationError, KeyError, ValueError, TypeError):
+        jwk = JWK.from_json(data)
+    except (DeserializationError, KeyError, ValueError, TypeError):
         raise AcmeError("malformed", "The account key file is not a private JWK.") from None
+    if not isinstance(jwk, JWK):  # from_json is typed on josepy's base class; JWK's always yields a JWK
+        raise AcmeError("malformed", "The account key file is not a private JWK.")
     key = getattr(jwk.key, "_wrapped", jwk.key)
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise AcmeError("malformed", "The account key file holds no RSA or ECDSA private key.")

@@ -32,7 +32,8 @@ class NewCertificateForm(forms.Form):
             raise ValidationError(str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         account, profile = data.get("account"), data.get("profile", "")
         if account is not None and profile and profile not in (account.profiles or {}):
             offered = ", ".join(account.profiles or {}) or "none"
@@ -71,7 +72,8 @@ class RegisterAccountForm(forms.Form):
     name = forms.CharField(required=False, max_length=100)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         preset = data.get("preset")
         if preset == "custom":
             if not data.get("directory_url"):

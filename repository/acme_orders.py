@@ -13,11 +13,12 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -46,7 +47,7 @@ MAX_NAMES = 100
 # What the CA can report about a stored order, whatever the panel last saw (a worker may have died at any step,
 # and the CA moves on without it): pending → challenges published / validating, ready or processing →
 # finalizing, valid → issued, invalid → failed, gone (404, account unknown) → queued, to order anew.
-_REPORTED = {
+_REPORTED: set[str] = {
     OrderStatus.QUEUED,
     OrderStatus.CHALLENGES_PUBLISHED,
     OrderStatus.VALIDATING,
@@ -112,7 +113,7 @@ def acme_order_create(
     profile: str = "",
     auto_renew: bool = True,
     replaces: Certificate | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> AcmeOrder:
     """A queued order; or the active one for the same certificate or the same names, unless it is abandoned.
 
@@ -307,6 +308,7 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
     if state.status in ("ready", "processing") and order.status != OrderStatus.FINALIZING:
         _event(order, OrderStatus.FINALIZING)
     if state.status == "ready":
+        assert order.key is not None, "stored at the top of _drive"
         csr = crypto.create_csr(
             key=key_load(order.key), subject=crypto.SubjectFields(order.hostnames[0]), sans=order.hostnames[1:]
         )
@@ -398,12 +400,12 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
     _event(order, OrderStatus.VALIDATING)
     for authz, challenge in published:
         final = session.poll(
-            lambda url=authz.url: session.authorization(url),
+            partial(session.authorization, authz.url),
             lambda a: a.status != "pending",
             deadline=limit,
             tick=lambda: _renew_lease(order, lease),
             what=f"validating {authz.identifier}",
-        )  # type: ignore[arg-type]
+        )
         if final.status != "valid":
             failed = next((c for c in final.challenges if c.error), None)
             problem = failed.error if failed and failed.error else {"type": "unauthorized", "detail": final.status}

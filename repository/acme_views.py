@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from certpanel.dispatch import broker_label
 from certpanel.notifications import last_of_kind, mail_server, undelivered
-from certpanel.web import form_data, staff_required
+from certpanel.web import acting_user, form_data, staff_required
 from repository import emails, renewals
 from repository.acme_accounts import acme_account_register
 from repository.acme_forms import NewCertificateForm, NotificationForm, RegisterAccountForm
@@ -55,7 +55,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
                 key_type=data["key_type"],
                 profile=data["profile"],
                 auto_renew=data["auto_renew"],
-                user=request.user,
+                user=acting_user(request),
             )
         except RepositoryError as exc:
             form.add_error(None, str(exc))
@@ -101,7 +101,7 @@ def order_status(request: HttpRequest, order_id: int) -> JsonResponse:
 def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
     asked = timezone.now()
     try:
-        order = renewals.certificate_renew(certificate_id, user=request.user)
+        order = renewals.certificate_renew(certificate_id, user=acting_user(request))
     except (RepositoryError, Certificate.DoesNotExist) as exc:
         messages.error(request, str(exc))
         return redirect("repository:detail", certificate_id)

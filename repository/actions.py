@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from cryptography import x509
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError
 
@@ -30,7 +30,7 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def _user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+def _user(user: User | None) -> User | None:
     return user if user is not None and user.is_authenticated else None
 
 
@@ -87,7 +87,7 @@ def certificate_create_self_signed(
     key_type: str = DEFAULT_KEY_TYPE,
     days: int = 365,
     passphrase: bytes | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     is_default: bool = False,
 ) -> Certificate:
     name = crypto.normalize_hostname(hostname)
@@ -113,7 +113,7 @@ def certificate_create_csr(
     sans: Sequence[str] = (),
     key_type: str = DEFAULT_KEY_TYPE,
     passphrase: bytes | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> Certificate:
     """Generate a key that stays in the panel and a CSR for it; the entry waits for the CA's answer."""
     common_name = crypto.normalize_hostname(subject.common_name)
@@ -129,7 +129,7 @@ def certificate_create_csr(
             common_name=common_name,
             sans=sans_all,
             key_type=crypto.key_type_of(key),
-            search_text=" ".join([common_name, *sans_all]).lower(),  # type: ignore[list-item]
+            search_text=" ".join([common_name, *sans_all]).lower(),
             created_by=_user(user),
         )
     log.info("created CSR #%s for %s", entry.pk, common_name)
@@ -187,7 +187,7 @@ def certificate_import(
     pkcs12_data: bytes | None = None,
     passphrase: bytes | None = None,
     name: str = "",
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> Outcome:
     if pkcs12_data:
         bundle = crypto.parse_pkcs12(pkcs12_data, passphrase)

@@ -325,7 +325,8 @@ def _store(lineage: _Lineage) -> Certificate:
             acme_account=account,
         )
         fill_from_x509(entry, lineage.leaf, lineage.chain)
-        plan = renewal.lifetime_plan(entry.not_before, entry.not_after)  # type: ignore[arg-type]
+        assert entry.not_before and entry.not_after, "fill_from_x509 sets both from the leaf"
+        plan = renewal.lifetime_plan(entry.not_before, entry.not_after)
         entry.renew_at = plan.renew_at
         entry.renewal_rule = plan.rule
         # Ask the CA's ARI at once: it may want this certificate renewed earlier than the lifetime rule.

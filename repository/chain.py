@@ -67,7 +67,7 @@ def _spki_der(item: object) -> bytes:
 
 def public_key_matches(
     key: PrivateKey | PublicKey,
-    other: x509.Certificate | x509.CertificateSigningRequest | PublicKey,
+    other: x509.Certificate | x509.CertificateSigningRequest | PrivateKey | PublicKey,
 ) -> bool:
     """True when both sides carry the same public key."""
     return _spki_der(key) == _spki_der(other)

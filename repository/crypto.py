@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -401,8 +401,17 @@ def describe_certificate(cert: x509.Certificate) -> CertificateInfo:
     )
 
 
+class CsrFacts(TypedDict):
+    subject: str
+    common_name: str
+    sans: list[str]
+    key_type: str
+    signature_valid: bool
+    signature_algorithm: str
+
+
 @guard("The certificate signing request could not be read.")
-def describe_csr(csr: x509.CertificateSigningRequest) -> dict[str, object]:
+def describe_csr(csr: x509.CertificateSigningRequest) -> CsrFacts:
     return {
         "subject": csr.subject.rfc4514_string(),
         "common_name": _attribute(csr.subject, NameOID.COMMON_NAME),

@@ -6,7 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from repository import crypto
@@ -93,7 +93,7 @@ def certificate_export(
     export_format: str,
     passphrase: bytes | None = None,
     export_password: bytes | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     actor: str = "",
 ) -> ExportFile:
     if export_format not in FORMATS:

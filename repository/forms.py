@@ -27,7 +27,7 @@ def read_upload(upload: UploadedFile | None, text: str, *, label: str) -> bytes 
     if upload is not None:
         if upload.size is not None and upload.size > limit:
             raise forms.ValidationError(f"{label}: the file '{upload.name}' is larger than {_size_label(limit)}.")
-        data = upload.read(limit + 1)
+        data: bytes = upload.read(limit + 1)
         if not data:
             raise forms.ValidationError(f"{label}: the file '{upload.name}' is empty.")
         return data
@@ -75,7 +75,8 @@ class NewPassphraseMixin(forms.Form):
     passphrase_confirm = forms.CharField(required=False, widget=forms.PasswordInput, label="Repeat passphrase")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("passphrase", "") != data.get("passphrase_confirm", ""):
             self.add_error("passphrase_confirm", "The two passphrases differ.")
         elif data.get("passphrase") and len(data["passphrase"]) < 4:
@@ -132,7 +133,7 @@ class CsrForm(NewPassphraseMixin):
         return parse_hostnames(self.cleaned_data.get("sans", ""))
 
     def clean_country(self) -> str:
-        country = self.cleaned_data.get("country", "").strip().upper()
+        country: str = self.cleaned_data.get("country", "").strip().upper()
         if country and not re.fullmatch(r"[A-Z]{2}", country):
             raise forms.ValidationError("Country must be a two-letter code such as DE.")
         return country
@@ -173,7 +174,8 @@ class UploadForm(forms.Form):
     inputs: dict[str, str] = {}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for name, label in self.inputs.items():
             try:
                 data[name] = read_upload(data.get(f"{name}_file"), data.get(f"{name}_text", ""), label=label)

@@ -36,7 +36,7 @@ def seal(plaintext: bytes, *, kek: bytes) -> bytes:
     return MAGIC + kek_id(kek) + nonce + AESGCM(kek).encrypt(nonce, plaintext, AAD)
 
 
-def unseal(blob: bytes, *, kek: bytes) -> bytes:
+def unseal(blob: bytes | memoryview, *, kek: bytes) -> bytes:
     blob = bytes(blob)
     if not blob.startswith(MAGIC) or len(blob) < 4 + 8 + 12 + 16:
         raise KeyStoreError("The stored private key is damaged.")

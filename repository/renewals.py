@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -52,7 +53,8 @@ def notify_to() -> list[str]:
 def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificate:
     """Store what the CA issued; for a renewal, the new certificate takes the old one's place."""
     certificates = crypto.parse_certificates(fullchain_pem.encode())
-    leaf, chain = crypto.order_chain(certificates, leaf_key=key_load(order.key))  # type: ignore[arg-type]
+    assert order.key is not None, "an order is finalized with its key, so an issued one has it"
+    leaf, chain = crypto.order_chain(certificates, leaf_key=key_load(order.key))
     entry = Certificate(
         name=order.hostnames[0],
         source=CertificateSource.ACME,
@@ -64,12 +66,13 @@ def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificat
         created_by=order.created_by,
     )
     fill_from_x509(entry, leaf, chain)
-    plan = renewal.lifetime_plan(entry.not_before, entry.not_after)  # type: ignore[arg-type]
+    assert entry.not_before and entry.not_after, "fill_from_x509 sets both from the leaf"
+    plan = renewal.lifetime_plan(entry.not_before, entry.not_after)
     entry.renew_at = plan.renew_at if order.auto_renew else None
     entry.renewal_rule = plan.rule
     entry.ari_next_check = timezone.now() if order.auto_renew else None
     entry.save()
-    if order.replaces is not None:
+    if order.replaces_id is not None:
         _replace(Certificate.objects.select_for_update().get(pk=order.replaces_id), entry)
     return entry
 
@@ -236,15 +239,16 @@ def explain_due(entries: QuerySet[Certificate]) -> list[DueExplanation]:
     ]
 
 
-def certificate_renew(certificate_id: int, *, user: object = None) -> AcmeOrder:
+def certificate_renew(certificate_id: int, *, user: User | None = None) -> AcmeOrder:
     """Order the renewal of an ACME certificate (or return the renewal already running)."""
     entry = Certificate.objects.select_related("acme_account").get(pk=certificate_id)
     renewable(entry)
+    assert entry.acme_account is not None, "renewable() refuses a certificate without an ACME account"
     return acme_order_create(
-        account=entry.acme_account,  # type: ignore[arg-type]
+        account=entry.acme_account,
         hostnames=list(entry.sans) or [entry.common_name],
         key_type=entry.key_type if entry.key_type in crypto.KEY_TYPES else "ec256",
         profile=entry.acme_profile,
         replaces=entry,
-        user=user,  # type: ignore[arg-type]
+        user=user,
     )

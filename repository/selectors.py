@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.db.models import Case, CharField, Prefetch, Q, QuerySet, Value, When
@@ -11,6 +11,16 @@ from django.utils import timezone
 
 from repository.errors import NotFoundError
 from repository.models import Certificate, CertificateStatus
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Status(TypedDict):
+    """What the list selector annotates on each certificate: its CertificateStatus, computed in SQL."""
+
+    status: str
+
 
 LIST_COLUMNS = (
     "id",
@@ -43,7 +53,9 @@ def status_expression(now: datetime) -> Case:
     )
 
 
-def certificate_list(*, search: str = "", status: str = "", now: datetime | None = None) -> QuerySet[Certificate]:
+def certificate_list(
+    *, search: str = "", status: str = "", now: datetime | None = None
+) -> QuerySet[WithAnnotations[Certificate, _Status]]:
     """Only stored columns: the list page must not parse PEM or load keys, even for 10,000 rows."""
     from services.models import Listener, SniCertificate
 

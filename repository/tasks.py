@@ -41,7 +41,8 @@ QUICK_RETRY_CODES = {"badNonce": 1.0}
 def _countdown(retries: int, error: AcmeError) -> float:
     if error.code in QUICK_RETRY_CODES:
         return QUICK_RETRY_CODES[error.code]
-    return max(error.retry_after or 0.0, min(5 * 2**retries, 300))
+    backoff: float = min(5 * 2**retries, 300)
+    return max(error.retry_after or 0.0, backoff)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, name="repository.acme_order_process")

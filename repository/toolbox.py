@@ -47,9 +47,9 @@ def _csr_section(csr: x509.CertificateSigningRequest) -> Section:
     return Section(
         "Certificate signing request",
         [
-            ("Subject", str(info["subject"])),
-            ("Names (SAN)", ", ".join(info["sans"]) or "none"),  # type: ignore[arg-type]
-            ("Key", crypto.key_description(str(info["key_type"]))),
+            ("Subject", info["subject"]),
+            ("Names (SAN)", ", ".join(info["sans"]) or "none"),
+            ("Key", crypto.key_description(info["key_type"])),
             ("Signature", "valid" if info["signature_valid"] else "INVALID"),
         ],
     )

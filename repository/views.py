@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from certpanel.web import form_data, staff_required
+from certpanel.web import acting_user, form_data, staff_required
 from repository import actions, crypto, selectors, toolbox
 from repository.errors import NotFoundError, RepositoryError
 from repository.exports import SECRET_FORMATS, certificate_export
@@ -58,7 +58,7 @@ def create_self_signed(request: HttpRequest) -> HttpResponse:
                 key_type=data["key_type"],
                 days=data["days"],
                 passphrase=form.new_passphrase(),
-                user=request.user,
+                user=acting_user(request),
             )
         except RepositoryError as exc:
             form.add_error(None, str(exc))
@@ -84,7 +84,7 @@ def create_csr(request: HttpRequest) -> HttpResponse:
                 sans=form.cleaned_data["sans"],
                 key_type=form.cleaned_data["key_type"],
                 passphrase=form.new_passphrase(),
-                user=request.user,
+                user=acting_user(request),
             )
         except RepositoryError as exc:
             form.add_error(None, str(exc))
@@ -113,7 +113,7 @@ def import_certificate(request: HttpRequest) -> HttpResponse:
                 pkcs12_data=data["pkcs12"],
                 passphrase=form.secret(),
                 name=data["name"],
-                user=request.user,
+                user=acting_user(request),
             )
         except RepositoryError as exc:
             form.add_error(None, str(exc))
@@ -190,7 +190,7 @@ def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
                 export_format=export_format,
                 passphrase=passphrase,
                 export_password=export_password,
-                user=request.user,
+                user=acting_user(request),
                 actor=request.user.get_username(),
             )
         except RepositoryError as exc:

@@ -29,7 +29,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
     listeners = list(selectors.listener_list())
     active = selectors.deployments_active()
     for listener in listeners:
-        listener.active_deployment = active.get(listener.pk)  # type: ignore[attr-defined]
+        listener.active_deployment = active.get(listener.pk)  # type: ignore[attr-defined]  # display-only, read by the list template
     busy = bool(active) or any(listener.verify_queued_at for listener in listeners)
     return render(request, "services/list.html", {"listeners": listeners, "busy": busy})
 
