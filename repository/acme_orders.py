@@ -27,9 +27,8 @@ from repository import crypto
 from repository.acme_accounts import acme_account_reregister, session_for
 from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
 from repository.acme_problems import AcmeError, explain
-from repository.errors import CryptoError, RepositoryError
+from repository.errors import CryptoError, KeyStoreError, OrderBusy, RepositoryError
 from repository.keyring import key_load, key_store
-from repository.keystore import KeyStoreError
 from repository.models import (
     ACTIVE_STATUSES,
     AcmeAccount,
@@ -39,6 +38,7 @@ from repository.models import (
     Certificate,
     OrderStatus,
 )
+from repository.order_outcomes import certificate_store_issued, renewal_failed
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,6 @@ TRANSITIONS: dict[str, set[str]] = {
     OrderStatus.ISSUED: set(),
     OrderStatus.FAILED: set(),
 }
-
-
-class OrderBusy(RepositoryError):
-    """Another worker holds this order's lease; try again shortly."""
 
 
 def order_hostnames(raw: Sequence[str]) -> list[str]:
@@ -414,15 +410,11 @@ def _fail(order: AcmeOrder, error: AcmeError) -> None:
     order.error, order.problem_type = str(error), error.code
     _event(order, OrderStatus.FAILED, str(error))
     AcmeChallenge.objects.filter(order=order).delete()
-    from repository.renewals import renewal_failed
-
     if order.replaces is not None:
         renewal_failed(order.replaces, str(error))
 
 
 def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
-    from repository.renewals import certificate_store_issued
-
     with transaction.atomic():
         locked = AcmeOrder.objects.select_for_update().get(pk=order.pk)
         if locked.certificate_id is not None:  # a previous attempt stored it already
