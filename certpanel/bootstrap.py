@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from repository.actions import certificate_ensure_default
 from repository.models import Certificate
+from services.actions import listeners_ensure_defaults
 
 
 def admin_ensure() -> str | None:
@@ -23,8 +24,6 @@ def admin_ensure() -> str | None:
 
 def default_certificate_ensure() -> Certificate | None:
     """The panel's own certificate, and the twelve secure listeners on it (only on a fresh install)."""
-    from services.actions import listeners_ensure_defaults
-
     entry = certificate_ensure_default(hostname=settings.CERTPANEL_HOSTNAME)
     if entry is not None:
         listeners_ensure_defaults(entry)

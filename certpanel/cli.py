@@ -15,14 +15,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, handle_default_options
 from django.db import connections
 
-from repository.errors import RepositoryError
+from certpanel.errors import PanelError
 
 
 class AdminCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
             return super().execute(*args, **options)
-        except RepositoryError as exc:
+        except PanelError as exc:
             raise CommandError(str(exc)) from exc
 
     def run_from_argv(self, argv: list[str]) -> None:

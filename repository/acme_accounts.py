@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from repository import crypto
-from repository.acme_client import AcmeSession, DirectoryInfo
+from repository.acme_client import AcmeSession
 from repository.acme_problems import AcmeError
 from repository.errors import RepositoryError
 from repository.keyring import key_load, key_store
@@ -40,18 +40,6 @@ def session_for(account: AcmeAccount) -> AcmeSession:
         bundle_dir=settings.DATA_DIR / "ca-bundles",
         timeout=settings.CERTPANEL_ACME_TIMEOUT,
     )
-
-
-def directory_probe(*, directory_url: str, ca_bundle_pem: str = "") -> DirectoryInfo:
-    """Read a directory (ToS URL, profiles, EAB) before registering, for the settings page."""
-    session = AcmeSession(
-        directory_url=directory_url,
-        account_key=crypto.generate_private_key("ec256"),
-        ca_bundle_pem=_check_bundle(ca_bundle_pem),
-        bundle_dir=settings.DATA_DIR / "ca-bundles",
-        timeout=settings.CERTPANEL_ACME_TIMEOUT,
-    )
-    return session.directory_info()
 
 
 def acme_account_register(

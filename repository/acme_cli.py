@@ -14,6 +14,7 @@ from certpanel.cli import AdminCommand
 from certpanel.dispatch import broker_label, broker_outage_record
 from repository import renewals, selectors
 from repository.acme_orders import acme_order_create
+from repository.certbot_import import certbot_import
 from repository.models import AcmeAccount, AcmeOrder, Certificate
 from repository.tasks import certificate_renew_task, queue_many, queue_order
 
@@ -145,8 +146,6 @@ def renew(command: AdminCommand, options: dict[str, Any]) -> None:
 
 
 def import_certbot(command: AdminCommand, options: dict[str, Any]) -> None:
-    from repository.certbot_import import certbot_import
-
     result = certbot_import(Path(options["directory"]))
     if options["json"]:
         command.print_json(

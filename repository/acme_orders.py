@@ -28,9 +28,8 @@ from repository import crypto
 from repository.acme_accounts import acme_account_reregister, session_for
 from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
 from repository.acme_problems import AcmeError, explain
-from repository.errors import CryptoError, RepositoryError
+from repository.errors import CryptoError, KeyStoreError, OrderBusy, RepositoryError
 from repository.keyring import key_load, key_store
-from repository.keystore import KeyStoreError
 from repository.models import (
     ACTIVE_STATUSES,
     AcmeAccount,
@@ -40,6 +39,7 @@ from repository.models import (
     Certificate,
     OrderStatus,
 )
+from repository.order_outcomes import certificate_store_issued, renewal_failed
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,6 @@ TRANSITIONS: dict[str, set[str]] = {
     OrderStatus.ISSUED: set(),
     OrderStatus.FAILED: set(),
 }
-
-
-class OrderBusy(RepositoryError):
-    """Another worker holds this order's lease; try again shortly."""
 
 
 def order_hostnames(raw: Sequence[str]) -> list[str]:
@@ -413,8 +409,6 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
 
 
 def _fail(order: AcmeOrder, error: AcmeError) -> None:
-    from repository.renewals import renewal_failed
-
     # One transaction: whoever sees the order failed (`certs renew --wait`, the order page) also sees the
     # renewal's backoff and its queued email.
     with transaction.atomic():
@@ -426,8 +420,6 @@ def _fail(order: AcmeOrder, error: AcmeError) -> None:
 
 
 def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
-    from repository.renewals import certificate_store_issued
-
     with transaction.atomic():
         locked = AcmeOrder.objects.select_for_update().get(pk=order.pk)
         if locked.certificate_id is not None:  # a previous attempt stored it already

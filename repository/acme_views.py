@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,13 +16,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from certpanel.dispatch import broker_label
+from certpanel.errors import PanelError
 from certpanel.notifications import last_of_kind, mail_server, undelivered
 from certpanel.web import acting_user, form_data, staff_required
 from repository import emails, renewals
 from repository.acme_accounts import acme_account_register
 from repository.acme_forms import NewCertificateForm, NotificationForm, RegisterAccountForm
 from repository.acme_orders import acme_order_create
-from repository.errors import RepositoryError
 from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
 from repository.sweep_watch import sweep_state
 from repository.tasks import queue_order
@@ -57,7 +58,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
                 auto_renew=data["auto_renew"],
                 user=acting_user(request),
             )
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             return _handed_over(request, order, asked=asked)
@@ -102,7 +103,7 @@ def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
     asked = timezone.now()
     try:
         order = renewals.certificate_renew(certificate_id, user=acting_user(request))
-    except (RepositoryError, Certificate.DoesNotExist) as exc:
+    except (PanelError, Certificate.DoesNotExist) as exc:
         messages.error(request, str(exc))
         return redirect("repository:detail", certificate_id)
     return _handed_over(request, order, asked=asked)
@@ -133,8 +134,6 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     register = RegisterAccountForm()
     if request.method == "POST":
         if not request.user.is_staff:
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied("Only staff users may change settings.")
         if request.POST.get("form") == "test":
             _queue_test_email(request)
@@ -161,7 +160,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
                         eab_kid=data["eab_kid"],
                         eab_hmac_key=data["eab_hmac_key"],
                     )
-                except RepositoryError as exc:
+                except PanelError as exc:
                     register.add_error(None, str(exc))
                 else:
                     messages.success(request, f"Registered the ACME account {account.name}.")
@@ -180,7 +179,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 def _queue_test_email(request: HttpRequest) -> None:
-    queued = emails.queue_test_email(to=renewals.notify_to(), requested_by=request.user.get_username())
+    queued = emails.queue_test_email(to=emails.notify_to(), requested_by=request.user.get_username())
     if queued is None:
         messages.error(
             request,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -18,10 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from repository.errors import CryptoError
-
-if TYPE_CHECKING:
-    # Only for annotations: parsing imports this module at runtime, so no runtime cycle.
-    from repository.parsing import PrivateKey, PublicKey
+from repository.keytypes import PrivateKey, PublicKey
 
 __all__ = [
     "aia_ca_issuers_urls",

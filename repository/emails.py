@@ -1,6 +1,7 @@
 """Notification emails: render (subject, text, HTML) from templates/emails/ and queue them in the outbox.
 
-Rendering from plain data (never a repository model, never key material); every
+Rendering from plain data (never a repository model, never key material: ``certificate_notice`` takes what an
+email may say from a certificate); who gets them is ``notify_to``; every
 ``queue_*`` stores the rendered email as a row of the outbox (certpanel/notifications.py) in the
 caller's transaction and returns it, or returns None and stores nothing when there is no recipient.
 A worker sends the row (SMTP when EMAIL_HOST is set, otherwise files in <data dir>/emails), retrying
@@ -24,12 +25,15 @@ from django.utils import timezone
 
 from certpanel.models import Notification
 from certpanel.notifications import Email, mail_server, notification_queue
+from repository.models import Certificate, PanelSettings
 
 __all__ = [
     "CertificateNotice",
+    "certificate_notice",
     "certificate_url",
     "days_left",
     "expiry_advice",
+    "notify_to",
     "parse_recipients",
     "queue_expiry_warning",
     "queue_renewal_failed",
@@ -78,6 +82,17 @@ class CertificateNotice:
     not_after: datetime | None
     source: str
     auto_renew: bool = False
+
+
+def certificate_notice(entry: Certificate) -> CertificateNotice:
+    return CertificateNotice(
+        certificate_id=entry.pk,
+        name=entry.name,
+        names=list(entry.sans),
+        not_after=entry.not_after,
+        source=entry.source,
+        auto_renew=entry.auto_renew,
+    )
 
 
 # ---------------------------------------------------------------- small pure helpers
@@ -157,6 +172,11 @@ def recipients(extra: Sequence[str] = ()) -> list[str]:
             seen.add(cleaned.casefold())
             result.append(cleaned)
     return result
+
+
+def notify_to() -> list[str]:
+    """Who gets every notification: CERTPANEL_NOTIFY_EMAILS, then the addresses saved on the settings page."""
+    return recipients(parse_recipients(PanelSettings.load().notify_emails))
 
 
 def parse_recipients(text: str) -> list[str]:

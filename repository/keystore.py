@@ -17,14 +17,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from certpanel.env import generated_secret
-from repository.errors import RepositoryError
+from repository.errors import KeyStoreError
 
 MAGIC = b"CPK1"
 AAD = b"certpanel private key"
-
-
-class KeyStoreError(RepositoryError):
-    """The KEK is missing, malformed, or not the one the key was sealed with."""
 
 
 def kek_id(kek: bytes) -> bytes:

@@ -14,26 +14,22 @@ import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeAlias, TypeVar
+from typing import ParamSpec, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from repository.chain import public_key_matches, unique_certificates
 from repository.errors import CryptoError
+from repository.keytypes import PrivateKey, PublicKey
 
 __all__ = [
     "Bundle", "PrivateKey", "PublicKey", "guard", "load_csr", "load_private_key", "looks_like_pkcs12",
     "parse_bundle", "parse_certificates", "parse_pkcs12", "supported_key",
 ]  # fmt: skip
-
-PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-# Broad on purpose: certificates from the wild may carry DSA/Ed448 keys we can still describe.
-PublicKey: TypeAlias = PublicKeyTypes
 
 _KEY_ENCRYPTED = "The private key is encrypted: enter its passphrase."
 _NO_KEY = "No private key found: expected a PEM or DER private key."

@@ -1,5 +1,6 @@
-"""Renewal bookkeeping: storing an issued certificate, failures and their backoff, ARI windows,
-expiry warnings for every certificate in use or not yet replaced, and what the sweep picks up.
+"""Renewal bookkeeping: ordering a renewal, ARI windows, expiry warnings for every certificate in use or not yet
+replaced, and what the sweep picks up. What an order's end stores (the issued certificate, a failure's backoff)
+is repository/order_outcomes.py's.
 
 Queueing is the task layer's job (repository/tasks.py); nothing here imports Celery.
 """
@@ -19,104 +20,17 @@ from repository import crypto, emails, renewal
 from repository.acme_accounts import session_for
 from repository.acme_orders import acme_order_create, order_alive
 from repository.acme_problems import AcmeError
-from repository.actions import fill_from_x509
 from repository.errors import RepositoryError
-from repository.keyring import key_load
 from repository.models import (
     ACTIVE_STATUSES,
     AcmeOrder,
     Certificate,
     CertificateSource,
-    PanelSettings,
 )
 
 log = logging.getLogger(__name__)
 
 EXPIRY_LEVELS = (30, 14, 7, 1, 0)
-
-
-def _notice(entry: Certificate) -> emails.CertificateNotice:
-    return emails.CertificateNotice(
-        certificate_id=entry.pk,
-        name=entry.name,
-        names=list(entry.sans),
-        not_after=entry.not_after,
-        source=entry.source,
-        auto_renew=entry.auto_renew,
-    )
-
-
-def notify_to() -> list[str]:
-    return emails.recipients(emails.parse_recipients(PanelSettings.load().notify_emails))
-
-
-def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificate:
-    """Store what the CA issued; for a renewal, the new certificate takes the old one's place."""
-    certificates = crypto.parse_certificates(fullchain_pem.encode())
-    assert order.key is not None, "an order is finalized with its key, so an issued one has it"
-    leaf, chain = crypto.order_chain(certificates, leaf_key=key_load(order.key))
-    entry = Certificate(
-        name=order.hostnames[0],
-        source=CertificateSource.ACME,
-        key=order.key,
-        auto_renew=order.auto_renew,
-        acme_account=order.account,
-        acme_profile=order.profile,
-        renewed_from=order.replaces,
-        created_by=order.created_by,
-    )
-    fill_from_x509(entry, leaf, chain)
-    assert entry.not_before and entry.not_after, "fill_from_x509 sets both from the leaf"
-    plan = renewal.lifetime_plan(entry.not_before, entry.not_after)
-    entry.renew_at = plan.renew_at if order.auto_renew else None
-    entry.renewal_rule = plan.rule
-    entry.ari_next_check = timezone.now() if order.auto_renew else None
-    entry.save()
-    if order.replaces_id is not None:
-        _replace(Certificate.objects.select_for_update().get(pk=order.replaces_id), entry)
-    return entry
-
-
-def _replace(old: Certificate, new: Certificate) -> None:
-    from services.actions import listeners_move_certificate
-
-    old.auto_renew, old.renew_at, old.ari_next_check = False, None, None
-    old.save(update_fields=["auto_renew", "renew_at", "ari_next_check", "updated_at"])
-    listeners_move_certificate(old=old, new=new)
-    if old.failure_notified:
-        # Queued in the transaction that stores the new certificate (the outbox sends it once committed).
-        emails.queue_renewal_recovered(
-            to=notify_to(),
-            notice=_notice(new),
-            attempts=old.renewal_failures + 1,
-            new_not_after=new.not_after,
-        )
-
-
-def renewal_failed(entry: Certificate, error: str, *, now: datetime | None = None) -> Certificate:
-    """Back off (1 min, 10 min, 100 min, daily) and tell the admins once per incident."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        entry = Certificate.objects.select_for_update().get(pk=entry.pk)
-        entry.renewal_failures += 1
-        entry.last_error = error
-        entry.renew_at = renewal.next_attempt(entry.renewal_failures, now, entry.not_after)
-        first = not entry.failure_notified
-        entry.failure_notified = True
-        entry.save(update_fields=["renewal_failures", "last_error", "renew_at", "failure_notified", "updated_at"])
-        if first:
-            # Same transaction as failure_notified: the incident counts as notified once its email is queued.
-            emails.queue_renewal_failed(
-                to=notify_to(),
-                notice=_notice(entry),
-                error=error,
-                attempts=entry.renewal_failures,
-                next_attempt=entry.renew_at,
-            )
-    log.warning(
-        "renewal of #%s failed (%d in a row), next try %s: %s", entry.pk, entry.renewal_failures, entry.renew_at, error
-    )
-    return entry
 
 
 def renewable(entry: Certificate) -> None:
@@ -210,7 +124,7 @@ def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
             if Certificate.objects.filter(pk=entry.pk, expiry_warned_days=entry.expiry_warned_days).update(
                 expiry_warned_days=level
             ):
-                emails.queue_expiry_warning(to=notify_to(), notice=_notice(entry), now=now)
+                emails.queue_expiry_warning(to=emails.notify_to(), notice=emails.certificate_notice(entry), now=now)
                 warned.append(entry.pk)
     return warned
 

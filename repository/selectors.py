@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
-from django.db.models import Case, CharField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Model, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from repository.errors import NotFoundError
@@ -53,18 +53,24 @@ def status_expression(now: datetime) -> Case:
     )
 
 
+def _related(name: str) -> QuerySet[Model]:
+    """All rows of another app's model that points at Certificate as ``name`` (services' listeners and SNI
+    entries), reached through the relation: repository does not import services."""
+    model = Certificate._meta.get_field(name).related_model
+    assert isinstance(model, type) and issubclass(model, Model), name  # a reverse relation names its model
+    return model._default_manager.all()
+
+
 def certificate_list(
     *, search: str = "", status: str = "", now: datetime | None = None
 ) -> QuerySet[WithAnnotations[Certificate, _Status]]:
     """Only stored columns: the list page must not parse PEM or load keys, even for 10,000 rows."""
-    from services.models import Listener, SniCertificate
-
     queryset = (
         Certificate.objects.only(*LIST_COLUMNS)
         .annotate(status=status_expression(now or timezone.now()))
         .prefetch_related(
-            Prefetch("listeners", queryset=Listener.objects.only("id", "name", "certificate_id")),
-            Prefetch("sni_listeners", queryset=SniCertificate.objects.select_related("listener")),
+            Prefetch("listeners", queryset=_related("listeners").only("id", "name", "certificate_id")),
+            Prefetch("sni_listeners", queryset=_related("sni_listeners").select_related("listener")),
         )
     )
     for term in search.lower().split():

@@ -16,7 +16,6 @@ from django.utils import timezone
 from certpanel.heartbeat import heartbeat_last_seen, heartbeat_record
 from repository import emails
 from repository.models import PanelSettings
-from repository.renewals import notify_to
 
 SWEEP = "renewal-sweep"
 STALL_AFTER = timedelta(hours=24)
@@ -44,7 +43,7 @@ def sweep_stall_check(*, now: datetime | None = None) -> SweepState:
     if state.stalled:
         with transaction.atomic():
             if PanelSettings.objects.filter(pk=1, sweep_stall_notified=False).update(sweep_stall_notified=True):
-                emails.queue_sweep_stalled(to=notify_to(), last_sweep=state.last_sweep, now=now)
+                emails.queue_sweep_stalled(to=emails.notify_to(), last_sweep=state.last_sweep, now=now)
     return state
 
 
@@ -52,4 +51,4 @@ def sweep_ran(*, now: datetime | None = None) -> None:
     heartbeat_record(name=SWEEP)
     with transaction.atomic():
         if PanelSettings.objects.filter(pk=1, sweep_stall_notified=True).update(sweep_stall_notified=False):
-            emails.queue_sweep_recovered(to=notify_to(), last_sweep=now or timezone.now())
+            emails.queue_sweep_recovered(to=emails.notify_to(), last_sweep=now or timezone.now())

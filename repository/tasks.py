@@ -16,7 +16,6 @@ from django.utils import timezone
 from certpanel.dispatch import broker_outage_clear, dispatch
 from repository import renewals
 from repository.acme_orders import (
-    OrderBusy,
     acme_order_give_up,
     acme_order_process,
     acme_order_retry_later,
@@ -25,7 +24,7 @@ from repository.acme_orders import (
     acme_orders_to_resume,
 )
 from repository.acme_problems import AcmeError
-from repository.errors import RepositoryError
+from repository.errors import OrderBusy, RepositoryError
 from repository.models import AcmeOrder
 from repository.sweep_watch import sweep_ran, sweep_stall_check
 

@@ -11,8 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from certpanel.errors import PanelError
 from repository import toolbox
-from repository.errors import RepositoryError
 from repository.forms import UploadForm, file_field, paste_field, secret_bytes
 
 
@@ -103,7 +103,7 @@ def toolbox_page(request: HttpRequest) -> HttpResponse:
             else:
                 try:
                     result = _run(tool, form.cleaned_data)
-                except RepositoryError as exc:
+                except PanelError as exc:
                     form.add_error(None, str(exc))
                 else:
                     if isinstance(result, HttpResponse):

@@ -12,9 +12,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from certpanel.errors import PanelError
 from certpanel.web import acting_user, form_data, staff_required
 from repository import actions, crypto, selectors, toolbox
-from repository.errors import NotFoundError, RepositoryError
+from repository.errors import NotFoundError
 from repository.exports import SECRET_FORMATS, certificate_export
 from repository.forms import CompleteForm, CsrForm, DeleteForm, ExportForm, ImportForm, SelfSignedForm
 from repository.models import AcmeOrder, Certificate, CertificateStatus
@@ -60,7 +61,7 @@ def create_self_signed(request: HttpRequest) -> HttpResponse:
                 passphrase=form.new_passphrase(),
                 user=acting_user(request),
             )
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Created the self-signed certificate {entry.name}.")
@@ -86,7 +87,7 @@ def create_csr(request: HttpRequest) -> HttpResponse:
                 passphrase=form.new_passphrase(),
                 user=acting_user(request),
             )
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Created a CSR for {entry.name}. Download it and send it to your CA.")
@@ -115,7 +116,7 @@ def import_certificate(request: HttpRequest) -> HttpResponse:
                 name=data["name"],
                 user=acting_user(request),
             )
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Imported {outcome.certificate.name}.")
@@ -165,7 +166,7 @@ def complete(request: HttpRequest, certificate_id: int) -> HttpResponse:
             outcome = actions.certificate_complete(
                 certificate_id=entry.pk, uploads=[form.cleaned_data["certificate"], form.cleaned_data["chain"]]
             )
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"{entry.name} is now a certificate.")
@@ -193,7 +194,7 @@ def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
                 user=acting_user(request),
                 actor=request.user.get_username(),
             )
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             response = HttpResponse(result.content, content_type=result.content_type)
@@ -213,7 +214,7 @@ def delete(request: HttpRequest, certificate_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             name = actions.certificate_delete(certificate_id=entry.pk)
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Deleted {name}.")

@@ -9,11 +9,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from repository import crypto
-from repository.errors import CryptoError, RepositoryError
+from repository.errors import CryptoError
 from repository.keyring import key_load, key_store
 from repository.models import Certificate
 from services import deployments
 from services.daemons import ADAPTERS, DEFAULT_DAEMON
+from services.errors import DeploymentLeased, ListenerBusy, ListenerError
 from services.models import Deployment, Listener, SniCertificate
 from services.protocols import BY_CODE, PROTOCOLS
 from services.tasks import queue_deployments
@@ -25,21 +26,21 @@ PATH_FIELDS = ("cert_path", "key_path", "chain_path", "fullchain_path", "combine
 
 def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if fields.get("protocol") not in BY_CODE:
-        raise RepositoryError(f"Unknown protocol '{fields.get('protocol')}': use one of {', '.join(BY_CODE)}.")
+        raise ListenerError(f"Unknown protocol '{fields.get('protocol')}': use one of {', '.join(BY_CODE)}.")
     port = fields.get("port")
     if not isinstance(port, int) or not 1 <= port <= 65535:
-        raise RepositoryError(f"'{port}' is not a port number (1-65535).")
+        raise ListenerError(f"'{port}' is not a port number (1-65535).")
     fields["daemon"] = fields.get("daemon") or DEFAULT_DAEMON[fields["protocol"]]
     if fields["daemon"] not in ADAPTERS:
-        raise RepositoryError(f"Unknown daemon '{fields['daemon']}': use one of {', '.join(ADAPTERS)}.")
+        raise ListenerError(f"Unknown daemon '{fields['daemon']}': use one of {', '.join(ADAPTERS)}.")
     for name in ("host", "server_name"):
         if fields.get(name):
             fields[name] = crypto.normalize_hostname(fields[name], allow_wildcard=False)
     for name in PATH_FIELDS:
         if fields.get(name) and not str(fields[name]).startswith("/"):
-            raise RepositoryError(f"{name.replace('_', ' ')} must be an absolute path, not '{fields[name]}'.")
+            raise ListenerError(f"{name.replace('_', ' ')} must be an absolute path, not '{fields[name]}'.")
     if not str(fields.get("name", "")).strip():
-        raise RepositoryError("Give the listener a name.")
+        raise ListenerError("Give the listener a name.")
     return fields
 
 
@@ -49,7 +50,7 @@ def listener_create(**fields: Any) -> Listener:
         with transaction.atomic():
             return Listener.objects.create(**fields)
     except IntegrityError:
-        raise RepositoryError(f"A listener named '{fields['name']}' already exists.") from None
+        raise ListenerError(f"A listener named '{fields['name']}' already exists.") from None
 
 
 def listener_update(listener: Listener, **fields: Any) -> Listener:
@@ -67,7 +68,7 @@ def listener_update(listener: Listener, **fields: Any) -> Listener:
     try:
         listener.save()
     except IntegrityError:
-        raise RepositoryError(f"A listener named '{merged['name']}' already exists.") from None
+        raise ListenerError(f"A listener named '{merged['name']}' already exists.") from None
     return listener
 
 
@@ -91,18 +92,18 @@ def _deploy_key(certificate: Certificate, passphrase: bytes | None) -> Any:
     """A passphrase-protected key is unlocked once here and kept under the panel's encryption only:
     daemons cannot prompt for it at every reload."""
     if certificate.key is None:
-        raise RepositoryError(f"'{certificate.name}' has no private key in the panel: a daemon cannot serve it.")
+        raise ListenerError(f"'{certificate.name}' has no private key in the panel: a daemon cannot serve it.")
     if not certificate.key.has_passphrase:
         return None
     if not passphrase:
-        raise CryptoError(
+        raise ListenerError(
             f"The key of '{certificate.name}' is protected by a passphrase. Enter it once: the panel keeps a copy "
             "under its own encryption to write the key file the daemon reads."
         )
     try:
         return key_store(key_load(certificate.key, passphrase=passphrase))
     except CryptoError:
-        raise CryptoError(f"Wrong passphrase for the key of '{certificate.name}'.") from None
+        raise ListenerError(f"Wrong passphrase for the key of '{certificate.name}'.") from None
 
 
 def listener_assign(
@@ -110,9 +111,9 @@ def listener_assign(
 ) -> Listener:
     certificate = Certificate.objects.select_related("key").filter(pk=certificate_id).first()
     if certificate is None:
-        raise RepositoryError(f"There is no certificate #{certificate_id}.")
+        raise ListenerError(f"There is no certificate #{certificate_id}.")
     if certificate.is_pending:
-        raise RepositoryError(f"'{certificate.name}' is a pending CSR: upload the CA's certificate first.")
+        raise ListenerError(f"'{certificate.name}' is a pending CSR: upload the CA's certificate first.")
     with transaction.atomic():
         key = _deploy_key(certificate, passphrase)
         if sni_name:
@@ -142,7 +143,7 @@ def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:
     deployment = deployments.deployment_request(listener, trigger=trigger)
     try:
         return deployments.deployment_run_waiting(deployment.pk, timeout=settings.CERTPANEL_DEPLOY_LEASE_SECONDS)
-    except (deployments.ListenerBusy, deployments.DeploymentLeased) as exc:
+    except (ListenerBusy, DeploymentLeased) as exc:
         log.info("deployment #%s left queued: %s", deployment.pk, exc)
         deployment.refresh_from_db()
         return deployment

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.db import transaction
 
 from repository import emails
-from repository.renewals import notify_to
 from services.models import Listener
 from services.probes import ProbeResult
 
@@ -31,7 +30,7 @@ def listener_alert_update(listener: Listener, results: list[ProbeResult], extra:
     with transaction.atomic():
         if problems and Listener.objects.filter(pk=listener.pk, alert_notified=False).update(alert_notified=True):
             emails.queue_service_alert(
-                to=notify_to(), listener=listener.name, address=address, problems=problems, url=url
+                to=emails.notify_to(), listener=listener.name, address=address, problems=problems, url=url
             )
         elif not problems and Listener.objects.filter(pk=listener.pk, alert_notified=True).update(alert_notified=False):
-            emails.queue_service_recovered(to=notify_to(), listener=listener.name, address=address, url=url)
+            emails.queue_service_recovered(to=emails.notify_to(), listener=listener.name, address=address, url=url)

@@ -19,12 +19,12 @@ from pathlib import Path
 from django.conf import settings
 
 from repository import crypto
-from repository.errors import RepositoryError
 from repository.keyring import key_load
 from repository.models import Certificate, PrivateKey
 from services import probes
 from services.daemons import ADAPTERS
 from services.daemons.base import KINDS, Files
+from services.errors import DeployError
 from services.models import Listener
 from services.staging import FileWrite
 
@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 COMMAND_TIMEOUT = 120
 VERIFY_SECONDS = 10.0  # some daemons (nginx) swap workers asynchronously after a reload
 CONFIRMATIONS = 3
-
-
-class DeployError(RepositoryError):
-    """A deployment step failed; the message says what, in words an admin can act on."""
 
 
 def _slug(text: str) -> str:

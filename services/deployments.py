@@ -25,10 +25,10 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from repository.errors import RepositoryError
 from services import deploy, probes, staging
 from services.alerts import listener_alert_update
 from services.daemons import ADAPTERS
+from services.errors import DeployError, DeploymentLeased, ListenerBusy, StagingError
 from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Listener
 from services.verification import listener_report_store
 
@@ -49,14 +49,6 @@ TRANSITIONS: dict[str, set[str]] = {
     S.FAILED: set(),
 }
 ACTIVE_STATUSES = [status for status, onward in TRANSITIONS.items() if onward]
-
-
-class DeploymentLeased(RepositoryError):
-    """Another worker is driving this deployment: leave it to that worker."""
-
-
-class ListenerBusy(RepositoryError):
-    """Another deployment of the same listener is in flight: try again once it has ended."""
 
 
 def deployment_request(listener: Listener, *, trigger: str) -> Deployment:
@@ -152,7 +144,7 @@ def deployment_run(deployment_id: int) -> Deployment:
         results = _drive(deployment, token)
     except (DeploymentLeased, DatabaseError):
         raise
-    except (deploy.DeployError, staging.StagingError) as exc:  # understood: the message says it all
+    except (DeployError, StagingError) as exc:  # understood: the message says it all
         _abort(deployment, token, str(exc))
     except Exception as exc:  # a bug, not the disk or the daemon: keep the traceback, still end the deployment
         log.exception("deployment #%s of %s", deployment.pk, deployment.listener.name)
@@ -201,7 +193,7 @@ def _drive(deployment: Deployment, token: str) -> list[probes.ProbeResult]:
         if not deployment.plan.get("files"):
             try:
                 staged = _stage(deployment, listener)
-            except (deploy.DeployError, staging.StagingError) as exc:
+            except (DeployError, StagingError) as exc:
                 deployment.error = _then(str(exc), ": nothing was changed")
                 _event(deployment, token, S.FAILED, deployment.error)
                 return []
@@ -210,7 +202,7 @@ def _drive(deployment: Deployment, token: str) -> list[probes.ProbeResult]:
             _save(deployment, token, "plan", "log", "certificate", "fingerprint_sha256")
         try:
             staging.files_swap(_staged(deployment))
-        except staging.StagingError as exc:
+        except StagingError as exc:
             return _roll_back(deployment, token, listener, str(exc))
         for item in _staged(deployment):
             journal(f"wrote {item.path}")

@@ -9,6 +9,7 @@ from django.db.models import Prefetch, QuerySet
 from services.daemons import ADAPTERS
 from services.daemons.base import SnippetContext
 from services.deploy import listener_files, server_name_of
+from services.errors import ListenerNotFound
 from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, Listener, SniCertificate
 
 
@@ -19,13 +20,11 @@ def listener_list() -> QuerySet[Listener]:
 
 
 def listener_get(name_or_id: str | int) -> Listener:
-    from repository.errors import NotFoundError
-
     queryset = listener_list()
     found = queryset.filter(pk=int(name_or_id)).first() if str(name_or_id).isdigit() else None
     found = found or queryset.filter(name=str(name_or_id)).first()
     if found is None:
-        raise NotFoundError(f"There is no listener '{name_or_id}' (see `services list`).")
+        raise ListenerNotFound(f"There is no listener '{name_or_id}' (see `services list`).")
     return found
 
 

@@ -21,16 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repository.errors import RepositoryError
+from services.errors import StagingError
 
 log = logging.getLogger(__name__)
 
 # Links fail on these (filesystems without hard links, odd mounts): the previous file is copied instead.
 NO_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
-
-
-class StagingError(RepositoryError):
-    """Files could not be written or swapped; the message names the disk, directory or file and why."""
 
 
 @dataclass
@@ -173,10 +169,6 @@ def files_swap(staged: list[Staged]) -> None:
         _fsync_directories(s.path for s in staged)
     except OSError as exc:
         raise StagingError(disk_error(exc, Path(staged[0].path))) from None
-
-
-def files_replaced(staged: list[Staged]) -> list[Staged]:
-    return [item for item in staged if not os.path.lexists(item.new)]
 
 
 def files_restore(staged: list[Staged]) -> int:

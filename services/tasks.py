@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from certpanel.dispatch import dispatch, dispatch_on_commit
 from services import deployments, verification
+from services.errors import DeploymentLeased, ListenerBusy
 from services.models import Deployment, Listener
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,9 @@ BUSY_RETRIES = 120  # ten minutes behind another deployment of the listener; the
 def deployment_run_task(self: Any, deployment_id: int) -> str:
     try:
         return str(deployments.deployment_run(deployment_id).status)
-    except deployments.DeploymentLeased:
+    except DeploymentLeased:
         return "leased"  # its worker finishes it; if that worker dies, the sweep resumes it
-    except deployments.ListenerBusy:
+    except ListenerBusy:
         raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_RETRIES) from None
     except Deployment.DoesNotExist:
         return "gone"

@@ -7,12 +7,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from certpanel.errors import PanelError
 from certpanel.web import form_data, staff_required
-from repository.errors import RepositoryError
 from repository.forms import secret_bytes
 from repository.models import Certificate
 from repository.selectors import certificate_list
 from services import actions, selectors, verification
+from services.errors import ListenerNotFound
 from services.forms import AssignForm, ListenerForm
 from services.models import Listener
 from services.tasks import queue_deployments, queue_verification
@@ -21,7 +22,7 @@ from services.tasks import queue_deployments, queue_verification
 def _listener(listener_id: int) -> Listener:
     try:
         return selectors.listener_get(listener_id)
-    except RepositoryError as exc:
+    except ListenerNotFound as exc:
         raise Http404(str(exc)) from None
 
 
@@ -53,7 +54,7 @@ def service_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             listener = actions.listener_create(**form.cleaned_data)
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Added {listener.name}.")
@@ -70,7 +71,7 @@ def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             actions.listener_update(listener, **form.cleaned_data)
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Saved {listener.name}.")
@@ -102,7 +103,7 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
             actions.listener_assign(
                 listener, form.cleaned_data["certificate"], sni_name=sni_name, passphrase=passphrase
             )
-        except RepositoryError as exc:
+        except PanelError as exc:
             form.add_error(None, str(exc))
         else:
             queue_deployments([listener.pk], trigger="assigned")

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from certpanel.cli import AdminCommand, read_input, read_secret
-from repository.acme_accounts import acme_account_register
+from repository.acme_accounts import PRESETS, acme_account_register
 from repository.models import AcmeAccount
 
 
@@ -50,8 +50,6 @@ class Command(AdminCommand):
             for a in [] if options["json"] else accounts:
                 self.stdout.write(f"{a['id']:>4}  {a['name']:<28} {a['email'] or '-':<28} {a['directory']}")
             return
-        from repository.acme_accounts import PRESETS
-
         directory = PRESETS[options["directory"]][1] if options["directory"] in PRESETS else options["directory"]
         if not directory.startswith(("https://", "http://")):
             raise CommandError(f"'{options['directory']}' is not a directory URL")

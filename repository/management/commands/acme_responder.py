@@ -10,6 +10,7 @@ from argparse import ArgumentParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from django.core.management.base import CommandError
 from django.db import close_old_connections
 
 from certpanel.cli import AdminCommand
@@ -50,8 +51,6 @@ class Command(AdminCommand):
         try:
             server = ThreadingHTTPServer((options["host"], options["port"]), Handler)
         except OSError as exc:
-            from django.core.management.base import CommandError
-
             raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror}") from None
         self.stdout.write(f"Answering ACME HTTP-01 challenges on {options['host']}:{options['port']}")
         self.stdout.flush()

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from certpanel.cli import AdminCommand, read_input, read_secret, write_output
-from repository import actions, crypto, selectors
+from repository import acme_cli, actions, crypto, selectors
 from repository.exports import FORMATS, certificate_export
 from repository.models import Certificate
 
@@ -211,19 +211,13 @@ class Command(AdminCommand):
             self.stdout.write(f"Wrote {options['format']} of #{options['id']} to {options['out']}")
 
     def do_issue(self, options: dict[str, Any]) -> None:
-        from repository.acme_cli import issue
-
-        issue(self, options)
+        acme_cli.issue(self, options)
 
     def do_renew(self, options: dict[str, Any]) -> None:
-        from repository.acme_cli import renew
-
-        renew(self, options)
+        acme_cli.renew(self, options)
 
     def do_import_certbot(self, options: dict[str, Any]) -> None:
-        from repository.acme_cli import import_certbot
-
-        import_certbot(self, options)
+        acme_cli.import_certbot(self, options)
 
     def do_delete(self, options: dict[str, Any]) -> None:
         name = actions.certificate_delete(certificate_id=_id(options["id"]))

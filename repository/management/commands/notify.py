@@ -17,7 +17,6 @@ from certpanel.cli import AdminCommand
 from certpanel.models import Notification
 from certpanel.notifications import Attempt, mail_server, notification_deliver, notifications_deliver_pending
 from repository import emails
-from repository.renewals import notify_to
 
 
 def _row(notification: Notification) -> dict[str, Any]:
@@ -54,7 +53,7 @@ class Command(AdminCommand):
 
     def do_test(self, options: dict[str, Any]) -> None:
         try:
-            to = emails.parse_recipients(" ".join(options["to"])) if options["to"] else notify_to()
+            to = emails.parse_recipients(" ".join(options["to"])) if options["to"] else emails.notify_to()
         except ValidationError as error:
             raise CommandError(error.messages[0]) from None
         with transaction.atomic():
