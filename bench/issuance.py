@@ -1,6 +1,6 @@
 """Benchmark: certificates through the panel's real path on both stacks versus certbot, on one Pebble.
 
-For each stack, a world of its own (tests/panel_world.py): the embedded default exactly as `make run`
+For each stack, a world of its own (tests/support/panel_world.py): the embedded default exactly as `make run`
 configures it (SQLite + kombu's filesystem broker in a fresh data dir) and PostgreSQL + Redis (a fresh
 database, a private redis-server). In each: `manage.py migrate`, a Celery worker with 2 processes as the
 launcher starts it, the panel's `acme_responder` on Pebble's HTTP port; then (bench/_panel_client.py) N
@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.panel_world import World, world  # noqa: E402
-from tests.pebble import Pebble, PebbleOptions, free_port  # noqa: E402
-from tests.processes import wait_for  # noqa: E402
+from tests.support.panel_world import World, world  # noqa: E402
+from tests.support.pebble import Pebble, PebbleOptions, free_port  # noqa: E402
+from tests.support.processes import wait_for  # noqa: E402
 
 LABELS = {"embedded": "embedded (SQLite + file broker)", "production": "PostgreSQL + Redis"}
 # What the worker log of a clean run never shows.

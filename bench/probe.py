@@ -1,7 +1,7 @@
 """Benchmark: probe all 12 default listeners concurrently, on real daemons on loopback (target < 1 s).
 
 Starts Dovecot (IMAP, IMAPS, POP3, POP3S), Postfix (SMTP, Submission, SMTPS), vsftpd (FTP, FTPS),
-slapd (LDAP, LDAPS) and nginx (HTTPS) from Debian's packages on free high ports (tests/daemons.py),
+slapd (LDAP, LDAPS) and nginx (HTTPS) from Debian's packages on free high ports (tests/support/daemons.py),
 then times services.probes.probe_many over the twelve: STARTTLS dialogues, TLS handshakes, full
 chains. Prints the median and worst of 20 rounds, and the same twelve probed one after the other.
 
@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services import probes
-from tests import daemons
-from tests.factories import ec_key, key_pem, make_ca, pem
+from tests.support import daemons
+from tests.support.factories import ec_key, key_pem, make_ca, pem
 
 ROUNDS = 20
 NAME = "mail.example.com"

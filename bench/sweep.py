@@ -21,7 +21,7 @@ from django.utils import timezone
 from repository.keyring import key_store
 from repository.models import AcmeAccount, Certificate
 from repository.tasks import renewal_sweep_task
-from tests.factories import ec_key
+from tests.support.factories import ec_key
 
 
 def populate(rows: int, due_fraction: float, account: AcmeAccount) -> None:

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import ManagementUtility
 from django.test import Client
 
-from tests.factories import CA, make_ca
+from tests.support.factories import CA, make_ca
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,7 @@ def test_admin_logs_in_creates_a_self_signed_certificate_and_finds_it(page) -> N
 
 @pytest.mark.integration
 def test_new_certificate_shows_live_progress_until_issued(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.acme_stack import acme_stack
+    from tests.support.acme_stack import acme_stack
 
     with acme_stack(tmp_path) as stack:
         stack.account()

@@ -15,9 +15,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from repository.models import AcmeOrder, Certificate
-from tests.acme_stack import acme_stack
-from tests.processes import free_port, start, wait_for
-from tests.redis_server import PrivateRedis
+from tests.support.acme_stack import acme_stack
+from tests.support.processes import free_port, start, wait_for
+from tests.support.redis_server import PrivateRedis
 from tests.test_browser import _login, browser  # noqa: F401 - the module-scoped Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

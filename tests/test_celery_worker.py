@@ -7,7 +7,7 @@ import pytest
 
 from certpanel.models import Heartbeat
 from certpanel.tasks import heartbeat
-from tests.processes import (
+from tests.support.processes import (
     child_env,
     database_url_for_children,
     require_redis_broker,

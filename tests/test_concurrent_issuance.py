@@ -1,6 +1,6 @@
 """20 certificates queued at once through the CLI, on both stacks exactly as users run them.
 
-Each stack is a world of its own (tests/panel_world.py): `manage.py runpanel` (web, a worker with 2
+Each stack is a world of its own (tests/support/panel_world.py): `manage.py runpanel` (web, a worker with 2
 processes, beat) on the embedded default, and on PostgreSQL + Redis; the ACME account registered and the
 certificates queued with `manage.py acme register` and `manage.py certs issue` (no --wait), against Pebble,
 whose HTTP-01 requests the panel's own web server answers. Also with Pebble rejecting 20 % of nonces.
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.panel_world import STACKS, World, world
-from tests.pebble import PebbleOptions, free_port, pebble_installed, running_pebble
-from tests.processes import wait_for
+from tests.support.panel_world import STACKS, World, world
+from tests.support.pebble import PebbleOptions, free_port, pebble_installed, running_pebble
+from tests.support.processes import wait_for
 
 pytestmark = [
     pytest.mark.integration,

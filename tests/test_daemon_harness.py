@@ -1,7 +1,7 @@
-"""Smoke test of tests/daemons.py: each real daemon serves the certificate FILES it was given, keeps serving them
-when the files are replaced, and serves the new ones after `reload()` — checked from outside with openssl s_client.
+"""Smoke test of tests/support/daemons.py: each real daemon serves the certificate FILES it was given, keeps serving
+them when the files are replaced, and serves the new ones after `reload()` — checked from outside with openssl s_client.
 
-Needs the Debian packages in tests.daemons.DEBIAN_PACKAGES and root (the daemons drop privileges themselves).
+Needs the Debian packages in tests.support.daemons.DEBIAN_PACKAGES and root (the daemons drop privileges themselves).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import daemons
-from tests.daemons import Daemon, TlsPaths
-from tests.factories import CA, der, ec_key, key_pem, pem, rsa_key
+from tests.support import daemons
+from tests.support.daemons import Daemon, TlsPaths
+from tests.support.factories import CA, der, ec_key, key_pem, pem, rsa_key
 
 pytestmark = pytest.mark.integration
 

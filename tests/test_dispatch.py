@@ -10,7 +10,7 @@ from django.test import Client
 
 from certpanel.dispatch import broker_label, broker_outage, dispatch
 from certpanel.models import BrokerOutage
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 
 @pytest.fixture

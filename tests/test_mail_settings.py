@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.processes import ROOT, child_env
+from tests.support.processes import ROOT, child_env
 
 MAIL_VARIABLES = ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "CERTPANEL_NOTIFY_RETRY_SECONDS")
 

@@ -23,8 +23,8 @@ from repository import crypto, emails, keystore
 from repository.models import AcmeAccount, Certificate, PanelSettings, PrivateKey
 from repository.sweep_watch import SWEEP
 from repository.tasks import certificate_renew_task
-from tests.factories import ec_key
-from tests.processes import (
+from tests.support.factories import ec_key
+from tests.support.processes import (
     child_env,
     database_url_for_children,
     free_port,
@@ -34,7 +34,7 @@ from tests.processes import (
     stop,
     wait_for,
 )
-from tests.smtp import SmtpSink
+from tests.support.smtp import SmtpSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -27,8 +27,8 @@ from certpanel.notifications import (
     undelivered_summary,
 )
 from repository import emails
-from tests.processes import free_port
-from tests.smtp import SmtpSink
+from tests.support.processes import free_port
+from tests.support.smtp import SmtpSink
 
 ADMIN = "admin@example.org"
 SERVER = MailServer(host="mail.example.net", port=587, timeout=20, user="panel")

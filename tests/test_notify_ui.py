@@ -20,8 +20,8 @@ from certpanel.models import Heartbeat, Notification
 from certpanel.notifications import Email, notification_deliver, notification_queue, notifications_deliver_pending
 from repository.models import PanelSettings
 from repository.sweep_watch import SWEEP
-from tests.processes import free_port
-from tests.smtp import SmtpSink
+from tests.support.processes import free_port
+from tests.support.smtp import SmtpSink
 
 ADMINS = "admins@example.com"
 

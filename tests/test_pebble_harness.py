@@ -1,4 +1,4 @@
-"""Smoke test of tests/pebble.py: real Pebble, real HTTP-01 validation against a responder of ours, real TLS checks.
+"""Smoke test of tests/support/pebble.py: real Pebble, real HTTP-01 validation against our responder, real TLS checks.
 
 Uses the `acme` library directly, not the panel, so a failure here points at the harness (or Debian's Pebble).
 """
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.pebble import Pebble, PebbleOptions, free_port, running_pebble
+from tests.support.pebble import Pebble, PebbleOptions, free_port, running_pebble
 
 pytestmark = [pytest.mark.integration]
 

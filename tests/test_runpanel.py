@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import child_env, free_port, start, wait_for
+from tests.support.processes import child_env, free_port, start, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from certpanel.task_base import PanelTask
 from repository.acme_orders import acme_order_create
 from repository.models import AcmeOrder, Certificate
 from repository.tasks import acme_order_process_task
-from tests.acme_stack import acme_stack
-from tests.pebble import pebble_installed
-from tests.processes import wait_for
+from tests.support.acme_stack import acme_stack
+from tests.support.pebble import pebble_installed
+from tests.support.processes import wait_for
 
 
 def _sqlite_error(tmp_path: Path, sql: str, *, lock: bool = False) -> sqlite3.Error:

@@ -14,9 +14,9 @@ from cryptography import x509
 
 from repository.errors import RepositoryError
 from repository.models import AcmeChallenge, AcmeOrder, Certificate
-from tests.acme_stack import Stack, acme_stack
-from tests.pebble import PebbleOptions
-from tests.processes import wait_for
+from tests.support.acme_stack import Stack, acme_stack
+from tests.support.pebble import PebbleOptions
+from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.integration]
 

@@ -14,10 +14,10 @@ from django.utils import timezone
 from repository.models import AcmeOrder, Certificate
 from repository.tasks import acme_order_process_task, order_resume_sweep_task
 from services.models import Listener
-from tests.acme_stack import acme_stack
-from tests.pebble import PebbleOptions
-from tests.processes import start, wait_for
-from tests.smtp import SmtpSink
+from tests.support.acme_stack import acme_stack
+from tests.support.pebble import PebbleOptions
+from tests.support.processes import start, wait_for
+from tests.support.smtp import SmtpSink
 
 pytestmark = [pytest.mark.integration]
 
@@ -148,8 +148,8 @@ def test_worker_killed_mid_issuance_yields_exactly_one_certificate(cli, tmp_path
 
 def test_a_certbot_lineage_imported_is_then_renewed_by_the_panel(cli, tmp_path: Path, ca) -> None:  # type: ignore[no-untyped-def]
     from repository.acme_client import AcmeSession
-    from tests.factories import rsa_key
     from tests.repository.test_certbot_import import Tree
+    from tests.support.factories import rsa_key
 
     with acme_stack(tmp_path) as stack:
         key = rsa_key()  # certbot's default account key type

@@ -10,8 +10,8 @@ from django.test import Client
 
 from repository.keyring import key_store
 from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
-from tests.acme_stack import acme_stack
-from tests.factories import ec_key
+from tests.support.acme_stack import acme_stack
+from tests.support.factories import ec_key
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from repository.acme_client import AcmeSession, ari_certificate_id
 from repository.keyring import key_store
 from repository.models import AcmeAccount, Certificate
 from repository.renewals import certificate_ari_refresh
-from tests.factories import ec_key, make_ca, name, pem
+from tests.support.factories import ec_key, make_ca, name, pem
 
 # Recorded from a CA's renewalInfo endpoint (the shape RFC 9773 §4.2 shows), with its Retry-After.
 RECORDED = {

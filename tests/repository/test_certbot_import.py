@@ -24,7 +24,7 @@ from repository.errors import RepositoryError
 from repository.keyring import key_load
 from repository.models import AcmeAccount, Certificate, PrivateKey
 from tests.conftest import CliResult
-from tests.factories import CA, ec_key, key_pem, pem, rsa_key
+from tests.support.factories import CA, ec_key, key_pem, pem, rsa_key
 
 LE = "https://acme-v02.api.letsencrypt.org/directory"
 PEBBLE = "https://127.0.0.1:14000/dir"

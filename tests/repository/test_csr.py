@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from repository.models import Certificate
-from tests.factories import CA, der, ec_key, make_ca, pem
+from tests.support.factories import CA, der, ec_key, make_ca, pem
 
 
 def _csr(entry: Certificate) -> x509.CertificateSigningRequest:

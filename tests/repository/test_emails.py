@@ -18,7 +18,7 @@ from certpanel.models import Notification
 from certpanel.notifications import notifications_deliver_pending
 from repository import emails
 from repository.emails import CertificateNotice
-from tests.smtp import SmtpSink
+from tests.support.smtp import SmtpSink
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 FROM = "certpanel@panel.example.net"

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from django.test import Client
 
 from repository.models import Certificate, KeyExport
-from tests.factories import CA, ec_key, key_pem, pem
+from tests.support.factories import CA, ec_key, key_pem, pem
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from repository.models import Certificate, PrivateKey
-from tests.factories import CA, der, ec_key, key_pem, pem, rsa_key
+from tests.support.factories import CA, der, ec_key, key_pem, pem, rsa_key
 
 MB = 1024 * 1024
 

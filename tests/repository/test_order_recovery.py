@@ -31,8 +31,8 @@ from repository.keyring import key_store
 from repository.models import ACTIVE_STATUSES, AcmeAccount, AcmeOrder, Certificate, OrderStatus
 from repository.tasks import acme_order_process_task, queue_order
 from services.models import Listener, SniCertificate
-from tests.factories import ec_key
-from tests.smtp import SmtpSink
+from tests.support.factories import ec_key
+from tests.support.smtp import SmtpSink
 
 CA_STATES = {"challenges_published", "validating", "finalizing", "issued", "failed", "queued"}
 

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from repository.acme_accounts import session_for
 from repository.models import AcmeOrder, Certificate
-from tests.acme_stack import Stack, acme_stack
-from tests.processes import wait_for
-from tests.smtp import SmtpSink
+from tests.support.acme_stack import Stack, acme_stack
+from tests.support.processes import wait_for
+from tests.support.smtp import SmtpSink
 
 pytestmark = [pytest.mark.integration]
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from repository import crypto
 from repository.models import Certificate
-from tests.factories import CA, ec_key, key_pem, pem
+from tests.support.factories import CA, ec_key, key_pem, pem
 
 PAGES = [
     "/certificates/",

@@ -18,8 +18,8 @@ from repository import renewals
 from repository.keyring import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate, PanelSettings
 from repository.sweep_watch import SWEEP, sweep_ran, sweep_stall_check
-from tests.factories import ec_key
-from tests.smtp import SmtpSink
+from tests.support.factories import ec_key
+from tests.support.smtp import SmtpSink
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from repository.models import Certificate, PrivateKey
-from tests.factories import CA, der, ec_key, key_pem, pem, rsa_key
+from tests.support.factories import CA, der, ec_key, key_pem, pem, rsa_key
 
 
 def _tool(client: Client, tool: str, **fields: object):  # type: ignore[no-untyped-def]

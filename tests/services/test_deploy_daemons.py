@@ -18,8 +18,8 @@ from services.actions import listener_assign, listener_deploy
 from services.deploy import listener_files
 from services.models import FINAL_DEPLOYMENT_STATUSES, Listener
 from services.verification import listener_verify
-from tests import daemons
-from tests.factories import CA, ec_key, key_pem, pem
+from tests.support import daemons
+from tests.support.factories import CA, ec_key, key_pem, pem
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 NAME = "mail.example.com"
@@ -177,7 +177,7 @@ def test_plaintext_login_before_starttls_is_reported(ca: CA, tmp_path: Path, set
 @pytest.mark.django_db(transaction=True)
 def test_verify_alerts_once_per_incident_and_after_recovery(cli, ca: CA, tmp_path: Path, settings) -> None:
     from certpanel.notifications import notifications_deliver_pending
-    from tests.smtp import SmtpSink
+    from tests.support.smtp import SmtpSink
 
     settings.CERTPANEL_DEPLOY_DIR = str(tmp_path / "deploy")
     tls = daemons.TlsPaths(tmp_path / "tls" / "fullchain.pem", tmp_path / "tls" / "key.pem")
@@ -222,8 +222,8 @@ def test_verify_alerts_once_per_incident_and_after_recovery(cli, ca: CA, tmp_pat
 @pytest.mark.django_db(transaction=True)
 def test_a_renewed_certificate_is_redeployed_and_verified_on_its_listener(cli, ca: CA, tmp_path: Path) -> None:
     from services.models import Deployment
-    from tests.acme_stack import acme_stack
-    from tests.processes import wait_for
+    from tests.support.acme_stack import acme_stack
+    from tests.support.processes import wait_for
 
     with acme_stack(tmp_path) as stack:
         stack.account()

@@ -123,7 +123,7 @@ def test_rollback_restores_the_previous_mode_and_owner(tmp_path: Path) -> None:
 def test_a_key_that_does_not_match_is_refused_before_anything_is_written() -> None:
     from repository.actions import certificate_create_self_signed
     from services.deploy import DeployError, certificate_contents
-    from tests.factories import ec_key
+    from tests.support.factories import ec_key
 
     entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
     with pytest.raises(DeployError, match=re.escape("does not match the certificate 'mail.example.com'")):

@@ -19,9 +19,9 @@ from django.utils import timezone
 from repository.actions import certificate_create_self_signed, certificate_import
 from services.models import Deployment, DeploymentStatus, Listener
 from services.tasks import deployment_run_task, queue_deployments, verify_sweep_task
-from tests import daemons
-from tests.factories import CA, ec_key, key_pem, pem
-from tests.processes import (
+from tests.support import daemons
+from tests.support.factories import CA, ec_key, key_pem, pem
+from tests.support.processes import (
     child_env,
     database_url_for_children,
     require_redis_broker,

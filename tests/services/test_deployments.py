@@ -24,7 +24,7 @@ from services.deployments import TRANSITIONS, deployment_request, deployment_run
 from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Listener
 from services.staging import FileWrite, disk_error, files_stage
 from services.tasks import deployment_run_task
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 S = DeploymentStatus
 

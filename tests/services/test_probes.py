@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from services import probes, starttls
 from services.probes import ProbeTarget, check_chain, covers_name, days_left, name_matches, probe, probe_many
 from services.starttls import ProbeFailure, Reader
-from tests.factories import CA, Key, ec_key, key_pem, make_ca, name, pem
+from tests.support.factories import CA, Key, ec_key, key_pem, make_ca, name, pem
 
 HOST = "127.0.0.1"
 NAME = "mail.example.com"

@@ -98,7 +98,7 @@ def test_add_listener_rejects_bad_input(staff_client: Client, fields: dict[str, 
 
 def test_a_deployment_whose_port_serves_nothing_rolls_back(staff_client: Client, tmp_path: Path, settings) -> None:
     from services.actions import listener_deploy
-    from tests.processes import free_port
+    from tests.support.processes import free_port
 
     settings.CERTPANEL_DEPLOY_DIR = str(tmp_path)
     first, second = _self_signed(staff_client, "mail.example.com"), _self_signed(staff_client, "new.example.com")
@@ -160,7 +160,7 @@ def test_services_cli_errors_are_one_line(cli, args: list[str], message: str) ->
 
 
 def test_verify_button_reports_an_unreachable_port(staff_client: Client) -> None:
-    from tests.processes import free_port
+    from tests.support.processes import free_port
 
     entry = _self_signed(staff_client, "mail.example.com")
     listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=free_port(), certificate=entry)

@@ -28,11 +28,11 @@ import pytest
 import redis
 from psycopg import sql
 
-from tests.pebble import Pebble, PebbleOptions, free_port, pebble_installed, running_pebble
 from tests.smoke.conftest import DURATIONS
-from tests.smoke.panel import Panel, user_env, wait_until
-from tests.smoke.tls_files import FileTlsServer
-from tests.smtp import SmtpSink
+from tests.support.pebble import Pebble, PebbleOptions, free_port, pebble_installed, running_pebble
+from tests.support.runtime_panel import Panel, user_env, wait_until
+from tests.support.smtp import SmtpSink
+from tests.support.tls_files import FileTlsServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.smoke.panel import ROOT, user_env
+from tests.support.runtime_panel import ROOT, user_env
 
 SCRIPT = ROOT / "tests" / "smoke" / "runtime_imports.py"
 

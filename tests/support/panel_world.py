@@ -27,8 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from tests.pebble import free_port
-from tests.processes import ROOT, start, wait_for
+from tests.support.pebble import free_port
+from tests.support.processes import ROOT, start, wait_for
 
 STACKS = ("embedded", "production")
 # Variables that would pull a child into the suite's world (or another configuration) instead of this one.

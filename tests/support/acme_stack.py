@@ -14,9 +14,9 @@ from django.conf import settings
 
 from repository.acme_accounts import acme_account_register
 from repository.models import AcmeAccount
-from tests.challenge_gate import ChallengeGate
-from tests.pebble import Pebble, PebbleOptions, free_port
-from tests.processes import (
+from tests.support.challenge_gate import ChallengeGate
+from tests.support.pebble import Pebble, PebbleOptions, free_port
+from tests.support.processes import (
     child_env,
     database_url_for_children,
     require_redis_broker,

@@ -7,7 +7,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.processes import free_port, wait_for
+from tests.support.processes import free_port, wait_for
 
 
 class PrivateRedis:
