@@ -14,7 +14,7 @@ from repository.keyring import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate
 from repository.order_outcomes import certificate_store_issued
 from services.models import Deployment, Listener, SniCertificate
-from tests.factories import CA, ec_key, pem
+from tests.support.factories import CA, ec_key, pem
 
 pytestmark = pytest.mark.django_db
 
