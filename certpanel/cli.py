@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -16,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, handle_defaul
 from django.db import connections
 
 from certpanel.errors import PanelError
+from certpanel.files import write_atomically
 
 
 class AdminCommand(BaseCommand):
@@ -94,16 +93,6 @@ def write_output(path: str, content: bytes, *, secret: bool) -> None:
     if target.is_dir():
         raise CommandError(f"{path} is a directory")
     try:
-        fd, temp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.")
+        write_atomically(target, content, mode=0o600 if secret else 0o644)
     except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise CommandError(f"cannot write {path}: {exc.strerror}") from None

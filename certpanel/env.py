@@ -7,6 +7,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from certpanel.files import create_atomically
+
 
 def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -62,23 +64,12 @@ def env_secret(name: str) -> str:
 def generated_secret(path: Path, make: Callable[[], str] | None = None) -> str:
     """Read a secret kept in the data dir, creating it (mode 0600) the first time.
 
-    The value is written to a temp file and hard-linked into place, so web, worker and beat
-    starting together agree on one value and never read a half-written file.
+    Created by a hard link (``create_atomically``), so web, worker and beat starting together agree on
+    one value and never read a half-written file.
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write((make or _token)() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            pass
-        finally:
-            temp.unlink()
+        create_atomically(path, ((make or _token)() + "\n").encode("utf-8"), mode=0o600)
     return path.read_text(encoding="utf-8").strip()
 
 

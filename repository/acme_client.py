@@ -34,6 +34,7 @@ from josepy.interfaces import JSONDeSerializable
 from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
+from certpanel.files import write_atomically
 from repository.acme_problems import AcmeError, explain
 
 log = logging.getLogger(__name__)
@@ -399,9 +400,7 @@ def _bundle_file(pem: str, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"ca-bundle-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
     if not path.exists():
-        temp = path.with_suffix(".tmp")
-        temp.write_text(pem)
-        temp.replace(path)
+        write_atomically(path, pem.encode("utf-8"), mode=0o644)
     return path
 
 

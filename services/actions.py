@@ -13,7 +13,7 @@ from repository.errors import CryptoError
 from repository.keyring import key_load, key_store
 from repository.models import Certificate
 from services import deployments
-from services.daemons import ADAPTERS, DEFAULT_DAEMON
+from services.daemons import ADAPTERS
 from services.errors import DeploymentLeased, ListenerBusy, ListenerError
 from services.models import Deployment, Listener, SniCertificate
 from services.protocols import BY_CODE, PROTOCOLS
@@ -30,7 +30,7 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
     port = fields.get("port")
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise ListenerError(f"'{port}' is not a port number (1-65535).")
-    fields["daemon"] = fields.get("daemon") or DEFAULT_DAEMON[fields["protocol"]]
+    fields["daemon"] = fields.get("daemon") or BY_CODE[fields["protocol"]].daemon
     if fields["daemon"] not in ADAPTERS:
         raise ListenerError(f"Unknown daemon '{fields['daemon']}': use one of {', '.join(ADAPTERS)}.")
     for name in ("host", "server_name"):
@@ -81,7 +81,7 @@ def listeners_ensure_defaults(certificate: Certificate | None) -> list[Listener]
             name=protocol.label,
             protocol=protocol.code,
             port=protocol.port,
-            daemon=DEFAULT_DAEMON[protocol.code],
+            daemon=protocol.daemon,
             certificate=certificate,
         )
         for protocol in PROTOCOLS

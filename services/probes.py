@@ -32,10 +32,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
-from services.starttls import DIALOGUES, Channel, Deadline, Facts, ProbeFailure
+from services.protocols import BY_CODE, Protocol
+from services.starttls import Channel, Deadline, Facts, ProbeFailure
 
 __all__ = [
-    "PROTOCOLS",
     "ProbeResult",
     "ProbeTarget",
     "check_chain",
@@ -46,21 +46,6 @@ __all__ = [
     "probe",
     "probe_many",
 ]
-
-PROTOCOLS: dict[str, str] = {
-    "smtp": "smtp-starttls",
-    "submission": "smtp-starttls",
-    "smtps": "implicit",
-    "imap": "imap-starttls",
-    "imaps": "implicit",
-    "pop3": "pop3-stls",
-    "pop3s": "implicit",
-    "https": "implicit",
-    "ftp": "ftp-authtls",
-    "ftps": "implicit",
-    "ldap": "ldap-starttls",
-    "ldaps": "implicit",
-}
 
 # Old servers must still be probed (and their TLS version shown), so nothing is refused here:
 # TLS 1.0 up, every authenticated cipher, security level 0. Anonymous ciphers are left out
@@ -339,11 +324,11 @@ def _handshake(sock: socket.socket, server_name: str, deadline: Deadline) -> _Se
     return served
 
 
-def _session(host: str, port: int, method: str, server_name: str, deadline: Deadline, facts: Facts) -> _Served:
+def _session(host: str, port: int, protocol: Protocol, server_name: str, deadline: Deadline, facts: Facts) -> _Served:
     sock = _connect(host, port, deadline)
     try:
-        if method != "implicit":
-            DIALOGUES[method](Channel(sock, deadline), facts)
+        if protocol.starttls is not None:
+            protocol.starttls(Channel(sock, deadline), facts)
         return _handshake(sock, server_name, deadline)
     except OSError as exc:  # anything the layers above did not already translate
         raise ProbeFailure(f"connection lost: {(exc.strerror or str(exc)).lower()}") from None
@@ -387,11 +372,11 @@ def _judge(base: ProbeResult, served: _Served, expected: str, now: datetime) -> 
     )
 
 
-def _method(protocol: str) -> str:
+def _protocol(code: str) -> Protocol:
     try:
-        return PROTOCOLS[protocol]
+        return BY_CODE[code]
     except KeyError:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}") from None
+        raise ValueError(f"unknown protocol {code!r}; expected one of {', '.join(BY_CODE)}") from None
 
 
 def _utc(now: datetime | None) -> datetime:
@@ -414,7 +399,7 @@ def probe(
 
     An empty ``server_name`` falls back to ``host`` (that is the name a client would check).
     """
-    method = _method(protocol)
+    known = _protocol(protocol)
     if timeout <= 0:
         raise ValueError("timeout must be positive")
     started = time.monotonic()
@@ -424,7 +409,7 @@ def probe(
     base = replace(base, expected_fingerprint_sha256=expected)
     facts = Facts()
     try:
-        served = _session(host, port, method, name, Deadline(timeout), facts)
+        served = _session(host, port, known, name, Deadline(timeout), facts)
     except ProbeFailure as exc:
         result = replace(base, error=str(exc))
     else:
@@ -440,7 +425,7 @@ def probe(
 def probe_many(targets: Sequence[ProbeTarget], *, timeout: float = 5.0, max_workers: int = 16) -> list[ProbeResult]:
     """Probe every target concurrently (threads, each with its own timeout); results in input order."""
     for target in targets:
-        _method(target.protocol)  # fail fast on a programming error, before any connection is made
+        _protocol(target.protocol)  # fail fast on a programming error, before any connection is made
     if not targets:
         return []
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from certpanel.files import write_new
 from services.errors import StagingError
 
 log = logging.getLogger(__name__)
@@ -92,14 +93,7 @@ def _fsync_directories(paths: Iterable[str | Path]) -> None:
 
 def _write_new(path: Path, content: bytes, *, mode: int, uid: int, gid: int) -> None:
     path.unlink(missing_ok=True)  # a leftover of an interrupted attempt of this same deployment
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(fd, mode)
-        if uid != -1 or gid != -1:
-            os.fchown(fd, uid, gid)
-        handle.write(content)
-        handle.flush()
-        os.fsync(fd)
+    write_new(path, content, mode=mode, uid=uid, gid=gid)
 
 
 def _keep_previous(path: Path, previous: Path) -> None:

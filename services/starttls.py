@@ -1,8 +1,9 @@
 """The plaintext openings of the STARTTLS protocols, up to the moment TLS begins.
 
-Used only by ``services.probes`` (which opens the sockets). Every problem a server can cause is
-raised as ``ProbeFailure`` with a message for the admin; the readers are pure over a ``recv``
-callable so they can be tested without sockets. No Django here.
+Used only by ``services.probes`` (which opens the sockets); the protocol table (``services.protocols``) names
+the dialogue each protocol speaks. Every problem a server can cause is raised as ``ProbeFailure`` with a
+message for the admin; the readers are pure over a ``recv`` callable so they can be tested without sockets.
+No Django here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "DIALOGUES",
     "STARTTLS_OID",
     "Channel",
     "Deadline",
@@ -23,16 +23,21 @@ __all__ = [
     "ProbeFailure",
     "Reader",
     "ber_tlv",
+    "ftp_dialogue",
     "imap_capabilities",
+    "imap_dialogue",
     "imap_plaintext_auth",
+    "ldap_dialogue",
     "ldap_starttls_request",
     "parse_ldap_extended_response",
+    "pop3_dialogue",
     "pop3_facts",
     "read_ber_message",
     "read_ftp_reply",
     "read_imap_response",
     "read_pop3_lines",
     "read_smtp_reply",
+    "smtp_dialogue",
     "smtp_facts",
 ]
 
@@ -440,12 +445,3 @@ def ldap_dialogue(chan: Channel, facts: Facts) -> None:
         why = f" ({shown(response.diagnostic)})" if response.diagnostic else ""
         raise ProbeFailure(f"the server does not offer STARTTLS: LDAP result {response.result_code}{why}")
     _ready_for_tls(chan)
-
-
-DIALOGUES: dict[str, Callable[[Channel, Facts], None]] = {
-    "smtp-starttls": smtp_dialogue,
-    "imap-starttls": imap_dialogue,
-    "pop3-stls": pop3_dialogue,
-    "ftp-authtls": ftp_dialogue,
-    "ldap-starttls": ldap_dialogue,
-}

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from services.daemons import ADAPTERS, DEFAULT_DAEMON
+from services.daemons import ADAPTERS
 from services.daemons.base import Files, SnippetContext
 from services.deploy import listener_files, plan_writes
 from services.models import Listener
-from services.protocols import PROTOCOLS
+from services.protocols import BY_CODE, PROTOCOLS
 from services.staging import FileWrite, files_finish, files_restore, files_stage, files_swap
 
 
@@ -85,7 +85,7 @@ def test_a_self_signed_certificate_writes_no_empty_chain_file() -> None:
 
 @pytest.mark.parametrize("protocol", [p.code for p in PROTOCOLS])
 def test_every_protocol_has_a_daemon_whose_snippet_names_the_files(protocol: str) -> None:
-    adapter = ADAPTERS[DEFAULT_DAEMON[protocol]]
+    adapter = ADAPTERS[BY_CODE[protocol].daemon]
     files = Files({"fullchain": "/srv/tls/fullchain.pem", "key": "/srv/tls/key.pem"})
     sni = [("mail.customer.example", Files({"fullchain": "/srv/c/fullchain.pem", "key": "/srv/c/key.pem"}))]
     text = adapter.snippet(SnippetContext("x", protocol, 1234, "mail.example.com", files, sni))

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 
 from services import probes, starttls
 from services.probes import ProbeTarget, check_chain, covers_name, days_left, name_matches, probe, probe_many
+from services.protocols import BY_CODE, PROTOCOLS
 from services.starttls import ProbeFailure, Reader
 from tests.support.factories import CA, Key, ec_key, key_pem, make_ca, name, pem
 
@@ -507,7 +508,7 @@ STARTTLS_SCRIPTS: dict[str, Callable[[], Script]] = {
 }
 
 
-@pytest.mark.parametrize("protocol", list(probes.PROTOCOLS))
+@pytest.mark.parametrize("protocol", [p.code for p in PROTOCOLS])
 def test_every_protocol_proves_the_served_certificate(
     serve: Callable[..., MiniServer], pki: Pki, protocol: str
 ) -> None:
@@ -522,7 +523,7 @@ def test_every_protocol_proves_the_served_certificate(
     assert result.served_chain_pem[1] == pem(pki.ca.intermediate).decode()
     assert result.tls_version == "TLSv1.3" and result.cipher.startswith("TLS_")
     assert result.days_left in (89, 90) and result.not_after == pki.leaf.not_valid_after_utc
-    implicit_tls = probes.PROTOCOLS[protocol] == "implicit"
+    implicit_tls = BY_CODE[protocol].implicit
     assert result.starttls_offered is (None if implicit_tls else True)
     if implicit_tls or protocol in ("ftp", "ldap"):
         assert result.plaintext_auth_before_tls is None
