@@ -7,12 +7,14 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from repository import crypto
 from repository.acme_client import AcmeSession
 from repository.acme_problems import AcmeError
 from repository.errors import RepositoryError
 from repository.keyring import key_load, key_store
 from repository.models import AcmeAccount
+from repository.pki.convert import certificates_to_pem
+from repository.pki.generate import generate_private_key
+from repository.pki.parse import parse_certificates
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,8 @@ PRESETS: dict[str, tuple[str, str]] = {
 def _check_bundle(ca_bundle_pem: str) -> str:
     if not ca_bundle_pem.strip():
         return ""
-    certificates = crypto.parse_certificates(ca_bundle_pem.encode())
-    return crypto.certificates_to_pem(certificates).decode("ascii")
+    certificates = parse_certificates(ca_bundle_pem.encode())
+    return certificates_to_pem(certificates).decode("ascii")
 
 
 def session_for(account: AcmeAccount) -> AcmeSession:
@@ -55,7 +57,7 @@ def acme_account_register(
 ) -> AcmeAccount:
     """Register a new account; nothing is stored unless the CA accepted it."""
     bundle = _check_bundle(ca_bundle_pem)
-    key = crypto.generate_private_key(key_type)
+    key = generate_private_key(key_type)
     session = AcmeSession(
         directory_url=directory_url,
         account_key=key,

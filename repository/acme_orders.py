@@ -24,7 +24,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from certpanel.db_transient import retry_briefly
-from repository import crypto
 from repository.acme_accounts import acme_account_reregister, session_for
 from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
 from repository.acme_problems import AcmeError, explain
@@ -40,6 +39,10 @@ from repository.models import (
     OrderStatus,
 )
 from repository.order_outcomes import certificate_store_issued, renewal_failed
+from repository.pki.generate import SubjectFields, create_csr, generate_private_key
+from repository.pki.hostnames import is_ip_address, normalize_hostname
+from repository.pki.keytypes import KEY_TYPES
+from repository.pki.parse import parse_certificates
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,8 @@ def order_hostnames(raw: Sequence[str]) -> list[str]:
                 f"'{value.strip()}' is a wildcard: HTTP-01 cannot validate wildcards (they need DNS-01). "
                 "List each hostname instead."
             )
-        name = crypto.normalize_hostname(value, allow_wildcard=False)
-        if crypto.is_ip_address(name):
+        name = normalize_hostname(value, allow_wildcard=False)
+        if is_ip_address(name):
             raise CryptoError(f"'{name}' is an IP address: request certificates for hostnames.")
         if name not in names:
             names.append(name)
@@ -119,7 +122,7 @@ def acme_order_create(
     created, so nothing ever attaches to a stuck order.
     """
     names = order_hostnames(hostnames)
-    if key_type not in crypto.KEY_TYPES:
+    if key_type not in KEY_TYPES:
         raise CryptoError(f"Unknown key type '{key_type}'.")
     digest = names_digest(names)
     for _ in range(3):
@@ -288,7 +291,7 @@ def acme_order_process(order_id: int) -> str:
 def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
     limit = deadline(settings.CERTPANEL_ACME_ORDER_DEADLINE)
     if order.key_id is None:
-        order.key = key_store(crypto.generate_private_key(order.key_type))
+        order.key = key_store(generate_private_key(order.key_type))
         order.save(update_fields=["key"])
     state = _current_order(order, session)
     if state.status == "pending":
@@ -305,9 +308,7 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
         _event(order, OrderStatus.FINALIZING)
     if state.status == "ready":
         assert order.key is not None, "stored at the top of _drive"
-        csr = crypto.create_csr(
-            key=key_load(order.key), subject=crypto.SubjectFields(order.hostnames[0]), sans=order.hostnames[1:]
-        )
+        csr = create_csr(key=key_load(order.key), subject=SubjectFields(order.hostnames[0]), sans=order.hostnames[1:])
         state = session.finalize(state.finalize, csr.public_bytes(serialization.Encoding.DER))
         _renew_lease(order, lease)
     if state.status == "processing":
@@ -370,7 +371,7 @@ def _ari_replaces(order: AcmeOrder, session: AcmeSession) -> str:
     if order.replaces is None or not order.replaces.certificate_pem or not session.directory_info().has_renewal_info:
         return ""
     try:
-        return ari_certificate_id(crypto.parse_certificates(order.replaces.certificate_pem.encode())[0])
+        return ari_certificate_id(parse_certificates(order.replaces.certificate_pem.encode())[0])
     except (AcmeError, CryptoError):
         return ""
 

@@ -13,10 +13,19 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from repository import aia, crypto, renewal
+from repository import aia, renewal
 from repository.errors import CryptoError, InUseError, RepositoryError
 from repository.keyring import key_load, key_store, spki_sha256
 from repository.models import Certificate, CertificateSource, PrivateKey
+from repository.pki import keytypes
+from repository.pki.chain import order_chain, verify_chain
+from repository.pki.convert import certificate_to_pem, certificates_to_pem, csr_to_pem
+from repository.pki.describe import describe_certificate, describe_csr, fingerprint_sha256
+from repository.pki.generate import SubjectFields, create_csr, create_self_signed, generate_private_key
+from repository.pki.hostnames import normalize_hostname
+from repository.pki.keytypes import key_type_of
+from repository.pki.match import public_key_matches
+from repository.pki.parse import load_csr, load_private_key, parse_bundle, parse_certificates, parse_pkcs12
 from repository.selectors import certificate_get, certificate_usages
 
 log = logging.getLogger(__name__)
@@ -36,9 +45,9 @@ def _user(user: User | None) -> User | None:
 
 def fill_from_x509(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> None:
     """Copy what list and search need into columns, so no page parses PEM per row."""
-    info = crypto.describe_certificate(leaf)
-    entry.certificate_pem = crypto.certificate_to_pem(leaf).decode("ascii")
-    entry.chain_pem = crypto.certificates_to_pem(chain).decode("ascii") if chain else ""
+    info = describe_certificate(leaf)
+    entry.certificate_pem = certificate_to_pem(leaf).decode("ascii")
+    entry.chain_pem = certificates_to_pem(chain).decode("ascii") if chain else ""
     entry.common_name = info.common_name
     entry.sans = info.sans
     entry.subject = info.subject
@@ -57,8 +66,8 @@ def fill_from_x509(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x
 
 
 def _quality_warnings(leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> list[str]:
-    info = crypto.describe_certificate(leaf)
-    warnings = crypto.verify_chain(leaf, chain)
+    info = describe_certificate(leaf)
+    warnings = verify_chain(leaf, chain)
     if not info.has_server_auth:
         warnings.append("This certificate lacks the serverAuth extended key usage: servers cannot use it for TLS.")
     return [w for w in warnings if "is missing" not in w]  # missing intermediates are reported by aia
@@ -74,7 +83,7 @@ def _complete_chain(
 
 
 def _refuse_duplicate(leaf: x509.Certificate) -> None:
-    fingerprint = crypto.fingerprint_sha256(leaf)
+    fingerprint = fingerprint_sha256(leaf)
     existing = Certificate.objects.filter(fingerprint_sha256=fingerprint).first()
     if existing is not None:
         raise RepositoryError(f"This certificate is already in the repository as #{existing.pk} ({existing.name}).")
@@ -90,9 +99,9 @@ def certificate_create_self_signed(
     user: User | None = None,
     is_default: bool = False,
 ) -> Certificate:
-    name = crypto.normalize_hostname(hostname)
-    key = crypto.generate_private_key(key_type)
-    leaf = crypto.create_self_signed(key=key, common_name=name, sans=list(sans), days=days)
+    name = normalize_hostname(hostname)
+    key = generate_private_key(key_type)
+    leaf = create_self_signed(key=key, common_name=name, sans=list(sans), days=days)
     with transaction.atomic():
         entry = Certificate(
             name=name,
@@ -109,26 +118,26 @@ def certificate_create_self_signed(
 
 def certificate_create_csr(
     *,
-    subject: crypto.SubjectFields,
+    subject: SubjectFields,
     sans: Sequence[str] = (),
     key_type: str = DEFAULT_KEY_TYPE,
     passphrase: bytes | None = None,
     user: User | None = None,
 ) -> Certificate:
     """Generate a key that stays in the panel and a CSR for it; the entry waits for the CA's answer."""
-    common_name = crypto.normalize_hostname(subject.common_name)
-    key = crypto.generate_private_key(key_type)
-    csr = crypto.create_csr(key=key, subject=subject, sans=list(sans))
-    sans_all = crypto.describe_csr(csr)["sans"]
+    common_name = normalize_hostname(subject.common_name)
+    key = generate_private_key(key_type)
+    csr = create_csr(key=key, subject=subject, sans=list(sans))
+    sans_all = describe_csr(csr)["sans"]
     with transaction.atomic():
         entry = Certificate.objects.create(
             name=common_name,
             source=CertificateSource.CSR,
             key=key_store(key, passphrase=passphrase),
-            csr_pem=crypto.csr_to_pem(csr).decode("ascii"),
+            csr_pem=csr_to_pem(csr).decode("ascii"),
             common_name=common_name,
             sans=sans_all,
-            key_type=crypto.key_type_of(key),
+            key_type=key_type_of(key),
             search_text=" ".join([common_name, *sans_all]).lower(),
             created_by=_user(user),
         )
@@ -139,7 +148,7 @@ def certificate_create_csr(
 def _certificates_from(uploads: Sequence[bytes]) -> list[x509.Certificate]:
     certificates: list[x509.Certificate] = []
     for data in uploads:
-        certificates.extend(crypto.parse_certificates(data))
+        certificates.extend(parse_certificates(data))
     return certificates
 
 
@@ -149,13 +158,13 @@ def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Ou
     if not certificates:
         raise CryptoError("Upload the certificate the CA sent.")
     entry = _pending(certificate_get(certificate_id))
-    csr_key = crypto.load_csr(entry.csr_pem.encode("ascii")).public_key()
-    if not any(crypto.public_key_matches(csr_key, cert) for cert in certificates):
+    csr_key = load_csr(entry.csr_pem.encode("ascii")).public_key()
+    if not any(public_key_matches(csr_key, cert) for cert in certificates):
         raise CryptoError(
             "The uploaded certificate does not match this CSR's private key: it was issued for a different "
             "request. Check that you picked the right pending entry, or ask the CA to reissue with this CSR."
         )
-    leaf, chain = crypto.order_chain(certificates, leaf_key=csr_key)
+    leaf, chain = order_chain(certificates, leaf_key=csr_key)
     _refuse_duplicate(leaf)
     # Network (AIA) before the row lock: a slow CA server must not hold a transaction open.
     chain, warnings = _complete_chain(leaf, chain)
@@ -190,23 +199,23 @@ def certificate_import(
     user: User | None = None,
 ) -> Outcome:
     if pkcs12_data:
-        bundle = crypto.parse_pkcs12(pkcs12_data, passphrase)
+        bundle = parse_pkcs12(pkcs12_data, passphrase)
     elif certificate_data:
-        bundle = crypto.parse_bundle(certificate_data, passphrase)
+        bundle = parse_bundle(certificate_data, passphrase)
     else:
         raise CryptoError("Upload a certificate (PEM, DER or PKCS#7) or a PKCS#12 file.")
     key = bundle.key
     if key_data:
-        separate = crypto.load_private_key(key_data, passphrase)
-        if key is not None and not crypto.public_key_matches(key, separate):
+        separate = load_private_key(key_data, passphrase)
+        if key is not None and not public_key_matches(key, separate):
             raise CryptoError("The certificate file contains a private key that differs from the key file.")
         key = separate
-    certificates = bundle.certificates + (crypto.parse_certificates(chain_data) if chain_data else [])
-    if key is not None and not any(crypto.public_key_matches(key, cert) for cert in certificates):
+    certificates = bundle.certificates + (parse_certificates(chain_data) if chain_data else [])
+    if key is not None and not any(public_key_matches(key, cert) for cert in certificates):
         raise CryptoError("The private key does not match the certificate: they are not a pair.")
-    leaf, chain = crypto.order_chain(certificates, leaf_key=key)
+    leaf, chain = order_chain(certificates, leaf_key=key)
     if key is None and (pending := _pending_entry_for(leaf)) is not None:
-        outcome = certificate_complete(certificate_id=pending.pk, uploads=[crypto.certificates_to_pem(certificates)])
+        outcome = certificate_complete(certificate_id=pending.pk, uploads=[certificates_to_pem(certificates)])
         outcome.warnings.insert(0, f"This certificate answers the pending CSR #{pending.pk}, which is now complete.")
         return outcome
     _refuse_duplicate(leaf)
@@ -254,7 +263,7 @@ def certificate_ensure_default(*, hostname: str) -> Certificate | None:
     return certificate_create_self_signed(hostname=hostname, days=825, is_default=True)
 
 
-def certificate_private_key(entry: Certificate, *, passphrase: bytes | None) -> crypto.PrivateKey:
+def certificate_private_key(entry: Certificate, *, passphrase: bytes | None) -> keytypes.PrivateKey:
     if entry.key is None:
         raise RepositoryError(f"Certificate '{entry.name}' has no private key in the panel.")
     return key_load(entry.key, passphrase=passphrase)

@@ -18,8 +18,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from repository import crypto
 from repository.errors import CryptoError
+from repository.pki.chain import aia_ca_issuers_urls, missing_issuer
+from repository.pki.describe import describe_certificate
+from repository.pki.parse import parse_certificates
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def fetch_certificates(url: str, *, timeout: float) -> list[x509.Certificate]:
         raise CryptoError(f"could not download {url}: {reason}") from None
     if len(body) > MAX_BYTES:
         raise CryptoError(f"{url} returned more than {MAX_BYTES // 1024} KB.")
-    return crypto.parse_certificates(body)
+    return parse_certificates(body)
 
 
 def _issuer_from(url: str, child: x509.Certificate, *, timeout: float) -> x509.Certificate:
@@ -86,7 +88,7 @@ def complete_chain(
     result = Completion(chain=list(chain))
     for _ in range(MAX_HOPS):
         last = result.chain[-1] if result.chain else leaf
-        urls = crypto.aia_ca_issuers_urls(last)
+        urls = aia_ca_issuers_urls(last)
         if _is_anchor(last) or not urls or not fetch:
             break
         try:
@@ -96,10 +98,8 @@ def complete_chain(
             result.notes.append(f"The panel tried to fetch the missing intermediate but {exc}")
             break
         result.chain.append(issuer)
-        result.notes.append(
-            f"Added the intermediate '{crypto.describe_certificate(issuer).common_name}' from {urls[0]}."
-        )
-    missing = crypto.missing_issuer(leaf, result.chain)
+        result.notes.append(f"Added the intermediate '{describe_certificate(issuer).common_name}' from {urls[0]}.")
+    missing = missing_issuer(leaf, result.chain)
     if missing is not None:
         result.notes.append(
             f"The intermediate certificate '{missing.rfc4514_string()}' is missing: upload it as the chain, "

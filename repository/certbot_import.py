@@ -22,12 +22,17 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from repository import crypto, renewal
+from repository import renewal
 from repository.acme_client import private_key_from_jwk
 from repository.actions import fill_from_x509
 from repository.errors import RepositoryError
 from repository.keyring import key_store
 from repository.models import AcmeAccount, Certificate, CertificateSource
+from repository.pki.chain import order_chain
+from repository.pki.describe import fingerprint_sha256
+from repository.pki.keytypes import PrivateKey
+from repository.pki.match import public_key_matches
+from repository.pki.parse import load_private_key, parse_certificates
 
 __all__ = ["CertbotImport", "certbot_import", "parse_renewal_conf"]
 
@@ -59,7 +64,7 @@ class _AccountFiles:
     uri: str
     email: str
     terms_of_service: str
-    key: crypto.PrivateKey
+    key: PrivateKey
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class _Lineage:
     name: str
     leaf: x509.Certificate
     chain: list[x509.Certificate]
-    key: crypto.PrivateKey
+    key: PrivateKey
     account: _AccountFiles
 
 
@@ -193,14 +198,14 @@ def _load_certificates(files: dict[str, Path]) -> list[x509.Certificate]:
 
 def _parse_certificates(path: Path, label: str) -> list[x509.Certificate]:
     try:
-        return crypto.parse_certificates(_read(path, label))
+        return parse_certificates(_read(path, label))
     except RepositoryError as exc:
         raise _Skip(f"{label}: {exc}") from None
 
 
-def _load_key(path: Path) -> crypto.PrivateKey:
+def _load_key(path: Path) -> PrivateKey:
     try:
-        return crypto.load_private_key(_read(path, "privkey.pem"))
+        return load_private_key(_read(path, "privkey.pem"))
     except RepositoryError as exc:
         raise _Skip(f"privkey.pem: {exc}") from None
 
@@ -286,15 +291,15 @@ def _read_lineage(root: Path, conf_path: Path) -> _Lineage:
     }
     certificates = _load_certificates(files)
     key = _load_key(files["privkey"])
-    leaf, chain = crypto.order_chain(certificates)
-    if not crypto.public_key_matches(key, leaf):
+    leaf, chain = order_chain(certificates)
+    if not public_key_matches(key, leaf):
         raise _Skip("privkey.pem does not match the certificate")
     _refuse_duplicate(leaf)
     return _Lineage(name, leaf, chain, key, _load_account(root, conf.get("renewalparams", {})))
 
 
 def _refuse_duplicate(leaf: x509.Certificate) -> None:
-    existing = Certificate.objects.filter(fingerprint_sha256=crypto.fingerprint_sha256(leaf)).first()
+    existing = Certificate.objects.filter(fingerprint_sha256=fingerprint_sha256(leaf)).first()
     if existing is not None:
         raise _Skip(f"the certificate is already in the repository as #{existing.pk} ({existing.name})")
 

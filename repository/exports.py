@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from repository import crypto
 from repository.actions import certificate_private_key
 from repository.errors import RepositoryError
 from repository.models import Certificate, KeyExport
+from repository.pki.convert import certificate_to_der, private_key_to_pem, to_pkcs12
+from repository.pki.parse import parse_certificates
 from repository.selectors import certificate_get
 
 log = logging.getLogger(__name__)
@@ -70,19 +71,19 @@ def _render(entry: Certificate, export_format: str, passphrase: bytes | None, ex
             raise RepositoryError(f"'{entry.name}' has no chain: it is self-signed or was stored without one.")
         return chain_pem
     if export_format == "der":
-        return crypto.certificate_to_der(crypto.parse_certificates(cert_pem)[0])
+        return certificate_to_der(parse_certificates(cert_pem)[0])
     key = certificate_private_key(entry, passphrase=passphrase)
     if export_format == "key":
-        return crypto.private_key_to_pem(key)
+        return private_key_to_pem(key)
     if export_format == "combined":
-        return cert_pem + chain_pem + crypto.private_key_to_pem(key)
+        return cert_pem + chain_pem + private_key_to_pem(key)
     if not export_password:
         raise RepositoryError("Choose an export password: a PKCS#12 file always carries the private key.")
-    return crypto.to_pkcs12(
+    return to_pkcs12(
         name=entry.name,
         key=key,
-        cert=crypto.parse_certificates(cert_pem)[0],
-        chain=crypto.parse_certificates(chain_pem) if chain_pem else [],
+        cert=parse_certificates(cert_pem)[0],
+        chain=parse_certificates(chain_pem) if chain_pem else [],
         password=export_password,
     )
 

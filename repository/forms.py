@@ -9,11 +9,13 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from repository import crypto
 from repository.errors import CryptoError
 from repository.exports import FORMATS
+from repository.pki.generate import SubjectFields
+from repository.pki.hostnames import normalize_hostname
+from repository.pki.keytypes import KEY_TYPES
 
-KEY_TYPE_CHOICES = list(crypto.KEY_TYPES.items())
+KEY_TYPE_CHOICES = list(KEY_TYPES.items())
 NAME_SEPARATORS = re.compile(r"[\s,;]+")
 
 
@@ -44,7 +46,7 @@ def parse_hostnames(text: str) -> list[str]:
     for raw in NAME_SEPARATORS.split(text.strip()):
         if raw:
             try:
-                names.append(crypto.normalize_hostname(raw))
+                names.append(normalize_hostname(raw))
             except CryptoError as exc:
                 raise forms.ValidationError(str(exc)) from None
     return names
@@ -60,7 +62,7 @@ class HostnameField(forms.CharField):
         if not value:
             return ""
         try:
-            return crypto.normalize_hostname(value, allow_wildcard=True)
+            return normalize_hostname(value, allow_wildcard=True)
         except CryptoError as exc:
             raise forms.ValidationError(str(exc)) from None
 
@@ -138,9 +140,9 @@ class CsrForm(NewPassphraseMixin):
             raise forms.ValidationError("Country must be a two-letter code such as DE.")
         return country
 
-    def subject(self) -> crypto.SubjectFields:
+    def subject(self) -> SubjectFields:
         data = self.cleaned_data
-        return crypto.SubjectFields(
+        return SubjectFields(
             common_name=data["common_name"],
             organization=data["organization"],
             organizational_unit=data["organizational_unit"],

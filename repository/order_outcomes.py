@@ -13,19 +13,21 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from repository import crypto, emails, events, renewal
+from repository import emails, events, renewal
 from repository.actions import fill_from_x509
 from repository.keyring import key_load
 from repository.models import AcmeOrder, Certificate, CertificateSource
+from repository.pki.chain import order_chain
+from repository.pki.parse import parse_certificates
 
 log = logging.getLogger(__name__)
 
 
 def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificate:
     """Store what the CA issued; for a renewal, the new certificate takes the old one's place."""
-    certificates = crypto.parse_certificates(fullchain_pem.encode())
+    certificates = parse_certificates(fullchain_pem.encode())
     assert order.key is not None, "an order is finalized with its key, so an issued one has it"
-    leaf, chain = crypto.order_chain(certificates, leaf_key=key_load(order.key))
+    leaf, chain = order_chain(certificates, leaf_key=key_load(order.key))
     entry = Certificate(
         name=order.hostnames[0],
         source=CertificateSource.ACME,

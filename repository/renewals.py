@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from repository import crypto, emails, renewal
+from repository import emails, renewal
 from repository.acme_accounts import session_for
 from repository.acme_orders import acme_order_create, order_alive
 from repository.acme_problems import AcmeError
@@ -27,6 +27,8 @@ from repository.models import (
     Certificate,
     CertificateSource,
 )
+from repository.pki.keytypes import KEY_TYPES
+from repository.pki.parse import parse_certificates
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None)
         if not session.directory_info().has_renewal_info:
             entry.ari_next_check = None
         else:
-            window = session.renewal_info(crypto.parse_certificates(entry.certificate_pem.encode())[0])
+            window = session.renewal_info(parse_certificates(entry.certificate_pem.encode())[0])
             apply_ari_window(entry, window.start, window.end, now=now, retry_after=window.retry_after)
     except (AcmeError, RepositoryError, KeyError, ValueError) as error:
         log.info("ARI for #%s unavailable (%s): keeping the lifetime rule", entry.pk, error)
@@ -161,7 +163,7 @@ def certificate_renew(certificate_id: int, *, user: User | None = None) -> AcmeO
     return acme_order_create(
         account=entry.acme_account,
         hostnames=list(entry.sans) or [entry.common_name],
-        key_type=entry.key_type if entry.key_type in crypto.KEY_TYPES else "ec256",
+        key_type=entry.key_type if entry.key_type in KEY_TYPES else "ec256",
         profile=entry.acme_profile,
         replaces=entry,
         user=user,

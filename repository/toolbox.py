@@ -6,8 +6,21 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from repository import crypto
 from repository.errors import CryptoError
+from repository.pki.chain import order_chain, verify_chain
+from repository.pki.convert import convert as pki_convert
+from repository.pki.describe import describe_certificate, describe_csr, describe_private_key
+from repository.pki.keytypes import PrivateKey, key_description
+from repository.pki.match import public_key_matches
+from repository.pki.parse import (
+    Bundle,
+    load_csr,
+    load_private_key,
+    looks_like_pkcs12,
+    parse_bundle,
+    parse_certificates,
+    parse_pkcs12,
+)
 
 Fields = list[tuple[str, str]]
 
@@ -23,7 +36,7 @@ def _when(value: object) -> str:
 
 
 def certificate_fields(cert: x509.Certificate) -> Fields:
-    info = crypto.describe_certificate(cert)
+    info = describe_certificate(cert)
     return [
         ("Subject", info.subject),
         ("Issuer", info.issuer),
@@ -33,7 +46,7 @@ def certificate_fields(cert: x509.Certificate) -> Fields:
         ("Serial", info.serial),
         ("SHA-256 fingerprint", info.fingerprint_sha256),
         ("SHA-1 fingerprint", info.fingerprint_sha1),
-        ("Key", crypto.key_description(info.key_type)),
+        ("Key", key_description(info.key_type)),
         ("Signature algorithm", info.signature_algorithm),
         ("Key usage", ", ".join(info.key_usage) or "not restricted"),
         ("Extended key usage", ", ".join(info.extended_key_usage) or "not restricted"),
@@ -43,30 +56,30 @@ def certificate_fields(cert: x509.Certificate) -> Fields:
 
 
 def _csr_section(csr: x509.CertificateSigningRequest) -> Section:
-    info = crypto.describe_csr(csr)
+    info = describe_csr(csr)
     return Section(
         "Certificate signing request",
         [
             ("Subject", info["subject"]),
             ("Names (SAN)", ", ".join(info["sans"]) or "none"),
-            ("Key", crypto.key_description(info["key_type"])),
+            ("Key", key_description(info["key_type"])),
             ("Signature", "valid" if info["signature_valid"] else "INVALID"),
         ],
     )
 
 
-def _key_section(key: crypto.PrivateKey) -> Section:
-    info = crypto.describe_private_key(key)
+def _key_section(key: PrivateKey) -> Section:
+    info = describe_private_key(key)
     return Section(
         "Private key",
         [
-            ("Key", crypto.key_description(str(info["key_type"]))),
+            ("Key", key_description(str(info["key_type"]))),
             ("Public key SHA-256", str(info["public_key_sha256"])),
         ],
     )
 
 
-def _bundle_sections(bundle: crypto.Bundle, title: str) -> list[Section]:
+def _bundle_sections(bundle: Bundle, title: str) -> list[Section]:
     sections = [Section(f"{title} {n}", certificate_fields(c)) for n, c in enumerate(bundle.certificates, 1)]
     if bundle.key is not None:
         sections.append(_key_section(bundle.key))
@@ -75,16 +88,16 @@ def _bundle_sections(bundle: crypto.Bundle, title: str) -> list[Section]:
 
 def decode(data: bytes, *, password: bytes | None = None) -> list[Section]:
     """Like `openssl x509/req/pkey/pkcs12 -text`: whatever the data is, describe it."""
-    if crypto.looks_like_pkcs12(data):
-        return _bundle_sections(crypto.parse_pkcs12(data, password), "PKCS#12 certificate")
+    if looks_like_pkcs12(data):
+        return _bundle_sections(parse_pkcs12(data, password), "PKCS#12 certificate")
     if b"PRIVATE KEY-----" in data and b"CERTIFICATE-----" not in data:
-        return [_key_section(crypto.load_private_key(data, password))]
+        return [_key_section(load_private_key(data, password))]
     if b"CERTIFICATE REQUEST-----" in data:
-        return [_csr_section(crypto.load_csr(data))]
+        return [_csr_section(load_csr(data))]
     try:
-        return _bundle_sections(crypto.parse_bundle(data, password), "Certificate")
+        return _bundle_sections(parse_bundle(data, password), "Certificate")
     except CryptoError as first:
-        for attempt in (crypto.load_csr, lambda d: crypto.load_private_key(d, password)):
+        for attempt in (load_csr, lambda d: load_private_key(d, password)):
             try:
                 parsed = attempt(data)
             except CryptoError:
@@ -97,25 +110,25 @@ def decode(data: bytes, *, password: bytes | None = None) -> list[Section]:
 
 def key_matches(*, key_data: bytes, other_data: bytes, passphrase: bytes | None = None) -> tuple[bool, str]:
     """Like comparing `openssl x509 -modulus` with `openssl rsa -modulus`, for every key type."""
-    key = crypto.load_private_key(key_data, passphrase)
+    key = load_private_key(key_data, passphrase)
     other: x509.Certificate | x509.CertificateSigningRequest
     if b"CERTIFICATE REQUEST" in other_data:
-        other, what = crypto.load_csr(other_data), "CSR"
+        other, what = load_csr(other_data), "CSR"
     else:
-        other, what = crypto.parse_certificates(other_data)[0], "certificate"
-    if crypto.public_key_matches(key, other):
+        other, what = parse_certificates(other_data)[0], "certificate"
+    if public_key_matches(key, other):
         return True, f"The private key matches the {what}."
     return False, f"The private key does NOT match the {what}: they are not a pair."
 
 
 def verify(data: bytes) -> tuple[list[Section], list[str]]:
     """Like `openssl verify -untrusted`: order what was pasted leaf→root and report every problem."""
-    leaf, chain = crypto.order_chain(crypto.parse_certificates(data))
+    leaf, chain = order_chain(parse_certificates(data))
     sections = [
-        Section(f"{n}. {crypto.describe_certificate(c).subject}", certificate_fields(c))
+        Section(f"{n}. {describe_certificate(c).subject}", certificate_fields(c))
         for n, c in enumerate([leaf, *chain], 1)
     ]
-    return sections, crypto.verify_chain(leaf, chain)
+    return sections, verify_chain(leaf, chain)
 
 
 CONVERSIONS = {"pem": ("PEM", ".pem"), "der": ("DER", ".der"), "pkcs12": ("PKCS#12", ".p12")}
@@ -124,4 +137,4 @@ CONVERSIONS = {"pem": ("PEM", ".pem"), "der": ("DER", ".der"), "pkcs12": ("PKCS#
 def convert(data: bytes, *, to: str, password: bytes | None = None, passphrase: bytes | None = None) -> bytes:
     if to not in CONVERSIONS:
         raise CryptoError(f"Unknown target format '{to}'.")
-    return crypto.convert(data, to=to, password=password, passphrase=passphrase)
+    return pki_convert(data, to=to, password=password, passphrase=passphrase)

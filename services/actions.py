@@ -8,10 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from repository import crypto
 from repository.errors import CryptoError
 from repository.keyring import key_load, key_store
 from repository.models import Certificate
+from repository.pki.hostnames import normalize_hostname
 from services import deployments
 from services.daemons import ADAPTERS
 from services.errors import DeploymentLeased, ListenerBusy, ListenerError
@@ -35,7 +35,7 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
         raise ListenerError(f"Unknown daemon '{fields['daemon']}': use one of {', '.join(ADAPTERS)}.")
     for name in ("host", "server_name"):
         if fields.get(name):
-            fields[name] = crypto.normalize_hostname(fields[name], allow_wildcard=False)
+            fields[name] = normalize_hostname(fields[name], allow_wildcard=False)
     for name in PATH_FIELDS:
         if fields.get(name) and not str(fields[name]).startswith("/"):
             raise ListenerError(f"{name.replace('_', ' ')} must be an absolute path, not '{fields[name]}'.")
@@ -117,7 +117,7 @@ def listener_assign(
     with transaction.atomic():
         key = _deploy_key(certificate, passphrase)
         if sni_name:
-            name = crypto.normalize_hostname(sni_name)
+            name = normalize_hostname(sni_name)
             SniCertificate.objects.update_or_create(
                 listener=listener, server_name=name, defaults={"certificate": certificate, "deploy_key": key}
             )

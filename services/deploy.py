@@ -18,9 +18,12 @@ from pathlib import Path
 
 from django.conf import settings
 
-from repository import crypto
 from repository.keyring import key_load
 from repository.models import Certificate, PrivateKey
+from repository.pki import keytypes
+from repository.pki.convert import private_key_to_pem
+from repository.pki.match import public_key_matches
+from repository.pki.parse import parse_certificates
 from services import probes
 from services.daemons import ADAPTERS
 from services.daemons.base import KINDS, Files
@@ -53,7 +56,7 @@ def listener_files(listener: Listener, *, sni_name: str = "") -> Files:
     return Files(paths)
 
 
-def deploy_key_for(certificate: Certificate, deploy_key: PrivateKey | None) -> crypto.PrivateKey:
+def deploy_key_for(certificate: Certificate, deploy_key: PrivateKey | None) -> keytypes.PrivateKey:
     row = deploy_key or certificate.key
     if row is None:
         raise DeployError(f"Certificate '{certificate.name}' has no private key in the panel: it cannot be served.")
@@ -65,15 +68,15 @@ def deploy_key_for(certificate: Certificate, deploy_key: PrivateKey | None) -> c
     return key_load(row)
 
 
-def certificate_contents(certificate: Certificate, key: crypto.PrivateKey) -> dict[str, bytes]:
+def certificate_contents(certificate: Certificate, key: keytypes.PrivateKey) -> dict[str, bytes]:
     if certificate.is_pending:
         raise DeployError(f"'{certificate.name}' is a pending CSR, not a certificate yet.")
     leaf, chain = certificate.certificate_pem.encode(), certificate.chain_pem.encode()
     # Most daemons' config checks never open the TLS files, and a daemon reloaded onto a key that does
     # not match fails every handshake (or, like vsftpd and slapd, stops serving TLS): refuse first.
-    if not crypto.public_key_matches(key, crypto.parse_certificates(leaf)[0]):
+    if not public_key_matches(key, parse_certificates(leaf)[0]):
         raise DeployError(f"The private key does not match the certificate '{certificate.name}': nothing was written.")
-    key_pem = crypto.private_key_to_pem(key)
+    key_pem = private_key_to_pem(key)
     return {"cert": leaf, "chain": chain, "fullchain": leaf + chain, "key": key_pem, "combined": leaf + chain + key_pem}
 
 

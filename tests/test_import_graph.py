@@ -17,6 +17,10 @@ The rule, in layers from the bottom up:
   4. certpanel's wiring modules (``WIRING``: URLs, WSGI, views, context processors, first-start bootstrap and its
      command) put the apps together and may import anything; no app imports them.
 And across all of them: no cycle between modules.
+
+``repository.pki`` is pure (no Django, no database): it imports nothing from Django, from ``certpanel`` or from the
+rest of ``repository`` except ``repository.errors`` for ``CryptoError`` (``PURE_ALLOWED``), and that way out is
+itself Django-free (checked down its own imports).
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ WIRING = frozenset(
         "certpanel.management.commands.bootstrap",
     }
 )
+
+PURE = "repository.pki"
+# CryptoError stays a RepositoryError (callers catch RepositoryError around pki calls), so pki reaches the error
+# hierarchy and nothing else; repository.errors imports only certpanel.errors, both stdlib-only.
+PURE_ALLOWED = frozenset({"repository.errors"})
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -157,6 +166,41 @@ def layering_violations(graph: dict[str, set[str]]) -> list[str]:
     return found
 
 
+def _third_party(path: Path) -> set[str]:
+    """Top-level names of every absolute import in a module (``django``, ``cryptography``, …)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level
+    }
+    return {name.split(".")[0] for name in names}
+
+
+def _in_pure(module: str) -> bool:
+    return module == PURE or module.startswith(PURE + ".")
+
+
+def purity_violations(graph: dict[str, set[str]], modules: dict[str, Path]) -> list[str]:
+    found = [
+        f"{source} -> {target}: {PURE} imports only itself and {', '.join(sorted(PURE_ALLOWED))}"
+        for source, targets in sorted(graph.items())
+        if _in_pure(source)
+        for target in sorted(targets)
+        if not _in_pure(target) and target not in PURE_ALLOWED
+    ]
+    reached = {source for source in graph if _in_pure(source)}
+    frontier = set(reached)
+    while frontier:  # everything pki runs when imported, within the three packages
+        frontier = {target for source in frontier for target in graph[source]} - reached
+        reached |= frontier
+    found += [
+        f"{module} imports django, and {PURE} reaches it"
+        for module in sorted(reached)
+        if "django" in _third_party(modules[module])
+    ]
+    return found
+
+
 def test_import_graph_covers_the_three_packages() -> None:
     graph = import_graph()
     assert {"certpanel.settings", "repository.actions", "services.actions", "repository.models.acme"} <= set(graph)
@@ -174,6 +218,30 @@ def test_dependencies_point_one_way() -> None:
     assert not found, "imports against the layering (see this module's docstring):\n" + "\n".join(
         "  " + line for line in found
     )
+
+
+def test_pki_imports_nothing_from_django_certpanel_or_the_rest_of_repository() -> None:
+    graph = import_graph()
+    assert {"repository.pki", "repository.pki.parse", "repository.pki.chain"} <= set(graph)
+    found = purity_violations(graph, _modules())
+    assert not found, f"{PURE} must stay pure:\n" + "\n".join("  " + line for line in found)
+
+
+def test_pki_purity_check_can_fail(tmp_path: Path) -> None:
+    """A pki module reaching a model, and one whose allowed way out imports Django, are both reported."""
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "repository" / "pki").mkdir()
+    (tmp_path / "repository" / "pki" / "__init__.py").write_text("")
+    (tmp_path / "repository" / "pki" / "parse.py").write_text("from repository.errors import CryptoError\n")
+    (tmp_path / "repository" / "pki" / "chain.py").write_text("def f():\n    from repository import models\n")
+    (tmp_path / "repository" / "models.py").write_text("")
+    (tmp_path / "repository" / "errors.py").write_text("from django.conf import settings\n")
+    assert purity_violations(import_graph(tmp_path), _modules(tmp_path)) == [
+        "repository.pki.chain -> repository.models: repository.pki imports only itself and repository.errors",
+        "repository.errors imports django, and repository.pki reaches it",
+    ]
 
 
 def test_a_cycle_hidden_in_a_function_is_reported(tmp_path: Path) -> None:

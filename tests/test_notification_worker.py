@@ -19,8 +19,9 @@ from django.test import Client
 from django.utils import timezone
 
 from certpanel.models import Heartbeat, Notification
-from repository import crypto, emails, keystore
+from repository import emails, keystore
 from repository.models import AcmeAccount, Certificate, PanelSettings, PrivateKey
+from repository.pki.convert import private_key_to_pem
 from repository.sweep_watch import SWEEP
 from repository.tasks import certificate_renew_task
 from tests.support.factories import ec_key
@@ -100,7 +101,7 @@ def _renewal_that_fails_in_the_worker() -> Certificate:
     with an admin-readable error, before any CA is contacted (no network)."""
     foreign = PrivateKey.objects.create(
         key_type="ec256",
-        sealed_pem=keystore.seal(crypto.private_key_to_pem(ec_key(), None), kek=os.urandom(32)),
+        sealed_pem=keystore.seal(private_key_to_pem(ec_key(), None), kek=os.urandom(32)),
         public_key_sha256="0" * 64,
     )
     account = AcmeAccount.objects.create(name="ca", directory_url="https://ca.invalid/dir", key=foreign)

@@ -15,10 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from django.utils import timezone
 
-from repository import crypto
 from repository.acme_client import AcmeSession, ari_certificate_id
 from repository.keyring import key_store
 from repository.models import AcmeAccount, Certificate
+from repository.pki.describe import describe_certificate
 from repository.renewals import certificate_ari_refresh
 from tests.support.factories import ec_key, make_ca, name, pem
 
@@ -135,7 +135,7 @@ def acme_entry(db: None, fake_ca: FakeCA) -> Certificate:
     account = AcmeAccount.objects.create(
         name="fake", directory_url=f"{fake_ca.url}/dir", key=key_store(ec_key()), uri=f"{fake_ca.url}/acct/1"
     )
-    info = crypto.describe_certificate(leaf)
+    info = describe_certificate(leaf)
     return Certificate.objects.create(
         name="mail.example.com",
         source="acme",

@@ -143,7 +143,7 @@ def tree(make_tree: Callable[..., Tree]) -> Tree:
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
-    from repository.crypto import fingerprint_sha256
+    from repository.pki.describe import fingerprint_sha256
 
     return fingerprint_sha256(cert)
 

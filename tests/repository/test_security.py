@@ -8,8 +8,8 @@ from django.apps import apps
 from django.db import connection
 from django.test import Client
 
-from repository import crypto
 from repository.models import Certificate
+from repository.pki.match import public_key_matches
 from tests.support.factories import CA, ec_key, key_pem, pem
 
 PAGES = [
@@ -98,7 +98,7 @@ def test_no_private_key_is_stored_in_plaintext(staff_client: Client, ca: CA, cap
     from repository.actions import certificate_private_key
 
     loaded = certificate_private_key(entry, passphrase=None)
-    assert crypto.public_key_matches(loaded, leaf)
+    assert public_key_matches(loaded, leaf)
 
 
 @pytest.mark.django_db

@@ -132,15 +132,16 @@ def test_a_renewal_this_worker_cannot_decrypt_fails_with_an_email_instead_of_ret
 ) -> None:
     import os
 
-    from repository import crypto, keystore
+    from repository import keystore
     from repository.acme_orders import acme_order_process
     from repository.models import PrivateKey
+    from repository.pki.convert import private_key_to_pem
 
     # The account key was sealed under another KEK (a worker started without the data dir, or a wrong
     # CERTPANEL_KEY_ENCRYPTION_KEY): the CA is never contacted, so no network is involved.
     foreign = PrivateKey.objects.create(
         key_type="ec256",
-        sealed_pem=keystore.seal(crypto.private_key_to_pem(ec_key(), None), kek=os.urandom(32)),
+        sealed_pem=keystore.seal(private_key_to_pem(ec_key(), None), kek=os.urandom(32)),
         public_key_sha256="0" * 64,
     )
     account = AcmeAccount.objects.create(name="ca", directory_url="https://ca.invalid/dir", key=foreign)

@@ -11,15 +11,18 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from certpanel.cli import AdminCommand, read_input, read_secret, write_output
-from repository import acme_cli, actions, crypto, selectors
+from repository import acme_cli, actions, selectors
 from repository.exports import FORMATS, certificate_export
 from repository.models import Certificate
+from repository.pki import keytypes
+from repository.pki.generate import SubjectFields
+from repository.pki.hostnames import normalize_hostname
 
-KEY_TYPES = list(crypto.KEY_TYPES)
+KEY_TYPES = list(keytypes.KEY_TYPES)
 
 
 def _hostnames(values: list[str] | None) -> list[str]:
-    return [crypto.normalize_hostname(value) for value in values or []]
+    return [normalize_hostname(value) for value in values or []]
 
 
 class Command(AdminCommand):
@@ -151,7 +154,7 @@ class Command(AdminCommand):
         self._print_entry(entry, options, "Created self-signed certificate")
 
     def do_csr(self, options: dict[str, Any]) -> None:
-        subject = crypto.SubjectFields(
+        subject = SubjectFields(
             common_name=options["name"],
             organization=options["org"],
             organizational_unit=options["org_unit"],

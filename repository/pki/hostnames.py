@@ -1,6 +1,5 @@
 """Hostname and IP address normalisation for certificate names.
 
-Split off from ``repository.crypto`` (which re-exports the public names) to keep it small.
 Only the stdlib: no Django.
 """
 
@@ -10,8 +9,6 @@ import ipaddress
 import re
 
 from repository.errors import CryptoError
-
-__all__ = ["is_ip_address", "normalize_hostname"]
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 

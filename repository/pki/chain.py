@@ -1,7 +1,6 @@
-"""Certificate chain ordering, verification and AIA lookups.
+"""Certificate chains: ordering an upload into leaf and path, verifying it, finding what is missing, AIA URLs.
 
-Split off from ``repository.crypto`` (which re-exports everything in ``__all__``) to keep both
-modules small. Only ``cryptography`` and the stdlib: no Django.
+Only ``cryptography`` and the stdlib: no Django.
 """
 
 from __future__ import annotations
@@ -12,61 +11,16 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from repository.errors import CryptoError
-from repository.keytypes import PrivateKey, PublicKey
+from repository.pki.keytypes import PrivateKey, PublicKey
+from repository.pki.match import public_key_matches
 
-__all__ = [
-    "aia_ca_issuers_urls",
-    "display_name",
-    "is_self_signed",
-    "missing_issuer",
-    "order_chain",
-    "path_ends_at_root",
-    "public_key_matches",
-    "verify_chain",
-]
-# Not listed above: ``__all__`` is what crypto re-exports, while ``unique_certificates`` and
-# ``as_utc`` are helpers shared with the sibling modules only.
-
-# Every private key class cryptography can load, so a key of any type is reduced to its public half.
-_PRIVATE_KEY_CLASSES = (
-    rsa.RSAPrivateKey,
-    ec.EllipticCurvePrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-    dsa.DSAPrivateKey,
-    x25519.X25519PrivateKey,
-    x448.X448PrivateKey,
-)
-# What can go wrong inside cryptography when a certificate or key is unusual.
+# What can go wrong inside cryptography when a certificate is unusual.
 _CRYPTO_FAILURES = (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature)
 _SHA256 = hashes.SHA256()
-
-
-def _spki_der(item: object) -> bytes:
-    """DER SubjectPublicKeyInfo of a key, certificate or CSR: the canonical thing to compare."""
-    if isinstance(item, (x509.Certificate, x509.CertificateSigningRequest, *_PRIVATE_KEY_CLASSES)):
-        item = item.public_key()
-    public_bytes = getattr(item, "public_bytes", None)
-    if public_bytes is None:
-        raise CryptoError("This is not a key, certificate or certificate signing request.")
-    try:
-        der: bytes = public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    except _CRYPTO_FAILURES as exc:
-        raise CryptoError("This key type cannot be compared.") from exc
-    return der
-
-
-def public_key_matches(
-    key: PrivateKey | PublicKey,
-    other: x509.Certificate | x509.CertificateSigningRequest | PrivateKey | PublicKey,
-) -> bool:
-    """True when both sides carry the same public key."""
-    return _spki_der(key) == _spki_der(other)
 
 
 def display_name(cert: x509.Certificate) -> str:

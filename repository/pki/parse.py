@@ -1,8 +1,7 @@
 """Reading uploads: PEM/DER scanning, certificates, bundles, PKCS#12, CSRs and private keys.
 
-Split off from ``repository.crypto`` (which re-exports the public names) to keep both modules
-small. This module must not import ``repository.crypto``: crypto imports it. Only
-``cryptography`` and the stdlib: no Django.
+Also ``guard``, the decorator every pki module uses to turn a stray cryptography exception into a
+``CryptoError``. Only ``cryptography`` and the stdlib: no Django.
 """
 
 from __future__ import annotations
@@ -22,14 +21,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from repository.chain import public_key_matches, unique_certificates
 from repository.errors import CryptoError
-from repository.keytypes import PrivateKey, PublicKey
-
-__all__ = [
-    "Bundle", "PrivateKey", "PublicKey", "guard", "load_csr", "load_private_key", "looks_like_pkcs12",
-    "parse_bundle", "parse_certificates", "parse_pkcs12", "supported_key",
-]  # fmt: skip
+from repository.pki.chain import unique_certificates
+from repository.pki.keytypes import PrivateKey
+from repository.pki.match import public_key_matches
 
 _KEY_ENCRYPTED = "The private key is encrypted: enter its passphrase."
 _NO_KEY = "No private key found: expected a PEM or DER private key."

@@ -1,0 +1,15 @@
+"""The pure certificate logic: keys, certificates, CSRs and chains, with no Django and no database.
+
+Read it like a table of contents; each module imports only those above it (and ``repository.errors``
+for ``CryptoError``, the one error it raises):
+
+- ``keytypes``  the key types the panel handles: ``PrivateKey``/``PublicKey`` annotations, codes and labels.
+- ``match``     whether a key, certificate and CSR carry the same public key.
+- ``hostnames`` hostname and IP address normalisation (IDNA, wildcards) for certificate names.
+- ``chain``     ordering an upload into leaf + path, verifying it, what is missing, AIA URLs.
+- ``parse``     reading uploads: PEM/DER/PKCS#7 certificates, bundles, PKCS#12, CSRs, private keys;
+                ``guard``, which turns stray cryptography exceptions into ``CryptoError``.
+- ``generate``  new private keys, self-signed certificates and CSRs.
+- ``describe``  what a certificate, CSR or key says (names, dates, fingerprints, usages), for display.
+- ``convert``   writing out: PEM, DER, PKCS#12, and the toolbox's any-to-any conversion.
+"""
