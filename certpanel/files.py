@@ -26,6 +26,15 @@ def write_new(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -
         os.fsync(fd)
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a directory (so the names created or renamed in it survive a power cut), to disk."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _temp_beside(path: Path) -> Path:
     # Same directory (a rename never crosses filesystems), hidden, and unique per writer.
     return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from certpanel.files import write_new
+from certpanel.files import fsync_path, write_new
 from services.errors import StagingError
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,7 @@ def staged_names(path: Path, tag: str) -> tuple[Path, Path]:
 def _fsync_directories(paths: Iterable[str | Path]) -> None:
     """Make renames and new names durable: fsync each directory once."""
     for directory in {Path(p).parent for p in paths}:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(directory)
 
 
 def _write_new(path: Path, content: bytes, *, mode: int, uid: int, gid: int) -> None:
@@ -107,11 +103,7 @@ def _keep_previous(path: Path, previous: Path) -> None:
         shutil.copy2(path, previous, follow_symlinks=False)
         info = path.lstat()
         os.chown(previous, info.st_uid, info.st_gid, follow_symlinks=False)
-        fd = os.open(previous, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(previous)
 
 
 def files_discard(paths: Iterable[Path], tag: str) -> None:
