@@ -48,8 +48,14 @@ def broker_outage_record(error: str) -> None:
 
 
 def broker_outage_clear() -> None:
-    """One cheap DELETE: called after every good dispatch and by the worker, which proves the broker works."""
-    BrokerOutage.objects.filter(pk=1).delete()
+    """Called after every good dispatch and by the worker, which proves the broker works.
+
+    Read first: on SQLite even a DELETE that matches nothing takes the write lock, and this runs on every
+    dispatch (20 `certs issue` at once would queue behind each other for nothing); a read does not block.
+    """
+    outage = BrokerOutage.objects.filter(pk=1)
+    if outage.exists():
+        outage.delete()
 
 
 def broker_outage() -> BrokerOutage | None:
