@@ -14,13 +14,13 @@ from django.views.decorators.http import require_http_methods
 
 from certpanel.errors import PanelError
 from certpanel.web import acting_user, form_data, staff_required
-from repository import actions, selectors, toolbox
+from repository import actions, selectors
 from repository.errors import NotFoundError
 from repository.exports import SECRET_FORMATS, certificate_export
 from repository.forms import CompleteForm, CsrForm, DeleteForm, ExportForm, ImportForm, SelfSignedForm
 from repository.models import AcmeOrder, Certificate, CertificateStatus
 from repository.pki.chain import verify_chain
-from repository.pki.describe import describe_certificate
+from repository.pki.describe import certificate_fields, describe_certificate
 from repository.pki.keytypes import key_description
 from repository.pki.parse import parse_certificates
 
@@ -151,7 +151,7 @@ def certificate_detail(request: HttpRequest, certificate_id: int) -> HttpRespons
         info = describe_certificate(leaf)
         context.update(
             info=info,
-            fields=toolbox.certificate_fields(leaf),
+            fields=certificate_fields(leaf),
             chain=[describe_certificate(c) for c in chain],
             chain_problems=verify_chain(leaf, chain),
         )
