@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from repository.errors import CryptoError
-from repository.keyring import key_load, key_store
+from repository.keystore import key_load, key_store
 from repository.models import Certificate
 from repository.pki.hostnames import normalize_hostname
 from services import deployments
