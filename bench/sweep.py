@@ -18,7 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from repository.keyring import key_store
+from repository.keystore import key_store
 from repository.models import AcmeAccount, Certificate
 from repository.tasks import renewal_sweep_task
 from tests.support.factories import ec_key

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from certpanel import views
-from repository import acme_views, toolbox_views
+from repository import acme_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="repository:list", permanent=False)),
@@ -14,7 +14,7 @@ urlpatterns = [
     path("password/", auth_views.PasswordChangeView.as_view(success_url="/"), name="password_change"),
     path("certificates/", include("repository.urls")),
     path("services/", include("services.urls")),
-    path("toolbox/", toolbox_views.toolbox_page, name="toolbox"),
+    path("toolbox/", include("repository.toolbox.urls")),
     path("settings/", acme_views.settings_page, name="settings"),
     path(".well-known/acme-challenge/<str:token>", acme_views.acme_challenge, name="acme_challenge"),
     path("admin/", admin.site.urls),

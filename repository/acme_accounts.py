@@ -10,7 +10,7 @@ from django.db import transaction
 from repository.acme_client import AcmeSession
 from repository.acme_problems import AcmeError
 from repository.errors import RepositoryError
-from repository.keyring import key_load, key_store
+from repository.keystore import key_load, key_store
 from repository.models import AcmeAccount
 from repository.pki.convert import certificates_to_pem
 from repository.pki.generate import generate_private_key

@@ -28,7 +28,7 @@ from repository.acme_accounts import acme_account_reregister, session_for
 from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
 from repository.acme_problems import AcmeError, explain
 from repository.errors import CryptoError, KeyStoreError, OrderBusy, RepositoryError
-from repository.keyring import key_load, key_store
+from repository.keystore import key_load, key_store
 from repository.models import (
     ACTIVE_STATUSES,
     AcmeAccount,

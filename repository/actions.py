@@ -15,7 +15,7 @@ from django.db.models import ProtectedError
 
 from repository import aia, renewal
 from repository.errors import CryptoError, InUseError, RepositoryError
-from repository.keyring import key_load, key_store, spki_sha256
+from repository.keystore import key_load, key_store, spki_sha256
 from repository.models import Certificate, CertificateSource, PrivateKey
 from repository.pki import keytypes
 from repository.pki.chain import order_chain, verify_chain

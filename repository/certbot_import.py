@@ -26,7 +26,7 @@ from repository import renewal
 from repository.acme_client import private_key_from_jwk
 from repository.actions import fill_from_x509
 from repository.errors import RepositoryError
-from repository.keyring import key_store
+from repository.keystore import key_store
 from repository.models import AcmeAccount, Certificate, CertificateSource
 from repository.pki.chain import order_chain
 from repository.pki.describe import fingerprint_sha256

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from repository import emails, events, renewal
 from repository.actions import fill_from_x509
-from repository.keyring import key_load
+from repository.keystore import key_load
 from repository.models import AcmeOrder, Certificate, CertificateSource
 from repository.pki.chain import order_chain
 from repository.pki.parse import parse_certificates

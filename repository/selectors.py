@@ -10,7 +10,11 @@ from django.db.models import Case, CharField, Model, Prefetch, Q, QuerySet, Valu
 from django.utils import timezone
 
 from repository.errors import NotFoundError
-from repository.models import Certificate, CertificateStatus
+from repository.models import AcmeOrder, Certificate, CertificateStatus, KeyExport
+from repository.pki.chain import verify_chain
+from repository.pki.describe import CertificateInfo, certificate_fields, describe_certificate
+from repository.pki.keytypes import key_description
+from repository.pki.parse import parse_certificates
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -109,6 +113,41 @@ def certificate_status(entry: Certificate, *, now: datetime | None = None) -> st
     if soon and (entry.expiring_from is None or entry.expiring_from <= now):
         return CertificateStatus.EXPIRING
     return CertificateStatus.VALID
+
+
+class CertificateDetail(TypedDict):
+    """What the certificate page shows besides the row itself. A pending CSR has no certificate to read yet:
+    its ``info`` is None and its ``fields``, ``chain`` and ``chain_problems`` are empty."""
+
+    status: str
+    usages: list[str]
+    key_exports: QuerySet[KeyExport]
+    key_label: str
+    renewed_by: Certificate | None
+    orders: QuerySet[AcmeOrder]
+    info: CertificateInfo | None
+    fields: list[tuple[str, str]]
+    chain: list[CertificateInfo]
+    chain_problems: list[str]
+
+
+def certificate_detail(entry: Certificate) -> CertificateDetail:
+    """The certificate page: the stored PEM read again for its fields and chain check; the newest 20 key exports
+    and 10 ACME orders (the ones that renewed it and the one that issued it)."""
+    leaf = None if entry.is_pending else parse_certificates(entry.certificate_pem.encode("ascii"))[0]
+    chain = parse_certificates(entry.chain_pem.encode("ascii")) if leaf is not None and entry.chain_pem else []
+    return {
+        "status": certificate_status(entry),
+        "usages": certificate_usages(entry),
+        "key_exports": entry.key_exports.all()[:20],
+        "key_label": key_description(entry.key.key_type) if entry.key else "",
+        "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id").first(),
+        "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
+        "info": describe_certificate(leaf) if leaf is not None else None,
+        "fields": certificate_fields(leaf) if leaf is not None else [],
+        "chain": [describe_certificate(c) for c in chain],
+        "chain_problems": verify_chain(leaf, chain) if leaf is not None else [],
+    }
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -14,15 +14,11 @@ from django.views.decorators.http import require_http_methods
 
 from certpanel.errors import PanelError
 from certpanel.web import acting_user, form_data, staff_required
-from repository import actions, selectors, toolbox
+from repository import actions, selectors
 from repository.errors import NotFoundError
 from repository.exports import SECRET_FORMATS, certificate_export
 from repository.forms import CompleteForm, CsrForm, DeleteForm, ExportForm, ImportForm, SelfSignedForm
-from repository.models import AcmeOrder, Certificate, CertificateStatus
-from repository.pki.chain import verify_chain
-from repository.pki.describe import describe_certificate
-from repository.pki.keytypes import key_description
-from repository.pki.parse import parse_certificates
+from repository.models import Certificate, CertificateStatus
 
 PAGE_SIZE = 50
 
@@ -135,27 +131,8 @@ def import_certificate(request: HttpRequest) -> HttpResponse:
 
 def certificate_detail(request: HttpRequest, certificate_id: int) -> HttpResponse:
     entry = _entry_or_404(certificate_id)
-    context: dict[str, Any] = {
-        "entry": entry,
-        "status": selectors.certificate_status(entry),
-        "usages": selectors.certificate_usages(entry),
-        "export_form": ExportForm(),
-        "key_exports": entry.key_exports.all()[:20],
-        "key_label": key_description(entry.key.key_type) if entry.key else "",
-        "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id").first(),
-        "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
-    }
-    if not entry.is_pending:
-        leaf = parse_certificates(entry.certificate_pem.encode("ascii"))[0]
-        chain = parse_certificates(entry.chain_pem.encode("ascii")) if entry.chain_pem else []
-        info = describe_certificate(leaf)
-        context.update(
-            info=info,
-            fields=toolbox.certificate_fields(leaf),
-            chain=[describe_certificate(c) for c in chain],
-            chain_problems=verify_chain(leaf, chain),
-        )
-    else:
+    context: dict[str, Any] = {"entry": entry, "export_form": ExportForm(), **selectors.certificate_detail(entry)}
+    if entry.is_pending:
         context["complete_form"] = CompleteForm()
     return render(request, "repository/detail.html", context)
 

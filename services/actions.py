@@ -9,15 +9,15 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from repository.errors import CryptoError
-from repository.keyring import key_load, key_store
+from repository.keystore import key_load, key_store
 from repository.models import Certificate
 from repository.pki.hostnames import normalize_hostname
-from services import deployments
+from services import deployments, selectors
 from services.daemons import ADAPTERS
 from services.errors import DeploymentLeased, ListenerBusy, ListenerError
 from services.models import Deployment, Listener, SniCertificate
 from services.protocols import BY_CODE, PROTOCOLS
-from services.tasks import queue_deployments
+from services.tasks import queue_deployments, queue_verification
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ def listener_update(listener: Listener, **fields: Any) -> Listener:
     except IntegrityError:
         raise ListenerError(f"A listener named '{merged['name']}' already exists.") from None
     return listener
+
+
+def listener_delete(listener: Listener) -> None:
+    """The listener and its history go; the files it deployed stay on disk for the daemon."""
+    listener.delete()
 
 
 def listeners_ensure_defaults(certificate: Certificate | None) -> list[Listener]:
@@ -130,8 +135,30 @@ def listener_assign(
     return listener
 
 
+def listener_assign_and_deploy(
+    listener: Listener, certificate_id: int, *, sni_name: str = "", passphrase: bytes | None = None
+) -> Listener:
+    """The page's "Save": assign, then queue a deployment (the CLI assigns and deploys in two commands)."""
+    listener_assign(listener, certificate_id, sni_name=sni_name, passphrase=passphrase)
+    queue_deployments([listener.pk], trigger="assigned")
+    return listener
+
+
 def listener_remove_sni(listener: Listener, sni_name: str) -> None:
+    """One SNI name stops having its own certificate: queued for deployment, which rewrites the daemon's files."""
     SniCertificate.objects.filter(listener=listener, server_name=sni_name).delete()
+    queue_deployments([listener.pk], trigger="sni removed")
+
+
+def listener_deploy_queue(listener: Listener, *, trigger: str) -> None:
+    """A deployment requested now and run by a worker once the caller's transaction commits."""
+    queue_deployments([listener.pk], trigger=trigger)
+
+
+def listeners_verify_queue() -> int:
+    """ "Verify all": every listener with a certificate marked queued, one task probes them; how many."""
+    ids = list(selectors.listener_list().exclude(certificate=None).values_list("pk", flat=True))
+    return queue_verification(ids)
 
 
 def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from repository.keyring import key_load
+from repository.keystore import key_load
 from repository.models import Certificate, PrivateKey
 from repository.pki import keytypes
 from repository.pki.convert import private_key_to_pem

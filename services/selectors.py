@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Prefetch, QuerySet
 
+from repository.errors import NotFoundError
+from repository.models import Certificate
+from repository.selectors import certificate_get, certificate_list
 from services.daemons import ADAPTERS
 from services.daemons.base import SnippetContext
 from services.deploy import listener_files, server_name_of
@@ -68,3 +71,53 @@ def deployments_active() -> dict[int, Deployment]:
     for deployment in Deployment.objects.exclude(status__in=FINAL_DEPLOYMENT_STATUSES).order_by("started_at", "id"):
         active[deployment.listener_id] = deployment
     return active
+
+
+class ListenerOverview(TypedDict):
+    """The services page: every listener, each with its newest unfinished deployment as ``active_deployment``
+    (None when idle); ``busy`` while a deployment or a queued verification is under way (the page refreshes)."""
+
+    listeners: list[Listener]
+    busy: bool
+
+
+def listener_overview() -> ListenerOverview:
+    listeners = list(listener_list())
+    active = deployments_active()
+    for listener in listeners:
+        listener.active_deployment = active.get(listener.pk)  # type: ignore[attr-defined]  # display-only, read by the list template
+    return {"listeners": listeners, "busy": bool(active) or any(item.verify_queued_at for item in listeners)}
+
+
+class ListenerDetail(TypedDict):
+    """A listener's page besides the row: the daemon's config snippet, the last deployments, and ``busy`` while a
+    deployment or a queued verification is under way (the page refreshes)."""
+
+    snippet: str
+    deployments: list[Deployment]
+    busy: bool
+
+
+def listener_detail(listener: Listener) -> ListenerDetail:
+    recent = deployments_recent(listener)
+    return {
+        "snippet": listener_snippet(listener),
+        "deployments": recent,
+        "busy": listener.verify_queued_at is not None or any(not d.is_final for d in recent),
+    }
+
+
+def certificates_assignable(*, search: str = "", limit: int = 100) -> QuerySet[Certificate]:
+    """What "Select from repository" offers: issued certificates whose key the panel holds."""
+    return certificate_list(search=search).exclude(certificate_pem="").exclude(key=None)[:limit]
+
+
+def certificate_picked(certificate_id: str | None) -> Certificate | None:
+    """The certificate picked in that list (None when none is, or it is gone), with its key for the passphrase
+    prompt."""
+    if not certificate_id:
+        return None
+    try:
+        return certificate_get(certificate_id)
+    except NotFoundError:
+        return None

@@ -10,13 +10,10 @@ from django.views.decorators.http import require_http_methods
 from certpanel.errors import PanelError
 from certpanel.web import form_data, staff_required
 from repository.forms import secret_bytes
-from repository.models import Certificate
-from repository.selectors import certificate_list
 from services import actions, selectors, verification
 from services.errors import ListenerNotFound
 from services.forms import AssignForm, ListenerForm
 from services.models import Listener
-from services.tasks import queue_deployments, queue_verification
 
 
 def _listener(listener_id: int) -> Listener:
@@ -27,24 +24,12 @@ def _listener(listener_id: int) -> Listener:
 
 
 def service_list(request: HttpRequest) -> HttpResponse:
-    listeners = list(selectors.listener_list())
-    active = selectors.deployments_active()
-    for listener in listeners:
-        listener.active_deployment = active.get(listener.pk)  # type: ignore[attr-defined]  # display-only, read by the list template
-    busy = bool(active) or any(listener.verify_queued_at for listener in listeners)
-    return render(request, "services/list.html", {"listeners": listeners, "busy": busy})
+    return render(request, "services/list.html", selectors.listener_overview())
 
 
 def service_detail(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
-    recent = selectors.deployments_recent(listener)
-    context = {
-        "listener": listener,
-        "snippet": selectors.listener_snippet(listener),
-        "deployments": recent,
-        "busy": listener.verify_queued_at is not None or any(not d.is_final for d in recent),
-    }
-    return render(request, "services/detail.html", context)
+    return render(request, "services/detail.html", {"listener": listener, **selectors.listener_detail(listener)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -83,7 +68,7 @@ def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
 @staff_required
 def service_delete(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
-    listener.delete()
+    actions.listener_delete(listener)
     messages.success(request, f"Removed {listener.name} (its files on disk were left in place).")
     return redirect("services:list")
 
@@ -95,28 +80,26 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
     sni_name = request.POST.get("sni_name") or request.GET.get("sni", "")
     chosen = request.POST.get("certificate") or request.GET.get("certificate")
-    certificate = Certificate.objects.select_related("key").filter(pk=chosen).first() if chosen else None
+    certificate = selectors.certificate_picked(chosen)
     form = AssignForm(*form_data(request), initial={"certificate": chosen, "sni_name": sni_name})
     if request.method == "POST" and form.is_valid():
         passphrase = secret_bytes(form.cleaned_data["passphrase"])
         try:
-            actions.listener_assign(
+            actions.listener_assign_and_deploy(
                 listener, form.cleaned_data["certificate"], sni_name=sni_name, passphrase=passphrase
             )
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
-            queue_deployments([listener.pk], trigger="assigned")
             messages.success(
                 request,
                 f"{certificate.name if certificate else 'The certificate'} assigned to "
                 f"{listener.name}{' for ' + sni_name if sni_name else ''}; deploying it now.",
             )
             return redirect("services:detail", listener.pk)
-    candidates = certificate_list(search=request.GET.get("q", "")).exclude(certificate_pem="").exclude(key=None)[:100]
     context = {
         "listener": listener,
-        "certificates": candidates,
+        "certificates": selectors.certificates_assignable(search=request.GET.get("q", "")),
         "chosen": certificate,
         "form": form,
         "sni_name": sni_name,
@@ -130,7 +113,6 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
 def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
     actions.listener_remove_sni(listener, request.POST.get("sni_name", ""))
-    queue_deployments([listener.pk], trigger="sni removed")
     return redirect("services:detail", listener.pk)
 
 
@@ -138,7 +120,7 @@ def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
 @staff_required
 def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
-    queue_deployments([listener.pk], trigger="manual")
+    actions.listener_deploy_queue(listener, trigger="manual")
     messages.success(request, f"Deployment of {listener.name} queued.")
     return redirect("services:detail", listener.pk)
 
@@ -157,8 +139,7 @@ def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def service_verify_all(request: HttpRequest) -> HttpResponse:
     """Every listener: queued for a worker, which probes them concurrently; the page shows stored results."""
-    ids = list(selectors.listener_list().exclude(certificate=None).values_list("pk", flat=True))
-    count = queue_verification(ids)
+    count = actions.listeners_verify_queue()
     messages.info(
         request,
         f"Verification of {count} listener{'s' if count != 1 else ''} queued: results appear here as they come.",

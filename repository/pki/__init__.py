@@ -10,6 +10,7 @@ for ``CryptoError``, the one error it raises):
 - ``parse``     reading uploads: PEM/DER/PKCS#7 certificates, bundles, PKCS#12, CSRs, private keys;
                 ``guard``, which turns stray cryptography exceptions into ``CryptoError``.
 - ``generate``  new private keys, self-signed certificates and CSRs.
-- ``describe``  what a certificate, CSR or key says (names, dates, fingerprints, usages), for display.
+- ``describe``  what a certificate, CSR or key says (names, dates, fingerprints, usages), for display,
+                and a certificate as the labelled rows the toolbox and the certificate page show.
 - ``convert``   writing out: PEM, DER, PKCS#12, and the toolbox's any-to-any conversion.
 """

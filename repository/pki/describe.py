@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from repository.errors import CryptoError
 from repository.pki.chain import is_self_signed
-from repository.pki.keytypes import PrivateKey, key_type_of
+from repository.pki.keytypes import PrivateKey, key_description, key_type_of
 from repository.pki.parse import guard
 
 _KEY_USAGE_NAMES = (
@@ -147,6 +147,31 @@ def describe_certificate(cert: x509.Certificate) -> CertificateInfo:
         is_ca=bool(constraints and constraints.ca),
         self_signed=is_self_signed(cert),
     )
+
+
+def _when(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def certificate_fields(cert: x509.Certificate) -> list[tuple[str, str]]:
+    """A certificate as labelled rows, like `openssl x509 -text`: the toolbox and the certificate page show these."""
+    info = describe_certificate(cert)
+    return [
+        ("Subject", info.subject),
+        ("Issuer", info.issuer),
+        ("Names (SAN)", ", ".join(info.sans) or "none"),
+        ("Valid from", _when(info.not_before)),
+        ("Valid until", _when(info.not_after)),
+        ("Serial", info.serial),
+        ("SHA-256 fingerprint", info.fingerprint_sha256),
+        ("SHA-1 fingerprint", info.fingerprint_sha1),
+        ("Key", key_description(info.key_type)),
+        ("Signature algorithm", info.signature_algorithm),
+        ("Key usage", ", ".join(info.key_usage) or "not restricted"),
+        ("Extended key usage", ", ".join(info.extended_key_usage) or "not restricted"),
+        ("CA", "yes" if info.is_ca else "no"),
+        ("Self-signed", "yes" if info.self_signed else "no"),
+    ]
 
 
 class CsrFacts(TypedDict):

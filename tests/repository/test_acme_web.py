@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from repository.keyring import key_store
+from repository.keystore import key_store
 from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
 from tests.support.acme_stack import acme_stack
 from tests.support.factories import ec_key

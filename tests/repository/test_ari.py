@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from django.utils import timezone
 
 from repository.acme_client import AcmeSession, ari_certificate_id
-from repository.keyring import key_store
+from repository.keystore import key_store
 from repository.models import AcmeAccount, Certificate
 from repository.pki.describe import describe_certificate
 from repository.renewals import certificate_ari_refresh

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from repository import renewal
 from repository.certbot_import import certbot_import, parse_renewal_conf
 from repository.errors import RepositoryError
-from repository.keyring import key_load
+from repository.keystore import key_load
 from repository.models import AcmeAccount, Certificate, PrivateKey
 from tests.conftest import CliResult
 from tests.support.factories import CA, ec_key, key_pem, pem, rsa_key

@@ -27,7 +27,7 @@ from repository.acme_orders import (
     acme_order_retry_later,
     acme_orders_to_resume,
 )
-from repository.keyring import key_store
+from repository.keystore import key_store
 from repository.models import ACTIVE_STATUSES, AcmeAccount, AcmeOrder, Certificate, OrderStatus
 from repository.tasks import acme_order_process_task, queue_order
 from services.models import Listener, SniCertificate

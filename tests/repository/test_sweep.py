@@ -15,7 +15,7 @@ from django.utils import timezone
 from certpanel.models import Heartbeat, Notification
 from certpanel.notifications import notifications_deliver_pending
 from repository import renewals
-from repository.keyring import key_store
+from repository.keystore import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate, PanelSettings
 from repository.sweep_watch import SWEEP, sweep_ran, sweep_stall_check
 from tests.support.factories import ec_key

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from repository.actions import certificate_create_self_signed
 from repository.events import certificate_replaced
-from repository.keyring import key_store
+from repository.keystore import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate
 from repository.order_outcomes import certificate_store_issued
 from services.models import Deployment, Listener, SniCertificate

@@ -79,6 +79,36 @@ def test_sni_certificates_are_listed_and_protect_their_certificate(staff_client:
     assert Certificate.objects.filter(pk=customer.pk).exists(), "in use for an SNI name: not deleted"
 
 
+def test_save_queues_a_deployment_and_removing_an_sni_name_queues_another(staff_client: Client) -> None:
+    main = _self_signed(staff_client, "mail.example.com")
+    customer = _self_signed(staff_client, "mail.customer.example")
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="dovecot", certificate=main)
+    saved = staff_client.post(
+        f"/services/{listener.pk}/select/", {"certificate": customer.pk, "sni_name": "mail.customer.example"}
+    )
+    assert saved.status_code == 302 and saved["Location"] == f"/services/{listener.pk}/"
+    removed = staff_client.post(f"/services/{listener.pk}/sni/remove/", {"sni_name": "mail.customer.example"})
+    assert removed.status_code == 302 and removed["Location"] == f"/services/{listener.pk}/"
+    assert not SniCertificate.objects.exists()
+    triggers = list(Deployment.objects.filter(listener=listener).order_by("pk").values_list("trigger", flat=True))
+    assert triggers == ["assigned", "sni removed"]
+
+
+def test_select_ignores_a_certificate_parameter_that_is_no_id(staff_client: Client) -> None:
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="dovecot")
+    for value in ("abc", "999999"):
+        page = staff_client.get(f"/services/{listener.pk}/select/?certificate={value}")
+        assert page.status_code == 200 and "Passphrase" not in page.content.decode()
+
+
+def test_removing_a_listener_leaves_its_files_and_says_so(staff_client: Client) -> None:
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="dovecot")
+    response = staff_client.post(f"/services/{listener.pk}/delete/", follow=True)
+    assert response.redirect_chain == [("/services/", 302)]
+    assert "Removed IMAPS (its files on disk were left in place)." in response.content.decode()
+    assert not Listener.objects.filter(pk=listener.pk).exists()
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

@@ -10,7 +10,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from repository.pki.describe import describe_certificate, describe_private_key, fingerprint_sha256
+from repository.pki.describe import (
+    certificate_fields,
+    describe_certificate,
+    describe_private_key,
+    fingerprint_sha256,
+)
 from repository.pki.generate import create_self_signed
 from tests.repository.pki.builders import Pki, issue, x509_name
 
@@ -87,3 +92,35 @@ def test_describe_certificate_key_usage_names(rsa_key: rsa.RSAPrivateKey) -> Non
     info = describe_certificate(cert)
     assert info.key_usage == ["digitalSignature", "keyEncipherment"]
     assert info.signature_algorithm == "sha256WithRSAEncryption"
+
+
+def test_certificate_fields_label_every_row_the_pages_show(pki: Pki) -> None:
+    rows = dict(certificate_fields(pki.leaf))
+    assert list(rows) == [
+        "Subject",
+        "Issuer",
+        "Names (SAN)",
+        "Valid from",
+        "Valid until",
+        "Serial",
+        "SHA-256 fingerprint",
+        "SHA-1 fingerprint",
+        "Key",
+        "Signature algorithm",
+        "Key usage",
+        "Extended key usage",
+        "CA",
+        "Self-signed",
+    ]
+    assert rows["Names (SAN)"] == "mail.example.com, smtp.example.com"
+    assert rows["Valid until"] == f"{pki.leaf.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"
+    assert rows["SHA-256 fingerprint"] == fingerprint_sha256(pki.leaf)
+    assert rows["Key"] == "RSA 2048" and rows["Extended key usage"] == "serverAuth, clientAuth"
+    assert (rows["CA"], rows["Self-signed"]) == ("no", "no")
+
+
+def test_certificate_fields_say_none_and_not_restricted_when_absent(pki: Pki) -> None:
+    rows = dict(certificate_fields(pki.root))
+    assert rows["Names (SAN)"] == "none"
+    assert rows["Key usage"] == rows["Extended key usage"] == "not restricted"
+    assert (rows["CA"], rows["Self-signed"]) == ("yes", "yes")

@@ -1,4 +1,4 @@
-"""The toolbox: the admin's usual `openssl` checks on pasted data. Pure; nothing is stored."""
+"""The toolbox's four tools: the admin's usual `openssl` checks on pasted data. Pure; nothing is stored."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from cryptography import x509
 from repository.errors import CryptoError
 from repository.pki.chain import order_chain, verify_chain
 from repository.pki.convert import convert as pki_convert
-from repository.pki.describe import describe_certificate, describe_csr, describe_private_key
+from repository.pki.describe import certificate_fields, describe_certificate, describe_csr, describe_private_key
 from repository.pki.keytypes import PrivateKey, key_description
 from repository.pki.match import public_key_matches
 from repository.pki.parse import (
@@ -29,30 +29,6 @@ Fields = list[tuple[str, str]]
 class Section:
     title: str
     fields: Fields = field(default_factory=list)
-
-
-def _when(value: object) -> str:
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def certificate_fields(cert: x509.Certificate) -> Fields:
-    info = describe_certificate(cert)
-    return [
-        ("Subject", info.subject),
-        ("Issuer", info.issuer),
-        ("Names (SAN)", ", ".join(info.sans) or "none"),
-        ("Valid from", _when(info.not_before)),
-        ("Valid until", _when(info.not_after)),
-        ("Serial", info.serial),
-        ("SHA-256 fingerprint", info.fingerprint_sha256),
-        ("SHA-1 fingerprint", info.fingerprint_sha1),
-        ("Key", key_description(info.key_type)),
-        ("Signature algorithm", info.signature_algorithm),
-        ("Key usage", ", ".join(info.key_usage) or "not restricted"),
-        ("Extended key usage", ", ".join(info.extended_key_usage) or "not restricted"),
-        ("CA", "yes" if info.is_ca else "no"),
-        ("Self-signed", "yes" if info.self_signed else "no"),
-    ]
 
 
 def _csr_section(csr: x509.CertificateSigningRequest) -> Section:

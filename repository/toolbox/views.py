@@ -1,10 +1,9 @@
-"""The toolbox page: decode, match, verify, convert. Nothing submitted here is stored or logged."""
+"""The toolbox page: one form per tool, the result shown below it. Nothing submitted here is stored or logged."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -12,71 +11,28 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from certpanel.errors import PanelError
-from repository import toolbox
-from repository.forms import UploadForm, file_field, paste_field, secret_bytes
-
-
-class DecodeForm(UploadForm):
-    inputs = {"data": "Input"}
-    data_file = file_field("File", "Certificate, chain, CSR, private key (PEM/DER), PKCS#7 or PKCS#12.")
-    data_text = paste_field("…or paste PEM")
-    password = forms.CharField(required=False, widget=forms.PasswordInput, label="Password / passphrase")
-
-
-class MatchForm(UploadForm):
-    inputs = {"key": "Private key", "other": "Certificate or CSR"}
-    key_file = file_field("Private key")
-    key_text = paste_field("…or paste the key")
-    other_file = file_field("Certificate or CSR")
-    other_text = paste_field("…or paste it")
-    password = forms.CharField(required=False, widget=forms.PasswordInput, label="Key passphrase")
-
-
-class VerifyForm(UploadForm):
-    inputs = {"data": "Chain"}
-    data_file = file_field("Certificates", "Leaf and intermediates in any order.")
-    data_text = paste_field("…or paste them")
-
-
-class ConvertForm(UploadForm):
-    inputs = {"data": "Input"}
-    data_file = file_field("File")
-    data_text = paste_field("…or paste PEM")
-    to = forms.ChoiceField(choices=[(k, v[0]) for k, v in toolbox.CONVERSIONS.items()], label="Convert to")
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput,
-        label="PKCS#12 password",
-        help_text="To read a PKCS#12 input, or to protect a PKCS#12 output.",
-    )
-    passphrase = forms.CharField(required=False, widget=forms.PasswordInput, label="Key passphrase")
-
-
-FORMS: dict[str, type[UploadForm]] = {
-    "decode": DecodeForm,
-    "match": MatchForm,
-    "verify": VerifyForm,
-    "convert": ConvertForm,
-}
+from repository.forms import UploadForm, secret_bytes
+from repository.toolbox import tools
+from repository.toolbox.forms import FORMS
 
 
 def _run(tool: str, data: dict[str, Any]) -> dict[str, Any] | HttpResponse:
     if tool == "decode":
-        return {"sections": toolbox.decode(data["data"], password=secret_bytes(data["password"]))}
+        return {"sections": tools.decode(data["data"], password=secret_bytes(data["password"]))}
     if tool == "match":
-        ok, message = toolbox.key_matches(
+        ok, message = tools.key_matches(
             key_data=data["key"], other_data=data["other"], passphrase=secret_bytes(data["password"])
         )
         return {"match_ok": ok, "match_message": message}
     if tool == "verify":
-        sections, problems = toolbox.verify(data["data"])
+        sections, problems = tools.verify(data["data"])
         return {"sections": sections, "problems": problems, "verified": True}
     target = data["to"]
-    content = toolbox.convert(
+    content = tools.convert(
         data["data"], to=target, password=secret_bytes(data["password"]), passphrase=secret_bytes(data["passphrase"])
     )
     response = HttpResponse(content, content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="converted{toolbox.CONVERSIONS[target][1]}"'
+    response["Content-Disposition"] = f'attachment; filename="converted{tools.CONVERSIONS[target][1]}"'
     response["Cache-Control"] = "no-store"
     return response
 
