@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
-import itertools
 import os
 import selectors
 import socket
@@ -24,35 +22,25 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
+from repository.pki.chain import verify_served_chain
+from repository.pki.dates import as_utc, days_left
+from repository.pki.describe import fingerprint_sha256
+from repository.pki.hostnames import ascii_hostname, covers_name, ip_literal
 from services.protocols import BY_CODE, Protocol
 from services.starttls import Channel, Deadline, Facts, ProbeFailure
 
-__all__ = [
-    "ProbeResult",
-    "ProbeTarget",
-    "check_chain",
-    "covers_name",
-    "days_left",
-    "fingerprint",
-    "name_matches",
-    "probe",
-    "probe_many",
-]
+__all__ = ["ProbeResult", "ProbeTarget", "probe", "probe_many"]
 
 # Old servers must still be probed (and their TLS version shown), so nothing is refused here:
 # TLS 1.0 up, every authenticated cipher, security level 0. Anonymous ciphers are left out
 # because they would hide the very certificate we came for.
 _CIPHERS = b"ALL:!aNULL:!eNULL:@SECLEVEL=0"
-_CRYPTO_FAILURES = (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature)
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Address = tuple[socket.AddressFamily, socket.SocketKind, int, tuple[str, int] | tuple[str, int, int, int]]
 
 
@@ -98,120 +86,10 @@ class _Served:
     cipher: str
 
 
-# --- names ------------------------------------------------------------------------------------
-
-
-def _ip(name: str) -> _IPAddress | None:
-    try:
-        return ipaddress.ip_address(name.strip().removeprefix("[").removesuffix("]"))
-    except ValueError:
-        return None
-
-
-def _ascii_name(name: str) -> str:
-    """Lowercase A-label form, so "Bücher.example." and "xn--bcher-kva.example" compare equal."""
-    labels = name.strip().lower().removesuffix(".").split(".")
-    try:
-        return ".".join(label if label.isascii() else label.encode("idna").decode("ascii") for label in labels)
-    except UnicodeError:
-        return ".".join(labels)  # not a valid IDN: compared as given, so it simply will not match
-
-
-def name_matches(pattern: str, hostname: str) -> bool:
-    """RFC 6125 6.4: exact match, or "*" as the whole left-most label standing for exactly one label."""
-    pattern_labels, labels = _ascii_name(pattern).split("."), _ascii_name(hostname).split(".")
-    if pattern_labels == labels:
-        return "*" not in pattern
-    # No partial wildcards ("w*.example.com") and none directly under a TLD ("*.com").
-    if pattern_labels[0] != "*" or len(pattern_labels) < 3 or "*" in ".".join(pattern_labels[1:]):
-        return False
-    return len(labels) == len(pattern_labels) and bool(labels[0]) and labels[1:] == pattern_labels[1:]
-
-
-def covers_name(cert: x509.Certificate, server_name: str) -> bool:
-    """Does the certificate name ``server_name``? SANs decide; the CN only when there is no SAN."""
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        sans = None
-    except (ValueError, x509.DuplicateExtension):
-        return False  # malformed extensions: no name can be trusted to be covered (and probes never raise)
-    address = _ip(server_name)
-    if sans is not None:
-        if address is not None:
-            return address in sans.get_values_for_type(x509.IPAddress)
-        return any(name_matches(dns, server_name) for dns in sans.get_values_for_type(x509.DNSName))
-    names = [str(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    if address is not None:
-        return any(_ip(cn) == address for cn in names)
-    return any(name_matches(cn, server_name) for cn in names)
-
-
-# --- certificates -----------------------------------------------------------------------------
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def days_left(cert: x509.Certificate, now: datetime) -> int:
-    # Floor division by days: an hour past expiry is already -1, the last day before it is 0.
-    return (cert.not_valid_after_utc - now).days
-
-
 def _normalize_fingerprint(value: str) -> str:
     # Accept what admins paste: "SHA256:AB:CD:..." or spaced hex.
     text = value.strip().lower().removeprefix("sha256").lstrip(":= ")
     return "".join(ch for ch in text if ch not in ": ")
-
-
-def _label(cert: x509.Certificate) -> str:
-    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(common_names[0].value) if common_names else cert.subject.rfc4514_string() or "(no subject)"
-
-
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Issuer name and signature: a look-alike name alone is not an issuer."""
-    try:
-        cert.verify_directly_issued_by(issuer)  # checks the issuer/subject names too
-    except _CRYPTO_FAILURES:
-        return False
-    return True
-
-
-def _validity_problem(cert: x509.Certificate, position: int, now: datetime) -> str | None:
-    who = f"the certificate '{_label(cert)}'" if position == 0 else f"the intermediate '{_label(cert)}'"
-    if now < cert.not_valid_before_utc:
-        return f"{who} is not valid until {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
-    if now > cert.not_valid_after_utc:
-        return f"{who} expired on {cert.not_valid_after_utc:%Y-%m-%d}"
-    return None
-
-
-def _link_problem(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
-    if _signed_by(cert, issuer):
-        return None
-    if cert.issuer != issuer.subject:
-        return (
-            f"the chain is out of order or wrong: '{_label(cert)}' is issued by "
-            f"'{cert.issuer.rfc4514_string()}', but the next certificate served is '{_label(issuer)}'"
-        )
-    return f"the chain is broken: '{_label(issuer)}' is named as the issuer of '{_label(cert)}' but did not sign it"
-
-
-def check_chain(chain: Sequence[x509.Certificate], now: datetime) -> list[str]:
-    """Problems with the chain as served (leaf first), in words for the admin; [] when it is sound."""
-    if not chain:
-        return ["the server sent no certificate"]
-    problems = [p for i, cert in enumerate(chain) if (p := _validity_problem(cert, i, now))]
-    problems += [p for cert, issuer in itertools.pairwise(chain) if (p := _link_problem(cert, issuer))]
-    # Clients have the root but not the intermediates: a CA-issued leaf served alone cannot be verified.
-    if len(chain) == 1 and not _signed_by(chain[0], chain[0]):
-        problems.append(
-            f"the chain is incomplete: '{_label(chain[0])}' is issued by '{chain[0].issuer.rfc4514_string()}', "
-            "but the server does not send that intermediate certificate"
-        )
-    return problems
 
 
 # --- network ----------------------------------------------------------------------------------
@@ -230,7 +108,7 @@ def _resolve(host: str, port: int, deadline: Deadline) -> list[_Address]:
         except (OSError, UnicodeError):
             outcome.append(None)
 
-    if _ip(host) is not None:
+    if ip_literal(host) is not None:
         lookup()  # a literal address needs no resolver
     else:
         thread = threading.Thread(target=lookup, name="probe-resolve", daemon=True)
@@ -299,8 +177,8 @@ def _tls_error(exc: SSL.Error) -> ProbeFailure:
 
 def _handshake(sock: socket.socket, server_name: str, deadline: Deadline) -> _Served:
     connection = SSL.Connection(_client_context(), sock)
-    if server_name and _ip(server_name) is None:  # RFC 6066: SNI never carries an IP address
-        connection.set_tlsext_host_name(_ascii_name(server_name).encode("ascii"))
+    if server_name and ip_literal(server_name) is None:  # RFC 6066: SNI never carries an IP address
+        connection.set_tlsext_host_name(ascii_hostname(server_name).encode("ascii"))
     connection.set_connect_state()
     # Non-blocking plus a selector: a socket timeout alone would surface as WantReadError anyway.
     sock.setblocking(False)
@@ -345,10 +223,10 @@ def _judge(base: ProbeResult, served: _Served, expected: str, now: datetime) -> 
     if not served.chain:
         return replace(base, error="the server sent no certificate")
     leaf = served.chain[0]
-    served_fp = fingerprint(leaf)
+    served_fp = fingerprint_sha256(leaf)
     matches = served_fp == expected if expected else None
     hostname_ok = covers_name(leaf, base.server_name)
-    problems = check_chain(served.chain, now)
+    problems = verify_served_chain(served.chain, now=now)
     failures: list[str] = []
     if matches is False:
         failures.append(
@@ -366,7 +244,7 @@ def _judge(base: ProbeResult, served: _Served, expected: str, now: datetime) -> 
         chain_ok=not problems,
         chain_problems=problems,
         served_chain_pem=[c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in served.chain],
-        days_left=days_left(leaf, now),
+        days_left=days_left(leaf.not_valid_after_utc, now=now),
         not_after=leaf.not_valid_after_utc,
         error="; ".join(failures),
     )
@@ -377,12 +255,6 @@ def _protocol(code: str) -> Protocol:
         return BY_CODE[code]
     except KeyError:
         raise ValueError(f"unknown protocol {code!r}; expected one of {', '.join(BY_CODE)}") from None
-
-
-def _utc(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    return now if now.tzinfo else now.replace(tzinfo=UTC)  # naive means UTC, as everywhere in this project
 
 
 def probe(
@@ -413,7 +285,7 @@ def probe(
     except ProbeFailure as exc:
         result = replace(base, error=str(exc))
     else:
-        result = _judge(base, served, expected, _utc(now))
+        result = _judge(base, served, expected, as_utc(now))
     return replace(
         result,
         plaintext_auth_before_tls=facts.plaintext_auth_before_tls,

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -291,36 +290,6 @@ def test_file_backend_default_writes_each_email_to_a_file(db: None, settings: Se
 def test_certificate_url_is_absolute(settings: Settings) -> None:
     settings.CERTPANEL_BASE_URL = "https://panel.example.net"
     assert emails.certificate_url(7) == "https://panel.example.net/certificates/7/"
-
-
-@pytest.mark.parametrize(
-    ("not_after", "expected"),
-    [
-        (NOW + timedelta(days=12, hours=23), 12),
-        (NOW + timedelta(days=1), 1),
-        (NOW + timedelta(hours=23), 0),
-        (NOW, 0),
-        (NOW - timedelta(seconds=1), -1),
-        (NOW - timedelta(days=3), -3),
-        (NOW - timedelta(days=3, hours=1), -4),
-        (None, None),
-    ],
-)
-def test_days_left_floors_remaining_days_and_is_negative_once_expired(
-    not_after: datetime | None, expected: int | None
-) -> None:
-    assert emails.days_left(not_after, now=NOW) == expected
-
-
-def test_days_left_handles_other_timezones_and_rejects_naive_datetimes() -> None:
-    berlin = datetime(2025, 6, 3, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 12:00 UTC
-    assert emails.days_left(berlin, now=NOW) == 2
-    with pytest.raises(ValueError, match="timezone-aware"):
-        emails.days_left(datetime(2025, 6, 3), now=NOW)
-
-
-def test_days_left_defaults_to_the_current_time() -> None:
-    assert emails.days_left(datetime.now(UTC) + timedelta(days=5, hours=1)) == 5
 
 
 def test_recipients_merge_settings_and_extra_without_duplicates_or_blanks(settings: Settings) -> None:
