@@ -19,10 +19,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from services import probes, starttls
-from services.probes import ProbeTarget, probe, probe_many
+from services.probes import run, starttls
+from services.probes.run import ProbeTarget, probe, probe_many
+from services.probes.starttls import ProbeFailure, Reader
 from services.protocols import BY_CODE, PROTOCOLS
-from services.starttls import ProbeFailure, Reader
 from tests.support.factories import CA, Key, ec_key, key_pem, make_ca, name, pem
 
 HOST = "127.0.0.1"
@@ -81,8 +81,8 @@ def fp(cert: x509.Certificate) -> str:
 
 def test_fingerprint_normalization() -> None:
     plain = "ab" * 32
-    assert probes._normalize_fingerprint("SHA256:" + ":".join(["AB"] * 32)) == plain
-    assert probes._normalize_fingerprint(f"  {plain.upper()} ") == plain
+    assert run._normalize_fingerprint("SHA256:" + ":".join(["AB"] * 32)) == plain
+    assert run._normalize_fingerprint(f"  {plain.upper()} ") == plain
 
 
 # --- unit: readers and BER --------------------------------------------------------------------
