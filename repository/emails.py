@@ -1,5 +1,8 @@
 """Notification emails: render (subject, text, HTML) from templates/emails/ and queue them in the outbox.
 
+Each email is a triplet of templates, <kind>_subject.txt, <kind>_body.txt and <kind>_body.html; the bodies extend
+emails/base.txt and emails/base.html, so every email has the same skeleton, button and footer.
+
 Rendering from plain data (never a repository model, never key material: ``certificate_notice`` takes what an
 email may say from a certificate); who gets them is ``notify_to``; every
 ``queue_*`` stores the rendered email as a row of the outbox (certpanel/notifications.py) in the
