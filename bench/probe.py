@@ -2,7 +2,7 @@
 
 Starts Dovecot (IMAP, IMAPS, POP3, POP3S), Postfix (SMTP, Submission, SMTPS), vsftpd (FTP, FTPS),
 slapd (LDAP, LDAPS) and nginx (HTTPS) from Debian's packages on free high ports (tests/support/daemons.py),
-then times services.probes.probe_many over the twelve: STARTTLS dialogues, TLS handshakes, full
+then times services.probes.run.probe_many over the twelve: STARTTLS dialogues, TLS handshakes, full
 chains. Prints the median and worst of 20 rounds, and the same twelve probed one after the other.
 
 Usage: .venv/bin/python bench/probe.py
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services import probes
+from services.probes.run import ProbeTarget, probe, probe_many
 from tests.support import daemons
 from tests.support.factories import ec_key, key_pem, make_ca, pem
 
@@ -43,14 +43,12 @@ def main() -> None:
             stack.enter_context(daemons.slapd(workdir / "slapd", tls)),
             stack.enter_context(daemons.nginx(workdir / "nginx", tls)),
         ]
-        targets = [
-            probes.ProbeTarget(d.host, port, protocol, NAME) for d in started for protocol, port in d.ports.items()
-        ]
+        targets = [ProbeTarget(d.host, port, protocol, NAME) for d in started for protocol, port in d.ports.items()]
         assert len(targets) == 12, targets
         concurrent, serial = [], []
         for _ in range(ROUNDS):
             began = time.perf_counter()
-            results = probes.probe_many(targets)
+            results = probe_many(targets)
             concurrent.append(time.perf_counter() - began)
             bad = [f"{r.protocol}:{r.port} {r.error}" for r in results if not r.served_fingerprint_sha256]
             if bad:
@@ -58,7 +56,7 @@ def main() -> None:
         for _ in range(3):
             began = time.perf_counter()
             for target in targets:
-                probes.probe(host=target.host, port=target.port, protocol=target.protocol, server_name=NAME)
+                probe(host=target.host, port=target.port, protocol=target.protocol, server_name=NAME)
             serial.append(time.perf_counter() - began)
     print(f"probing the 12 default listeners on real daemons (loopback), {ROUNDS} rounds")
     print(

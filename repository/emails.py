@@ -1,5 +1,8 @@
 """Notification emails: render (subject, text, HTML) from templates/emails/ and queue them in the outbox.
 
+Each email is a triplet of templates, <kind>_subject.txt, <kind>_body.txt and <kind>_body.html; the bodies extend
+emails/base.txt and emails/base.html, so every email has the same skeleton, button and footer.
+
 Rendering from plain data (never a repository model, never key material: ``certificate_notice`` takes what an
 email may say from a certificate); who gets them is ``notify_to``; every
 ``queue_*`` stores the rendered email as a row of the outbox (certpanel/notifications.py) in the
@@ -14,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,12 +29,13 @@ from django.utils import timezone
 from certpanel.models import Notification
 from certpanel.notifications import Email, mail_server, notification_queue
 from repository.models import Certificate, PanelSettings
+from repository.pki.dates import days_left, require_aware, utc_text
 
 __all__ = [
     "CertificateNotice",
     "certificate_notice",
     "certificate_url",
-    "days_left",
+    "days_left",  # repository.pki.dates's, read here by renewals.py
     "expiry_advice",
     "notify_to",
     "parse_recipients",
@@ -102,28 +106,13 @@ def certificate_url(certificate_id: int) -> str:
     return f"{settings.CERTPANEL_BASE_URL}/certificates/{certificate_id}/"
 
 
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware.")
-    return value
-
-
 def _now(now: datetime | None) -> datetime:
-    return timezone.now() if now is None else _aware(now, "now")
-
-
-def days_left(not_after: datetime | None, *, now: datetime | None = None) -> int | None:
-    """Whole days until ``not_after`` (floor): 0 within the last day, negative once expired; None if unknown."""
-    if not_after is None:
-        return None
-    return (_aware(not_after, "not_after") - _now(now)) // timedelta(days=1)
+    return timezone.now() if now is None else require_aware(now, "now")
 
 
 def _utc(value: datetime | None) -> str:
     """``2025-06-01 12:00 UTC``, or ``unknown``."""
-    if value is None:
-        return "unknown"
-    return _aware(value, "A date").astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "unknown" if value is None else utc_text(value)
 
 
 def _plural(count: int, word: str) -> str:
@@ -296,7 +285,7 @@ def queue_sweep_stalled(
     current = _now(now)
     context = {
         "last_sweep": _utc(last_sweep) if last_sweep is not None else "",
-        "since": _duration(current - _aware(last_sweep, "last_sweep")) if last_sweep is not None else "",
+        "since": _duration(current - require_aware(last_sweep, "last_sweep")) if last_sweep is not None else "",
         "now": _utc(current),
     }
     return _queue("sweep_stalled", to, context)

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from repository import emails
 from services.models import Listener
-from services.probes import ProbeResult
+from services.probes.report import ProbeResult
 
 EXPIRING_DAYS = 14
 

@@ -24,11 +24,12 @@ from repository.pki import keytypes
 from repository.pki.convert import private_key_to_pem
 from repository.pki.match import public_key_matches
 from repository.pki.parse import parse_certificates
-from services import probes
 from services.daemons import ADAPTERS
 from services.daemons.base import KINDS, Files
 from services.errors import DeployError
 from services.models import Listener
+from services.probes.report import ProbeResult
+from services.probes.run import ProbeTarget, probe_many
 from services.staging import FileWrite
 
 log = logging.getLogger(__name__)
@@ -141,17 +142,15 @@ def server_name_of(listener: Listener) -> str:
     return listener.server_name or settings.CERTPANEL_HOSTNAME
 
 
-def verify_targets(listener: Listener, found: list[Target], *, deadline: float) -> list[probes.ProbeResult]:
+def verify_targets(listener: Listener, found: list[Target], *, deadline: float) -> list[ProbeResult]:
     """Probe until every name serves its certificate or the deadline passes (reloads can be asynchronous)."""
     wanted = [
-        probes.ProbeTarget(
-            listener.host, listener.port, listener.protocol, t.server_name, t.certificate.fingerprint_sha256
-        )
+        ProbeTarget(listener.host, listener.port, listener.protocol, t.server_name, t.certificate.fingerprint_sha256)
         for t in found
     ]
     confirmed = 0
     while True:
-        results = probes.probe_many(wanted, timeout=5.0)
+        results = probe_many(wanted, timeout=5.0)
         # Several rounds in a row: after a graceful reload old workers may still answer for a moment.
         confirmed = confirmed + 1 if all(r.matches_expected for r in results) else 0
         if confirmed >= CONFIRMATIONS or time.monotonic() > deadline:

@@ -25,11 +25,12 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from services import deploy, probes, staging
+from services import deploy, staging
 from services.alerts import listener_alert_update
 from services.daemons import ADAPTERS
 from services.errors import DeployError, DeploymentLeased, ListenerBusy, StagingError
 from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Listener
+from services.probes.report import ProbeResult
 from services.verification import listener_report_store
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def deployment_run(deployment_id: int) -> Deployment:
     if deployment.is_final:
         return deployment
     token = _lease(deployment_id)
-    results: list[probes.ProbeResult] = []
+    results: list[ProbeResult] = []
     try:
         deployment.refresh_from_db()
         if deployment.is_final:  # ended by another worker between our read and our lease
@@ -177,7 +178,7 @@ def _staged(deployment: Deployment) -> list[staging.Staged]:
     return [staging.Staged.from_json(item) for item in deployment.plan.get("files", [])]
 
 
-def _drive(deployment: Deployment, token: str) -> list[probes.ProbeResult]:
+def _drive(deployment: Deployment, token: str) -> list[ProbeResult]:
     """Each step runs when the row is at it, so a resumed deployment starts where the last worker stopped."""
     listener = Listener.objects.select_related("certificate", "certificate__key", "deploy_key").get(
         pk=deployment.listener_id
@@ -235,7 +236,7 @@ def _stage(deployment: Deployment, listener: Listener) -> list[staging.Staged]:
     return staging.files_stage(writes, uid=uid, gid=gid, tag=f"certpanel-{deployment.pk}")
 
 
-def _verify(deployment: Deployment, token: str, listener: Listener) -> list[probes.ProbeResult]:
+def _verify(deployment: Deployment, token: str, listener: Listener) -> list[ProbeResult]:
     results = deploy.verify_targets(
         listener, deploy.targets(listener), deadline=time.monotonic() + deploy.VERIFY_SECONDS
     )
@@ -261,8 +262,8 @@ def _roll_back(
     listener: Listener,
     reason: str,
     *,
-    results: list[probes.ProbeResult] | None = None,
-) -> list[probes.ProbeResult]:
+    results: list[ProbeResult] | None = None,
+) -> list[ProbeResult]:
     """Renames only: every replaced target gets its previous file back, and the daemon is reloaded onto it."""
     if deployment.status != S.ROLLING_BACK:
         deployment.error = reason
@@ -306,7 +307,7 @@ def _then(reason: str, outcome: str) -> str:
     return reason.rstrip(". ") + outcome
 
 
-def _alert(deployment: Deployment, results: list[probes.ProbeResult]) -> None:
+def _alert(deployment: Deployment, results: list[ProbeResult]) -> None:
     """A failure alerts (once per incident); a success after one sends the recovery email."""
     extra = []
     if deployment.status != S.SUCCEEDED:

@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.starttls import Channel, Facts, ftp_dialogue, imap_dialogue, ldap_dialogue, pop3_dialogue, smtp_dialogue
+from services.probes.starttls import (
+    Channel,
+    Facts,
+    ftp_dialogue,
+    imap_dialogue,
+    ldap_dialogue,
+    pop3_dialogue,
+    smtp_dialogue,
+)
 
 Dialogue = Callable[[Channel, Facts], None]
 

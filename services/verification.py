@@ -14,23 +14,24 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from services import probes
 from services.alerts import listener_alert_update
 from services.deploy import server_name_of
 from services.models import Listener
+from services.probes.report import ProbeResult
+from services.probes.run import ProbeTarget, probe_many
 
 # Every name of every listener at once: a probe mostly waits on a socket, and the slowest port bounds the whole.
 CONCURRENCY = 32
 
 
-def report_of(result: probes.ProbeResult) -> dict[str, Any]:
+def report_of(result: ProbeResult) -> dict[str, Any]:
     data = asdict(result)
     data.pop("served_chain_pem", None)
     data["not_after"] = result.not_after.isoformat() if result.not_after else None
     return data
 
 
-def listener_report_store(listener: Listener, results: list[probes.ProbeResult]) -> None:
+def listener_report_store(listener: Listener, results: list[ProbeResult]) -> None:
     listener.last_verified_at = timezone.now()
     listener.last_verify_ok = all(r.ok for r in results)
     listener.last_report = [report_of(r) for r in results]
@@ -38,24 +39,24 @@ def listener_report_store(listener: Listener, results: list[probes.ProbeResult])
     listener.save(update_fields=["last_verified_at", "last_verify_ok", "last_report", "verify_queued_at"])
 
 
-def _probe_targets(listener: Listener) -> list[probes.ProbeTarget]:
+def _probe_targets(listener: Listener) -> list[ProbeTarget]:
     found = [(server_name_of(listener), listener.certificate)]
     found += [(s.server_name, s.certificate) for s in listener.sni.select_related("certificate")]
     return [
-        probes.ProbeTarget(
+        ProbeTarget(
             listener.host, listener.port, listener.protocol, name, certificate.fingerprint_sha256 if certificate else ""
         )
         for name, certificate in found
     ]
 
 
-def listeners_verify(listeners: Sequence[Listener]) -> dict[int, list[probes.ProbeResult]]:
+def listeners_verify(listeners: Sequence[Listener]) -> dict[int, list[ProbeResult]]:
     """Probe every name of every listener concurrently; store each report; alert once per incident, and on
     recovery."""
     wanted = {listener.pk: _probe_targets(listener) for listener in listeners}
     flat = [target for targets in wanted.values() for target in targets]
-    results = iter(probes.probe_many(flat, max_workers=CONCURRENCY)) if flat else iter([])
-    by_listener: dict[int, list[probes.ProbeResult]] = {}
+    results = iter(probe_many(flat, max_workers=CONCURRENCY)) if flat else iter([])
+    by_listener: dict[int, list[ProbeResult]] = {}
     for listener in listeners:
         by_listener[listener.pk] = [next(results) for _ in wanted[listener.pk]]
         listener_report_store(listener, by_listener[listener.pk])
@@ -63,7 +64,7 @@ def listeners_verify(listeners: Sequence[Listener]) -> dict[int, list[probes.Pro
     return by_listener
 
 
-def listener_verify(listener: Listener) -> list[probes.ProbeResult]:
+def listener_verify(listener: Listener) -> list[ProbeResult]:
     return listeners_verify([listener])[listener.pk]
 
 

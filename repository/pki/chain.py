@@ -1,4 +1,5 @@
-"""Certificate chains: ordering an upload into leaf and path, verifying it, finding what is missing, AIA URLs.
+"""Certificate chains: ordering an upload into leaf and path, verifying it, finding what is missing, AIA URLs,
+and checking a chain as a server sends it (for the probes).
 
 Only ``cryptography`` and the stdlib: no Django.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from repository.errors import CryptoError
+from repository.pki.dates import as_utc, utc_text
 from repository.pki.keytypes import PrivateKey, PublicKey
 from repository.pki.match import public_key_matches
 
@@ -172,8 +174,53 @@ def verify_chain(
     return problems
 
 
-def as_utc(now: datetime | None) -> datetime:
-    """Current time, or ``now`` made timezone-aware (naive values are taken as UTC)."""
-    if now is None:
-        return datetime.now(UTC)
-    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+# --- the chain as a server sends it: order matters, and the words are the probe report's ---------------------
+
+
+def _served_name(cert: x509.Certificate) -> str:
+    """The probe report names a certificate by its CN, else by its whole subject."""
+    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(common_names[0].value) if common_names else cert.subject.rfc4514_string() or "(no subject)"
+
+
+def _served_validity_problem(cert: x509.Certificate, position: int, now: datetime) -> str | None:
+    who = f"the certificate '{_served_name(cert)}'" if position == 0 else f"the intermediate '{_served_name(cert)}'"
+    if now < cert.not_valid_before_utc:
+        return f"{who} is not valid until {utc_text(cert.not_valid_before_utc)}"
+    if now > cert.not_valid_after_utc:
+        return f"{who} expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+    return None
+
+
+def _served_link_problem(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
+    if _issued_by(cert, issuer):
+        return None
+    if cert.issuer != issuer.subject:
+        return (
+            f"the chain is out of order or wrong: '{_served_name(cert)}' is issued by "
+            f"'{cert.issuer.rfc4514_string()}', but the next certificate served is '{_served_name(issuer)}'"
+        )
+    return (
+        f"the chain is broken: '{_served_name(issuer)}' is named as the issuer of '{_served_name(cert)}' "
+        "but did not sign it"
+    )
+
+
+def verify_served_chain(chain: Sequence[x509.Certificate], *, now: datetime) -> list[str]:
+    """Problems with the chain exactly as a server sent it (leaf first), in words for the admin; [] when sound.
+
+    Unlike an upload (``order_chain``), nothing is reordered: a client reads the chain as it comes. The root is
+    not required (see ``missing_issuer``).
+    """
+    if not chain:
+        return ["the server sent no certificate"]
+    problems = [p for i, cert in enumerate(chain) if (p := _served_validity_problem(cert, i, now))]
+    problems += [p for cert, issuer in itertools.pairwise(chain) if (p := _served_link_problem(cert, issuer))]
+    # Clients have the root but not the intermediates: a CA-issued leaf served alone cannot be verified.
+    missing = missing_issuer(chain[0], chain[1:])
+    if missing is not None:
+        problems.append(
+            f"the chain is incomplete: '{_served_name(chain[0])}' is issued by '{missing.rfc4514_string()}', "
+            "but the server does not send that intermediate certificate"
+        )
+    return problems

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from repository.errors import CryptoError
-from repository.pki.chain import as_utc
+from repository.pki.dates import as_utc
 from repository.pki.hostnames import is_ip_address, normalize_hostname
 from repository.pki.keytypes import KEY_TYPES, PrivateKey
 from repository.pki.parse import guard, supported_key

@@ -1,6 +1,7 @@
-"""Hostname and IP address normalisation for certificate names.
+"""Hostnames and IP addresses in certificates: normalising a name for a new certificate (IDNA, wildcards), and
+whether a certificate covers a name (RFC 6125), as a client connecting to it would decide.
 
-Only the stdlib: no Django.
+Only the stdlib and ``cryptography``: no Django.
 """
 
 from __future__ import annotations
@@ -8,12 +9,17 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from repository.errors import CryptoError
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _parse_ip(text: str) -> IPAddress | None:
+    """An address a certificate can name, or None (see ``ip_literal`` for where a client connects)."""
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]  # URL-style IPv6 literal
     if "%" in text:
@@ -56,3 +62,58 @@ def normalize_hostname(name: str, *, allow_wildcard: bool = True) -> str:
     if len(result) > 253:
         raise error
     return result
+
+
+# --- what a client connecting to a name checks -----------------------------------------------------------------
+
+
+def ip_literal(name: str) -> IPAddress | None:
+    """The address when ``name`` is an IP literal (brackets and a scope allowed: it is where a client connects),
+    else None: a name to resolve, to send as SNI and to find among the DNS names."""
+    try:
+        return ipaddress.ip_address(name.strip().removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+
+
+def ascii_hostname(name: str) -> str:
+    """Lowercase A-label form, so "Bücher.example." and "xn--bcher-kva.example" compare equal.
+
+    Lenient where ``normalize_hostname`` is strict: a name that is not a valid IDN comes back as given (lowercased),
+    so it simply matches nothing.
+    """
+    labels = name.strip().lower().removesuffix(".").split(".")
+    try:
+        return ".".join(_ascii_label(label) for label in labels)
+    except UnicodeError:
+        return ".".join(labels)
+
+
+def name_matches(pattern: str, hostname: str) -> bool:
+    """RFC 6125 6.4: exact match, or "*" as the whole left-most label standing for exactly one label."""
+    pattern_labels, labels = ascii_hostname(pattern).split("."), ascii_hostname(hostname).split(".")
+    if pattern_labels == labels:
+        return "*" not in pattern
+    # No partial wildcards ("w*.example.com") and none directly under a TLD ("*.com").
+    if pattern_labels[0] != "*" or len(pattern_labels) < 3 or "*" in ".".join(pattern_labels[1:]):
+        return False
+    return len(labels) == len(pattern_labels) and bool(labels[0]) and labels[1:] == pattern_labels[1:]
+
+
+def covers_name(cert: x509.Certificate, server_name: str) -> bool:
+    """Does the certificate name ``server_name``? SANs decide; the CN only when there is no SAN."""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = None
+    except (ValueError, x509.DuplicateExtension):
+        return False  # malformed extensions: no name can be trusted to be covered
+    address = ip_literal(server_name)
+    if sans is not None:
+        if address is not None:
+            return address in sans.get_values_for_type(x509.IPAddress)
+        return any(name_matches(dns, server_name) for dns in sans.get_values_for_type(x509.DNSName))
+    names = [str(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if address is not None:
+        return any(ip_literal(cn) == address for cn in names)
+    return any(name_matches(cn, server_name) for cn in names)

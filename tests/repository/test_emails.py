@@ -7,10 +7,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.template import Context, Engine
+from django.template.base import FilterExpression
+from django.template.loader_tags import ExtendsNode
 from pytest_django import Settings
 
 from certpanel import settings as project_settings
@@ -21,6 +23,8 @@ from repository.emails import CertificateNotice
 from tests.support.smtp import SmtpSink
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+TEMPLATES = Path(project_settings.BASE_DIR) / "templates" / "emails"
+KINDS = sorted(path.name.removesuffix("_body.html") for path in TEMPLATES.glob("*_body.html"))
 FROM = "certpanel@panel.example.net"
 ADMIN = "admin@example.org"
 ERROR = "DNS problem: NXDOMAIN looking up TXT for _acme-challenge.mail.example.com"
@@ -293,36 +297,6 @@ def test_certificate_url_is_absolute(settings: Settings) -> None:
     assert emails.certificate_url(7) == "https://panel.example.net/certificates/7/"
 
 
-@pytest.mark.parametrize(
-    ("not_after", "expected"),
-    [
-        (NOW + timedelta(days=12, hours=23), 12),
-        (NOW + timedelta(days=1), 1),
-        (NOW + timedelta(hours=23), 0),
-        (NOW, 0),
-        (NOW - timedelta(seconds=1), -1),
-        (NOW - timedelta(days=3), -3),
-        (NOW - timedelta(days=3, hours=1), -4),
-        (None, None),
-    ],
-)
-def test_days_left_floors_remaining_days_and_is_negative_once_expired(
-    not_after: datetime | None, expected: int | None
-) -> None:
-    assert emails.days_left(not_after, now=NOW) == expected
-
-
-def test_days_left_handles_other_timezones_and_rejects_naive_datetimes() -> None:
-    berlin = datetime(2025, 6, 3, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 12:00 UTC
-    assert emails.days_left(berlin, now=NOW) == 2
-    with pytest.raises(ValueError, match="timezone-aware"):
-        emails.days_left(datetime(2025, 6, 3), now=NOW)
-
-
-def test_days_left_defaults_to_the_current_time() -> None:
-    assert emails.days_left(datetime.now(UTC) + timedelta(days=5, hours=1)) == 5
-
-
 def test_recipients_merge_settings_and_extra_without_duplicates_or_blanks(settings: Settings) -> None:
     settings.CERTPANEL_NOTIFY_EMAILS = ["Admin@Example.org", " ", "ops@example.org"]
 
@@ -357,3 +331,33 @@ def test_parse_recipients_names_the_first_invalid_address() -> None:
         emails.parse_recipients("ok@example.org, not-an-address, also@bad@example.org")
 
     assert caught.value.messages == ["'not-an-address' is not a valid email address."]
+
+
+# ---------------------------------------------------------------- templates: one base, one triplet per email
+
+
+def test_every_email_is_a_subject_a_text_body_and_an_html_body() -> None:
+    parts = ("subject.txt", "body.txt", "body.html")
+    assert {path.name for path in TEMPLATES.iterdir()} == {"base.html", "base.txt"} | {
+        f"{kind}_{part}" for kind in KINDS for part in parts
+    }
+    assert len(KINDS) >= 8  # the eight emails of today, so an empty glob cannot pass
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("suffix", "base"), [("html", "emails/base.html"), ("txt", "emails/base.txt")])
+def test_every_body_template_extends_the_base(kind: str, suffix: str, base: str) -> None:
+    template = Engine.get_default().get_template(f"emails/{kind}_body.{suffix}")
+    [extends] = template.nodelist.get_nodes_by_type(ExtendsNode)
+    assert isinstance(extends, ExtendsNode) and isinstance(extends.parent_name, FilterExpression)
+    assert extends.parent_name.resolve(Context()) == base
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_html_body_has_the_one_skeleton(kind: str, settings: Settings) -> None:
+    settings.CERTPANEL_BASE_URL = "https://panel.example.net"
+    context = {"name": "mail.example.com", "listener": "Postfix", "address": "127.0.0.1:25", "url": "https://u/"}
+    html = emails.render(kind, context).html
+    assert html.startswith('<!DOCTYPE html>\n<html lang="en">') and html.endswith("</body>\n</html>\n")
+    assert html.count("<h1 ") == 1 and html.count('<a href="') == 1
+    assert html.count("Sent by certpanel (https://panel.example.net/).</p>") == 1

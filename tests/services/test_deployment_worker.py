@@ -32,7 +32,7 @@ from tests.support.processes import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 NAME = "mail.example.com"
-PROBE_TIMEOUT = 5.0  # probes.probe_many's default: a port that accepts and never answers costs this much
+PROBE_TIMEOUT = 5.0  # services.probes.run.probe_many's default: a port that accepts and never answers costs this much
 
 
 def _worker_env(**extra: str) -> dict[str, str]:

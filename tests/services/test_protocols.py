@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services import starttls
 from services.daemons import ADAPTERS
+from services.probes import starttls
 from services.protocols import BY_CODE, CHOICES, PROTOCOLS, Protocol
 
 ROOT = Path(__file__).resolve().parents[2]

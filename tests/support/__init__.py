@@ -6,6 +6,7 @@
 - factories: test PKI (keys, CAs, certificates, PEM/DER) built at test time with `cryptography`.
 - panel_world: a whole panel (`manage.py runpanel`) on the embedded or PostgreSQL + Redis stack (tests, bench/).
 - pebble: Debian's Pebble (ACME test CA) and pebble-challtestsrv (its DNS) on free loopback ports.
+- probe_servers: small TLS servers (implicit and STARTTLS, Python's ssl) on loopback for the probe tests.
 - processes: start a real process (web server, Celery worker) against the test database; wait_for, free_port.
 - redis_server: a private redis-server for a test that stops and starts its broker.
 - runtime_panel: the panel as an admin runs it from the runtime venv, through its CLI and HTTP (the smoke stage).

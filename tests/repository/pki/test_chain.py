@@ -1,19 +1,30 @@
-"""Tests for repository.pki.chain: ordering and verifying chains.
+"""Tests for repository.pki.chain: ordering and verifying chains, uploaded or as a server sends them.
 
 Every key and certificate is generated at test time; no key material is committed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from repository.errors import CryptoError
-from repository.pki.chain import aia_ca_issuers_urls, missing_issuer, order_chain, path_ends_at_root, verify_chain
+from repository.pki.chain import (
+    aia_ca_issuers_urls,
+    missing_issuer,
+    order_chain,
+    path_ends_at_root,
+    verify_chain,
+    verify_served_chain,
+)
 from repository.pki.generate import create_self_signed
 from tests.repository.pki.builders import AIA_URL, NOW, Pki, issue, x509_name
+from tests.support.factories import CA, make_ca, name
 
 
 def test_order_chain_sorts_shuffled_input(pki: Pki) -> None:
@@ -121,4 +132,96 @@ def test_verify_chain_reports_wrong_issuer(pki: Pki, other_pki: Pki) -> None:
 def test_verify_chain_reports_missing_intermediate(pki: Pki) -> None:
     assert verify_chain(pki.leaf, []) == [
         "The intermediate certificate for issuer 'CN=Test Root Intermediate,O=Test PKI' is missing."
+    ]
+
+
+# --- the chain as a server sends it (the probe report's words) --------------------------------------------------
+
+SERVED_NAME = "mail.example.com"
+# An hour ahead of import time: certificates issued later in a long run (from `now - 1 min`) are valid at SERVED_NOW.
+SERVED_NOW = datetime.now(UTC) + timedelta(hours=1)
+
+
+@dataclass
+class Served:
+    ca: CA
+    leaf: x509.Certificate
+    expired: x509.Certificate
+    future: x509.Certificate
+    selfsigned: x509.Certificate
+    impostor: CA  # same names as ``ca``, different keys
+
+
+@pytest.fixture(scope="module")
+def served(ec_key: ec.EllipticCurvePrivateKey) -> Served:
+    ca, public_key = make_ca("Probe"), ec_key.public_key()
+    selfsigned = (
+        x509.CertificateBuilder()
+        .subject_name(name(SERVED_NAME))
+        .issuer_name(name(SERVED_NAME))
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(SERVED_NOW - timedelta(days=1))
+        .not_valid_after(SERVED_NOW + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SERVED_NAME)]), critical=False)
+        .sign(ec_key, hashes.SHA256())
+    )
+    return Served(
+        ca=ca,
+        leaf=ca.issue(public_key, [SERVED_NAME, "*.example.net"]),
+        expired=ca.issue(public_key, [SERVED_NAME], not_before=SERVED_NOW - timedelta(days=100), days=30),
+        future=ca.issue(public_key, [SERVED_NAME], not_before=SERVED_NOW + timedelta(days=2), days=30),
+        selfsigned=selfsigned,
+        impostor=make_ca("Probe"),
+    )
+
+
+def test_sound_served_chains(served: Served) -> None:
+    assert verify_served_chain([served.leaf, served.ca.intermediate], now=SERVED_NOW) == []
+    assert verify_served_chain([served.leaf, served.ca.intermediate, served.ca.root], now=SERVED_NOW) == []
+    assert verify_served_chain([served.selfsigned], now=SERVED_NOW) == []  # a lone self-signed leaf is complete
+
+
+def test_served_leaf_without_intermediate_is_incomplete(served: Served) -> None:
+    [problem] = verify_served_chain([served.leaf], now=SERVED_NOW)
+    assert problem.startswith("the chain is incomplete: ")
+    assert "Probe Intermediate CA" in problem
+
+
+def test_served_chain_in_wrong_order_or_with_a_foreign_issuer(served: Served) -> None:
+    problems = verify_served_chain([served.ca.intermediate, served.leaf], now=SERVED_NOW)
+    assert problems and "out of order" in problems[0]
+    # Same issuer name, different key: the name alone must not pass.
+    [problem] = verify_served_chain([served.leaf, served.impostor.intermediate], now=SERVED_NOW)
+    assert "did not sign" in problem
+
+
+def test_served_chain_validity_problems(served: Served) -> None:
+    [expired] = verify_served_chain([served.expired, served.ca.intermediate], now=SERVED_NOW)
+    assert expired.startswith(f"the certificate '{SERVED_NAME}' expired on ")
+    [future] = verify_served_chain([served.future, served.ca.intermediate], now=SERVED_NOW)
+    assert "is not valid until" in future
+    # The intermediate expires in ten years: seen from then, both are expired.
+    later = verify_served_chain([served.leaf, served.ca.intermediate], now=SERVED_NOW + timedelta(days=4000))
+    assert len(later) == 2 and "the intermediate 'Probe Intermediate CA' expired" in later[1]
+
+
+def test_served_chain_problems_in_full(served: Served) -> None:
+    """The exact words the probe report shows (and the service alert email repeats)."""
+    intermediate = "CN=Probe Intermediate CA"
+    assert verify_served_chain([], now=SERVED_NOW) == ["the server sent no certificate"]
+    assert verify_served_chain([served.leaf], now=SERVED_NOW) == [
+        f"the chain is incomplete: '{SERVED_NAME}' is issued by '{intermediate}', "
+        "but the server does not send that intermediate certificate"
+    ]
+    assert verify_served_chain([served.ca.intermediate, served.leaf], now=SERVED_NOW)[0] == (
+        f"the chain is out of order or wrong: 'Probe Intermediate CA' is issued by 'CN=Probe Root CA', "
+        f"but the next certificate served is '{SERVED_NAME}'"
+    )
+    assert verify_served_chain([served.leaf, served.impostor.intermediate], now=SERVED_NOW) == [
+        f"the chain is broken: 'Probe Intermediate CA' is named as the issuer of '{SERVED_NAME}' but did not sign it"
+    ]
+    not_before = served.future.not_valid_before_utc
+    assert verify_served_chain([served.future, served.ca.intermediate], now=SERVED_NOW) == [
+        f"the certificate '{SERVED_NAME}' is not valid until {not_before:%Y-%m-%d %H:%M} UTC"
     ]

@@ -1,6 +1,6 @@
 """The plaintext openings of the STARTTLS protocols, up to the moment TLS begins.
 
-Used only by ``services.probes`` (which opens the sockets); the protocol table (``services.protocols``) names
+Spoken by ``services.probes.tls`` (which opens the sockets); the protocol table (``services.protocols``) names
 the dialogue each protocol speaks. Every problem a server can cause is raised as ``ProbeFailure`` with a
 message for the admin; the readers are pure over a ``recv`` callable so they can be tested without sockets.
 No Django here.
