@@ -42,6 +42,8 @@ CERTPANEL_DEPLOY_ROOTS = envpaths("CERTPANEL_DEPLOY_ROOTS", "/etc/ssl/certpanel:
 # Who may own deployed files (a listener's owner and group; empty leaves the writer's own).
 CERTPANEL_DEPLOY_OWNERS = envlist("CERTPANEL_DEPLOY_OWNERS", "root,postfix,dovecot,openldap,www-data,ftp")
 CERTPANEL_DEPLOY_GROUPS = envlist("CERTPANEL_DEPLOY_GROUPS", "root,ssl-cert,postfix,dovecot,openldap,www-data,ftp")
+# `make run` as root runs the Celery worker (which writes daemon files and reloads daemons) as this user.
+CERTPANEL_WORKER_USER = env("CERTPANEL_WORKER_USER")
 CERTPANEL_AIA_TIMEOUT = envint("CERTPANEL_AIA_TIMEOUT", 5)
 CERTPANEL_ACME_TIMEOUT = envint("CERTPANEL_ACME_TIMEOUT", 30)
 CERTPANEL_ACME_ORDER_DEADLINE = envint("CERTPANEL_ACME_ORDER_DEADLINE", 300)
