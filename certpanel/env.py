@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,16 @@ def envint(name: str, default: int) -> int:
 
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def envpaths(name: str, default: str) -> list[str]:
+    """Absolute paths separated by colons or commas (``/etc/ssl/certpanel:/etc/ssl/private``); empty: none."""
+    raw = os.environ.get(name)
+    paths = [item.strip() for item in re.split(r"[:,]", default if raw is None else raw) if item.strip()]
+    relative = [path for path in paths if not path.startswith("/")]
+    if relative:
+        raise SystemExit(f"error: {name} takes absolute paths, not {', '.join(map(repr, relative))}")
+    return paths
 
 
 def envints(name: str, default: str) -> list[int]:

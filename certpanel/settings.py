@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from certpanel.env import env, env_secret, envbool, envint, envints, envlist, generated_secret
+from certpanel.env import env, env_secret, envbool, envint, envints, envlist, envpaths, generated_secret
 from certpanel.hostname import hostname_of_this_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,6 +35,15 @@ CERTPANEL_HEARTBEAT_SECONDS = envint("CERTPANEL_HEARTBEAT_SECONDS", 60)
 CERTPANEL_AIA_FETCH = envbool("CERTPANEL_AIA_FETCH", True)
 # Where certificate files for daemons go unless a listener names its own paths.
 CERTPANEL_DEPLOY_DIR = env("CERTPANEL_DEPLOY_DIR", str(DATA_DIR / "deploy"))
+# Daemon files are written only under these directories (resolved with realpath) and the deploy dir above: the
+# panel's own /etc/ssl/certpanel, Debian's key directory, and Dovecot's. Not /etc/ssl/certs (the system's trusted
+# CAs) nor a daemon's configuration directory (main.cf, nginx.conf): a listener's path could replace those.
+CERTPANEL_DEPLOY_ROOTS = envpaths("CERTPANEL_DEPLOY_ROOTS", "/etc/ssl/certpanel:/etc/ssl/private:/etc/dovecot/private")
+# Who may own deployed files (a listener's owner and group; empty leaves the writer's own).
+CERTPANEL_DEPLOY_OWNERS = envlist("CERTPANEL_DEPLOY_OWNERS", "root,postfix,dovecot,openldap,www-data,ftp")
+CERTPANEL_DEPLOY_GROUPS = envlist("CERTPANEL_DEPLOY_GROUPS", "root,ssl-cert,postfix,dovecot,openldap,www-data,ftp")
+# `make run` as root runs the Celery worker (which writes daemon files and reloads daemons) as this user.
+CERTPANEL_WORKER_USER = env("CERTPANEL_WORKER_USER")
 CERTPANEL_AIA_TIMEOUT = envint("CERTPANEL_AIA_TIMEOUT", 5)
 CERTPANEL_ACME_TIMEOUT = envint("CERTPANEL_ACME_TIMEOUT", 30)
 CERTPANEL_ACME_ORDER_DEADLINE = envint("CERTPANEL_ACME_ORDER_DEADLINE", 300)

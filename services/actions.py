@@ -13,8 +13,9 @@ from repository.keystore import key_load, key_store
 from repository.models import Certificate
 from repository.pki.hostnames import normalize_hostname
 from services import deployments, selectors
-from services.daemons import ADAPTERS
-from services.errors import DeploymentLeased, ListenerBusy, ListenerError
+from services.daemons import ACTIONS, ADAPTERS
+from services.deploy import deploy_path_check, host_command, owner_check
+from services.errors import DeployError, DeploymentLeased, ListenerBusy, ListenerError
 from services.models import Deployment, Listener, SniCertificate
 from services.protocols import BY_CODE, PROTOCOLS
 from services.tasks import queue_deployments, queue_verification
@@ -22,9 +23,16 @@ from services.tasks import queue_deployments, queue_verification
 log = logging.getLogger(__name__)
 
 PATH_FIELDS = ("cert_path", "key_path", "chain_path", "fullchain_path", "combined_path")
+# What the web form and the CLI may set. Commands are not among them: only listener_commands_set (the host's CLI)
+# sets those.
+COMMAND_MAX_LENGTH = 1000  # Listener.check_cmd / reload_cmd
+FIELDS = ("name", "protocol", "host", "port", "daemon", "server_name", *PATH_FIELDS, "owner", "group", "action")
 
 
 def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ListenerError(f"These cannot be set here: {', '.join(unknown)}.")
     if fields.get("protocol") not in BY_CODE:
         raise ListenerError(f"Unknown protocol '{fields.get('protocol')}': use one of {', '.join(BY_CODE)}.")
     port = fields.get("port")
@@ -33,12 +41,24 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
     fields["daemon"] = fields.get("daemon") or BY_CODE[fields["protocol"]].daemon
     if fields["daemon"] not in ADAPTERS:
         raise ListenerError(f"Unknown daemon '{fields['daemon']}': use one of {', '.join(ADAPTERS)}.")
+    fields["action"] = fields.get("action") or ""
+    if fields["action"] and fields["action"] not in ACTIONS:
+        raise ListenerError(f"Unknown action '{fields['action']}': use one of {', '.join(ACTIONS)}.")
     for name in ("host", "server_name"):
         if fields.get(name):
             fields[name] = normalize_hostname(fields[name], allow_wildcard=False)
     for name in PATH_FIELDS:
         if fields.get(name) and not str(fields[name]).startswith("/"):
             raise ListenerError(f"{name.replace('_', ' ')} must be an absolute path, not '{fields[name]}'.")
+        if fields.get(name):
+            try:
+                deploy_path_check(str(fields[name]))
+            except DeployError as exc:
+                raise ListenerError(f"{name.replace('_', ' ').capitalize()}: {exc}") from None
+    try:
+        owner_check(fields.get("owner") or "", fields.get("group") or "")
+    except DeployError as exc:
+        raise ListenerError(str(exc)) from None
     if not str(fields.get("name", "")).strip():
         raise ListenerError("Give the listener a name.")
     return fields
@@ -54,20 +74,14 @@ def listener_create(**fields: Any) -> Listener:
 
 
 def listener_update(listener: Listener, **fields: Any) -> Listener:
-    merged = _check_fields(
-        {
-            **{
-                f: getattr(listener, f)
-                for f in ("name", "protocol", "host", "port", "daemon", "server_name", *PATH_FIELDS)
-            },
-            **fields,
-        }
-    )
+    merged = _check_fields({**{f: getattr(listener, f) for f in FIELDS}, **fields})
     for key, value in merged.items():
         setattr(listener, key, value)
     try:
-        listener.save()
+        with transaction.atomic():
+            listener.save()
     except IntegrityError:
+        listener.refresh_from_db()
         raise ListenerError(f"A listener named '{merged['name']}' already exists.") from None
     return listener
 
@@ -75,6 +89,34 @@ def listener_update(listener: Listener, **fields: Any) -> Listener:
 def listener_delete(listener: Listener) -> None:
     """The listener and its history go; the files it deployed stay on disk for the daemon."""
     listener.delete()
+
+
+def listener_commands_set(
+    listener: Listener, *, check_cmd: str | None = None, reload_cmd: str | None = None
+) -> Listener:
+    """The host's own commands for a listener; None leaves one as it is, "" goes back to the named action.
+
+    For the CLI only, which needs a shell on the host anyway: no view calls this, and no form has these fields.
+    Each command is split into words with shlex and run without a shell (services/deploy.py).
+    """
+    changed = {}
+    for field, value, what in (("check_cmd", check_cmd, "check"), ("reload_cmd", reload_cmd, "reload")):
+        if value is None:
+            continue
+        value = value.strip()
+        if len(value) > COMMAND_MAX_LENGTH:
+            raise ListenerError(f"The {what} command is longer than {COMMAND_MAX_LENGTH} characters.")
+        try:
+            host_command(value, what=what)
+        except DeployError as exc:
+            raise ListenerError(str(exc)) from None
+        changed[field] = value
+    for field, value in changed.items():
+        setattr(listener, field, value)
+    if changed:
+        listener.save(update_fields=list(changed))
+        log.info("listener %s: host-set commands changed (%s)", listener.name, ", ".join(changed))
+    return listener
 
 
 def listeners_ensure_defaults(certificate: Certificate | None) -> list[Listener]:

@@ -1,5 +1,6 @@
 """Deploying certificates to a listener: the pieces the state machine (services/deployments.py) drives —
-where files go and what they hold, the check and reload commands, and the verification probes.
+where files go (only under the deploy roots) and what they hold, who owns them (an allow-list), the check and
+reload commands (argument lists, never a shell), and the verification probes.
 
 Writing the files, all-or-nothing, is services/staging.py.
 """
@@ -10,26 +11,29 @@ import grp
 import logging
 import pwd
 import re
+import shlex
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
+from certpanel.files import resolve_under
 from repository.keystore import key_load
 from repository.models import Certificate, PrivateKey
 from repository.pki import keytypes
 from repository.pki.convert import private_key_to_pem
 from repository.pki.match import public_key_matches
 from repository.pki.parse import parse_certificates
-from services.daemons import ADAPTERS
+from services.daemons import ADAPTERS, action_for
 from services.daemons.base import KINDS, Files
 from services.errors import DeployError
 from services.models import Listener
 from services.probes.report import ProbeResult
 from services.probes.run import ProbeTarget, probe_many
+from services.redaction import redact
 from services.staging import FileWrite
 
 log = logging.getLogger(__name__)
@@ -102,16 +106,110 @@ def owner_ids(owner: str, group: str) -> tuple[int, int]:
     return uid, gid
 
 
-def run_command(command: str, journal: Callable[[str], None], what: str) -> bool:
-    if not command.strip():
-        return True
-    journal(f"{what}: {command}")
+def owner_check(owner: str, group: str) -> tuple[int, int]:
+    """The owner and group a listener's files get, if the host allows them (CERTPANEL_DEPLOY_OWNERS/_GROUPS)."""
+    for value, allowed, setting in (
+        (owner, settings.CERTPANEL_DEPLOY_OWNERS, "CERTPANEL_DEPLOY_OWNERS"),
+        (group, settings.CERTPANEL_DEPLOY_GROUPS, "CERTPANEL_DEPLOY_GROUPS"),
+    ):
+        if value and value not in allowed:
+            what = "owner" if setting.endswith("OWNERS") else "group"
+            raise DeployError(
+                f"The {what} '{value}' is not allowed for deployed files: use one of {', '.join(allowed) or 'none'} "
+                f"(the host sets {setting})."
+            )
+    return owner_ids(owner, group)
+
+
+# -- where files may go -----------------------------------------------------------------------------------
+def deploy_roots() -> list[Path]:
+    """The directories daemon files may be written under: the deploy dir and CERTPANEL_DEPLOY_ROOTS."""
+    return [Path(settings.CERTPANEL_DEPLOY_DIR), *(Path(root) for root in settings.CERTPANEL_DEPLOY_ROOTS)]
+
+
+def deploy_path_check(path: str | Path) -> Path:
+    """``path`` with its directory resolved, if it lies under a deploy root; DeployError saying why not.
+
+    Never inside the panel's data dir (its keys), other than under the deploy dir."""
+    found = resolve_under(Path(path), deploy_roots())
+    if found is None:
+        raise DeployError(
+            f"{path} is outside the deploy roots ({', '.join(str(r) for r in deploy_roots())}): the host adds "
+            "directories with CERTPANEL_DEPLOY_ROOTS."
+        )
+    real, _ = found
+    data_dir = Path(settings.DATA_DIR).resolve()
+    in_deploy_dir = resolve_under(Path(path), [Path(settings.CERTPANEL_DEPLOY_DIR)]) is not None
+    if real.is_relative_to(data_dir) and not in_deploy_dir:
+        raise DeployError(f"{path} is inside the panel's data dir, which holds its keys: choose another path.")
+    return real
+
+
+# -- commands ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Commands:
+    """What a deployment runs after writing: argument lists, () for a step that runs nothing."""
+
+    check: tuple[str, ...]
+    reload: tuple[str, ...]
+
+
+def host_command(command: str, *, what: str) -> tuple[str, ...]:
+    """A command set on the host (CLI), split like a shell would split words — but run without one: no pipes,
+    redirections, variables or `;`. For those the host writes `sh -c '…'` itself."""
     try:
-        done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        return tuple(shlex.split(command))
+    except ValueError as exc:
+        raise DeployError(f"The {what} command set on the host cannot be read ({exc}): {command}") from None
+
+
+def listener_commands(listener: Listener) -> Commands:
+    """The listener's host-set commands where it has them, its named action's otherwise."""
+    action = action_for(listener.daemon, listener.action)
+    check = host_command(listener.check_cmd, what="check") if listener.check_cmd.strip() else action.check
+    reload = host_command(listener.reload_cmd, what="reload") if listener.reload_cmd.strip() else action.reload
+    return Commands(check, reload)
+
+
+def known_secrets() -> list[str]:
+    """Values no command output may show: the panel's keys and passwords, and its secret files' contents."""
+    found = [
+        settings.SECRET_KEY,
+        settings.CERTPANEL_KEY_ENCRYPTION_KEY,
+        settings.CERTPANEL_ADMIN_PASSWORD,
+        settings.EMAIL_HOST_PASSWORD,
+    ]
+    for path in (settings.CERTPANEL_KEY_ENCRYPTION_KEY_PATH, Path(settings.DATA_DIR) / "secret_key"):
+        try:
+            found.append(Path(path).read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return [value for value in found if value]
+
+
+def run_command(argv: Sequence[str], journal: Callable[[str], None], what: str) -> bool:
+    """Run ``argv`` (no shell) and journal it and its output, redacted of secrets; True when it exit 0."""
+    if not argv:
+        return True
+    secrets = known_secrets()
+    journal(f"{what}: {redact(shlex.join(argv), secrets)}")
+    try:
+        done = subprocess.run(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         journal(f"{what} timed out after {COMMAND_TIMEOUT} s")
         return False
-    output = (done.stdout + done.stderr).strip()
+    except OSError as exc:  # not found, not executable
+        journal(f"{what} could not start {argv[0]}: {exc.strerror or exc}")
+        return False
+    output = redact((done.stdout + done.stderr).strip(), secrets)
     if output:
         journal(output[-2000:])
     if done.returncode != 0:

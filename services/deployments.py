@@ -27,7 +27,6 @@ from django.utils import timezone
 
 from services import deploy, staging
 from services.alerts import listener_alert_update
-from services.daemons import ADAPTERS
 from services.errors import DeployError, DeploymentLeased, ListenerBusy, StagingError
 from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Listener
 from services.probes.report import ProbeResult
@@ -169,11 +168,6 @@ def deployment_run_waiting(deployment_id: int, *, timeout: float) -> Deployment:
             time.sleep(1.0)
 
 
-def _commands(listener: Listener) -> tuple[str, str]:
-    adapter = ADAPTERS[listener.daemon]
-    return listener.check_cmd or adapter.check_cmd, listener.reload_cmd or adapter.reload_cmd
-
-
 def _staged(deployment: Deployment) -> list[staging.Staged]:
     return [staging.Staged.from_json(item) for item in deployment.plan.get("files", [])]
 
@@ -183,7 +177,7 @@ def _drive(deployment: Deployment, token: str) -> list[ProbeResult]:
     listener = Listener.objects.select_related("certificate", "certificate__key", "deploy_key").get(
         pk=deployment.listener_id
     )
-    check_cmd, reload_cmd = _commands(listener)
+    commands = deploy.listener_commands(listener)
 
     def journal(message: str) -> None:
         _note(deployment, token, message)
@@ -209,12 +203,12 @@ def _drive(deployment: Deployment, token: str) -> list[ProbeResult]:
             journal(f"wrote {item.path}")
         _event(deployment, token, S.CHECKING)
     if deployment.status == S.CHECKING:
-        if not deploy.run_command(check_cmd, journal, "check"):
+        if not deploy.run_command(commands.check, journal, "check"):
             return _roll_back(deployment, token, listener, "the configuration check failed")
         deployment.plan["reload_after_rollback"] = True  # from here the daemon may have loaded the new files
         _event(deployment, token, S.RELOADING)
     if deployment.status == S.RELOADING:
-        if not deploy.run_command(reload_cmd, journal, "reload"):
+        if not deploy.run_command(commands.reload, journal, "reload"):
             return _roll_back(deployment, token, listener, "the reload failed")
         _event(deployment, token, S.VERIFYING)
     if deployment.status == S.VERIFYING:
@@ -226,14 +220,22 @@ def _drive(deployment: Deployment, token: str) -> list[ProbeResult]:
 
 def _stage(deployment: Deployment, listener: Listener) -> list[staging.Staged]:
     found = deploy.targets(listener)
-    uid, gid = deploy.owner_ids(listener.owner, listener.group)
+    uid, gid = deploy.owner_check(listener.owner, listener.group)
     writes = []
     for target in found:
         key = deploy.deploy_key_for(target.certificate, target.deploy_key)
         writes += deploy.plan_writes(target.files, deploy.certificate_contents(target.certificate, key))
+    for write in writes:
+        deploy.deploy_path_check(write.path)  # the roots and the data dir, in the words of the settings
     deployment.certificate = listener.certificate
     deployment.fingerprint_sha256 = listener.certificate.fingerprint_sha256 if listener.certificate else ""
-    return staging.files_stage(writes, uid=uid, gid=gid, tag=f"certpanel-{deployment.pk}")
+    deploy_dir = Path(settings.CERTPANEL_DEPLOY_DIR)
+    try:
+        deploy_dir.mkdir(parents=True, exist_ok=True, mode=0o750)  # the host's choice; the roots must exist
+    except OSError as exc:
+        raise StagingError(staging.disk_error(exc, deploy_dir / "x")) from None
+    tag = f"certpanel-{deployment.pk}"
+    return staging.files_stage(writes, uid=uid, gid=gid, tag=tag, roots=deploy.deploy_roots())
 
 
 def _verify(deployment: Deployment, token: str, listener: Listener) -> list[ProbeResult]:
@@ -284,7 +286,12 @@ def _roll_back(
         return results or []
     _note(deployment, token, f"restored the previous files ({restored})")
     if deployment.plan.get("reload_after_rollback"):
-        deploy.run_command(_commands(listener)[1], lambda m: _note(deployment, token, m), "reload after rollback")
+        try:
+            reload = deploy.listener_commands(listener).reload
+        except DeployError as exc:
+            _note(deployment, token, f"no reload after rollback: {exc}")
+        else:
+            deploy.run_command(reload, lambda m: _note(deployment, token, m), "reload after rollback")
     deployment.error = _then(reason, "; previous files restored")
     _event(deployment, token, S.ROLLED_BACK, deployment.error)
     return results or []

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
-from services.daemons import ADAPTERS
+from services.daemons import ACTION_CHOICES, ADAPTERS
 from services.protocols import CHOICES
+
+HOST_SET_FIELDS = ("check_cmd", "reload_cmd")
+HOST_SET = (
+    "Read-only here; empty: the action above. Only the host sets it: "
+    "manage.py services edit NAME --check-cmd … / --reload-cmd … (an empty value clears it)."
+)
 
 
 class ListenerForm(forms.Form):
@@ -17,25 +25,41 @@ class ListenerForm(forms.Form):
     daemon = forms.ChoiceField(
         choices=[("", "default for the protocol")] + [(k, a.label) for k, a in ADAPTERS.items()], required=False
     )
-    fullchain_path = forms.CharField(max_length=500, required=False, help_text="Optional: where the daemon reads it.")
+    fullchain_path = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Optional: where the daemon reads it; under a deploy root the host allows (CERTPANEL_DEPLOY_ROOTS).",
+    )
     key_path = forms.CharField(max_length=500, required=False)
     cert_path = forms.CharField(max_length=500, required=False)
     chain_path = forms.CharField(max_length=500, required=False)
     combined_path = forms.CharField(max_length=500, required=False, label="Combined cert+chain+key path")
-    owner = forms.CharField(max_length=64, required=False, help_text="Owner of the key files (default root).")
-    group = forms.CharField(max_length=64, required=False)
-    check_cmd = forms.CharField(
-        max_length=1000,
+    owner = forms.CharField(
+        max_length=64,
         required=False,
-        label="Check command",
-        help_text="Default: the daemon's own check (e.g. doveconf -n).",
+        help_text="Owner of the files, one the host allows (CERTPANEL_DEPLOY_OWNERS); empty: the panel's user.",
+    )
+    group = forms.CharField(max_length=64, required=False, help_text="One the host allows (CERTPANEL_DEPLOY_GROUPS).")
+    action = forms.ChoiceField(
+        choices=ACTION_CHOICES,
+        required=False,
+        label="After writing the files",
+        help_text="The daemon's check and reload, or nothing. Commands set on the host (below) run instead.",
+    )
+    # Shown, never taken: a command typed in a browser would run on the host. Disabled fields ignore what a POST
+    # carries (Django keeps the initial value), and clean() leaves them out of what the actions get.
+    check_cmd = forms.CharField(
+        disabled=True, required=False, label="Check command (set on the host)", help_text=HOST_SET
     )
     reload_cmd = forms.CharField(
-        max_length=1000,
-        required=False,
-        label="Reload command",
-        help_text="Default: the daemon's reload (e.g. doveadm reload).",
+        disabled=True, required=False, label="Reload command (set on the host)", help_text=HOST_SET
     )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in HOST_SET_FIELDS:
+            data.pop(name, None)
+        return data
 
 
 class AssignForm(forms.Form):

@@ -1,5 +1,6 @@
 from django.db import models
 
+from services.daemons import ACTION_CHOICES, action_for
 from services.protocols import CHOICES
 
 
@@ -42,8 +43,12 @@ class Listener(models.Model):
     combined_path = models.CharField(max_length=500, blank=True)
     owner = models.CharField(max_length=64, blank=True)
     group = models.CharField(max_length=64, blank=True)
-    check_cmd = models.CharField(max_length=1000, blank=True)
-    reload_cmd = models.CharField(max_length=1000, blank=True)
+    # What runs after the files are written: a named action (its argument lists are in services/daemons/).
+    action = models.CharField(max_length=16, choices=ACTION_CHOICES, blank=True, default="")
+    # Commands of its own, set on the host only (`manage.py services add/edit --check-cmd/--reload-cmd`), never
+    # from the web; split into words with shlex and run without a shell. Empty: the action's.
+    check_cmd = models.CharField(max_length=1000, blank=True, help_text="Set on the host only (services CLI).")
+    reload_cmd = models.CharField(max_length=1000, blank=True, help_text="Set on the host only (services CLI).")
     last_verified_at = models.DateTimeField(null=True, blank=True)
     last_verify_ok = models.BooleanField(null=True, blank=True)
     last_report = models.JSONField(default=list, blank=True)
@@ -56,6 +61,11 @@ class Listener(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.host}:{self.port})"
+
+    @property
+    def action_label(self) -> str:
+        """What runs after the files are written, in words (host-set commands aside)."""
+        return action_for(self.daemon, self.action).label
 
 
 class SniCertificate(models.Model):

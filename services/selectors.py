@@ -56,6 +56,11 @@ def listener_as_dict(listener: Listener) -> dict[str, Any]:
         "certificate": listener.certificate.name if listener.certificate else None,
         "sni": {s.server_name: s.certificate_id for s in listener.sni.all()},
         "files": listener_files(listener).paths,
+        "owner": listener.owner,
+        "group": listener.group,
+        "action": listener.action,
+        "check_cmd": listener.check_cmd,
+        "reload_cmd": listener.reload_cmd,
         "last_verified_at": listener.last_verified_at.isoformat() if listener.last_verified_at else None,
         "last_verify_ok": listener.last_verify_ok,
     }

@@ -8,6 +8,10 @@ a rollback cannot fail for want of it, and the certificate and key on disk alway
 What was staged is described by ``Staged`` records the deployment stores before the swap; whether a target was
 replaced is read from the disk (its staged file is gone once renamed), so every step here can simply be run
 again by whoever resumes a deployment whose worker died.
+
+Targets lie under the deploy roots: each one's directory is resolved (realpath) before anything is written and
+must lie under a root; missing directories are created below that root only. A target, or its ``.previous``,
+that is a link is refused, and nothing is written through one (certpanel/files.py).
 """
 
 from __future__ import annotations
@@ -15,13 +19,21 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from certpanel.files import fsync_path, write_new
+from certpanel.files import (
+    chmod_regular,
+    copy_regular,
+    fsync_path,
+    lstat_or_none,
+    makedirs_under,
+    resolve_under,
+    write_new,
+)
 from services.errors import StagingError
 
 log = logging.getLogger(__name__)
@@ -72,6 +84,8 @@ def disk_error(exc: OSError, path: Path) -> str:
         return f"{where} is not a directory"
     if exc.errno == errno.EISDIR:
         return f"{path} is a directory"
+    if exc.errno == errno.ELOOP:
+        return f"{exc.filename or path} is a symbolic link: the panel does not write through links"
     return f"cannot write {path}: {exc.strerror or exc}"
 
 
@@ -100,10 +114,44 @@ def _keep_previous(path: Path, previous: Path) -> None:
     except OSError as exc:
         if exc.errno not in NO_LINK:
             raise
-        shutil.copy2(path, previous, follow_symlinks=False)
-        info = path.lstat()
-        os.chown(previous, info.st_uid, info.st_gid, follow_symlinks=False)
-        fsync_path(previous)
+        copy_regular(path, previous)
+
+
+def _refusal(path: Path) -> str:
+    """Why ``path`` (or the ``.previous`` a success leaves beside it) must not be written, or ""."""
+    for name, role in ((path, "the target"), (Path(f"{path}.previous"), "the previous copy")):
+        info = lstat_or_none(name)
+        if info is None or stat.S_ISREG(info.st_mode):
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            return (
+                f"{name} ({role}) is a symbolic link to {os.readlink(name)}: the panel does not write through links; "
+                "remove the link, or point the listener at the file itself"
+            )
+        return f"{name} ({role}) is not a regular file"
+    return ""
+
+
+def targets_check(writes: list[FileWrite], roots: Sequence[Path | str]) -> list[tuple[FileWrite, Path]]:
+    """Each write with its directory resolved and the root it lies under; StagingError when one lies under no
+    root or is a link (nothing is written: this runs before staging)."""
+    checked = []
+    for write in writes:
+        found = resolve_under(write.path, roots)
+        if found is None:
+            where = ", ".join(str(root) for root in roots) or "none configured"
+            raise StagingError(f"{write.path} is outside the deploy roots ({where})")
+        real, root = found
+        if not root.is_dir():
+            raise StagingError(
+                f"the deploy root {root} does not exist: create it on the host (the panel creates directories only "
+                "inside a deploy root)"
+            )
+        refusal = _refusal(real)
+        if refusal:
+            raise StagingError(refusal)
+        checked.append((replace(write, path=real), root))
+    return checked
 
 
 def files_discard(paths: Iterable[Path], tag: str) -> None:
@@ -116,30 +164,33 @@ def files_discard(paths: Iterable[Path], tag: str) -> None:
                 log.warning("could not remove %s", name)
 
 
-def files_stage(writes: list[FileWrite], *, uid: int, gid: int, tag: str) -> list[Staged]:
+def files_stage(writes: list[FileWrite], *, uid: int, gid: int, tag: str, roots: Sequence[Path | str]) -> list[Staged]:
     """Write and fsync every new file (and keep every previous one) beside its target; replace nothing.
 
-    Any failure removes what was staged and raises a StagingError saying why: no daemon file has changed.
+    Every target must lie under one of ``roots`` (see ``targets_check``). Any failure removes what was staged and
+    raises a StagingError saying why: no daemon file has changed.
     """
+    checked = targets_check(writes, roots)
+    paths = [write.path for write, _ in checked]
     staged: list[Staged] = []
-    for write in writes:
+    for write, root in checked:
         new, previous = staged_names(write.path, tag)
         try:
-            write.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            makedirs_under(write.path.parent, root)
             _write_new(new, write.content, mode=0o600 if write.secret else 0o644, uid=uid, gid=gid)
             kept = ""
             if os.path.lexists(write.path):
                 _keep_previous(write.path, previous)
                 kept = str(previous)
         except OSError as exc:
-            files_discard([w.path for w in writes], tag)
+            files_discard(paths, tag)
             raise StagingError(disk_error(exc, write.path)) from None
         staged.append(Staged(str(write.path), str(new), kept))
     try:
         _fsync_directories(s.path for s in staged)
     except OSError as exc:
-        files_discard([w.path for w in writes], tag)
-        raise StagingError(disk_error(exc, writes[0].path)) from None
+        files_discard(paths, tag)
+        raise StagingError(disk_error(exc, paths[0])) from None
     return staged
 
 
@@ -180,10 +231,12 @@ def files_restore(staged: list[Staged]) -> int:
 
 
 def files_finish(staged: list[Staged]) -> None:
-    """After success, each previous file becomes ``<name>.previous``: the admin's copy of what was served."""
+    """After success, each previous file becomes ``<name>.previous``: the admin's copy of what was served.
+
+    Made readable by root only (it is no longer served) before the rename, on a descriptor of the file itself;
+    a link planted at ``<name>.previous`` since staging is replaced by the rename, never written through.
+    """
     for item in staged:
         if item.previous and os.path.lexists(item.previous):
-            keep = f"{item.path}.previous"
-            os.replace(item.previous, keep)
-            if not os.path.islink(keep):
-                os.chmod(keep, 0o600)  # no longer served: readable by root only, whatever it was
+            chmod_regular(Path(item.previous), 0o600)
+            os.replace(item.previous, f"{item.path}.previous")

@@ -1,7 +1,8 @@
-"""What every daemon adapter knows: which files it reads, the snippet to paste once, default commands.
+"""What every daemon adapter knows: which files it reads, the snippet to paste once, its check and reload.
 
 Pure: no Django. A deployment (services/deploy.py) asks the adapter which files to write and which
-commands to run; the admin can override paths and commands per listener.
+commands to run. Commands are argument lists, run without a shell; a listener picks one of the named actions
+(services/daemons/__init__.py) in the web form, and only the host's CLI can give it commands of its own.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ class Adapter:
     code: str
     label: str
     kinds: tuple[str, ...]
-    check_cmd: str
-    reload_cmd: str
+    check_cmd: tuple[str, ...]  # argv; () when the daemon has no configuration check
+    reload_cmd: tuple[str, ...]  # argv; () when nothing needs to be told
     config_file: str
 
     def snippet(self, context: SnippetContext) -> str:

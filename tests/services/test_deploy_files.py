@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from services.daemons import ADAPTERS
 from services.daemons.base import Files, SnippetContext
@@ -17,8 +18,8 @@ from services.staging import FileWrite, files_finish, files_restore, files_stage
 
 
 def write_atomically(write: FileWrite, *, uid: int, gid: int) -> list:
-    """Stage, swap and keep the previous file, as a successful deployment does."""
-    staged = files_stage([write], uid=uid, gid=gid, tag="t")
+    """Stage, swap and keep the previous file, as a successful deployment does (under the tests' deploy root)."""
+    staged = files_stage([write], uid=uid, gid=gid, tag="t", roots=settings.CERTPANEL_DEPLOY_ROOTS)
     files_swap(staged)
     return staged
 
@@ -29,7 +30,7 @@ def test_staged_files_replace_nothing_until_the_swap_and_restore_by_rename(tmp_p
     assert first[0].previous == "" and target.read_bytes() == b"old key"
     assert target.stat().st_mode & 0o777 == 0o600
     files_finish(first)
-    staged = files_stage([FileWrite(target, b"new key", secret=True)], uid=-1, gid=-1, tag="t")
+    staged = files_stage([FileWrite(target, b"new key", secret=True)], uid=-1, gid=-1, tag="t", roots=[tmp_path])
     assert target.read_bytes() == b"old key", "staging replaces nothing"
     old_inode = target.stat().st_ino
     files_swap(staged)

@@ -126,7 +126,8 @@ def test_a_deployment_whose_worker_dies_mid_reload_is_skipped_while_leased_then_
     with daemons.nginx(tmp_path / "nginx", tls) as daemon:
         certificate_id, fingerprint = _stored(ca)
         # The first reload hangs (its worker is killed there); the resumed one goes straight through.
-        reload_cmd = f"{shlex.join(daemon.reload_cmd)}; [ -e {marker} ] || {{ touch {marker}; sleep 300; }}"
+        script = f"{shlex.join(daemon.reload_cmd)}; [ -e {marker} ] || {{ touch {marker}; sleep 300; }}"
+        reload_cmd = shlex.join(["sh", "-c", script])  # deployments run commands without a shell
         listener = Listener.objects.create(
             name="Webmail",
             protocol="https",

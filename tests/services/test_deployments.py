@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,7 +169,9 @@ def test_a_failure_after_the_files_were_replaced_restores_them_all_by_rename(tmp
     with tmpfs(tmp_path / "tls", size="16k") as tls:  # full once the new files are in: a rollback needs no room
         _daemon_files(tls)
         before = _snapshot(tls)
-        listener = _listener_on(tls, entry, tmp_path, reload_cmd="echo 'reload refused' >&2; exit 1")
+        listener = _listener_on(
+            tls, entry, tmp_path, reload_cmd=shlex.join(["sh", "-c", "echo 'reload refused' >&2; exit 1"])
+        )
         deployment = listener_deploy(listener.pk)
         assert deployment.status == S.ROLLED_BACK, deployment.log
         assert deployment.error == "the reload failed; previous files restored"
@@ -249,6 +252,7 @@ def test_a_deployment_whose_worker_died_mid_swap_is_resumed_to_a_final_state(tmp
         uid=-1,
         gid=-1,
         tag=f"certpanel-{deployment.pk}",
+        roots=[tls],
     )
     os.replace(staged[0].new, staged[0].path)  # the worker died after the first rename
     expired = timezone.now() - timedelta(seconds=1)
@@ -280,7 +284,7 @@ def test_a_rollback_whose_worker_died_is_finished(tmp_path: Path, settings) -> N
     before = _snapshot(tls)
     listener = _listener_on(tls, entry, tmp_path)
     deployment = deployment_request(listener, trigger="manual")
-    staged = files_stage([FileWrite(tls / "key.pem", b"new key", True)], uid=-1, gid=-1, tag="certpanel-x")
+    staged = files_stage([FileWrite(tls / "key.pem", b"new key", True)], uid=-1, gid=-1, tag="certpanel-x", roots=[tls])
     os.replace(staged[0].new, staged[0].path)
     Deployment.objects.filter(pk=deployment.pk).update(
         status=S.ROLLING_BACK,

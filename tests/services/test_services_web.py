@@ -4,6 +4,7 @@ a deployment whose verification fails rolling back."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -141,7 +142,7 @@ def test_a_deployment_whose_port_serves_nothing_rolls_back(staff_client: Client,
         daemon="files",
         fullchain_path=str(fullchain),
         certificate=second,
-        reload_cmd=f"echo reloaded >> {tmp_path / 'reloads'}",
+        reload_cmd=shlex.join(["sh", "-c", f"echo reloaded >> {tmp_path / 'reloads'}"]),
     )
     deployment = listener_deploy(listener.pk)
     assert deployment.status == "rolled_back"
@@ -162,7 +163,7 @@ def test_a_failing_check_command_rolls_back_before_reloading(staff_client: Clien
         port=1,
         daemon="files",
         certificate=entry,
-        check_cmd="echo 'syntax error in ssl.conf' >&2; exit 1",
+        check_cmd=shlex.join(["sh", "-c", "echo 'syntax error in ssl.conf' >&2; exit 1"]),
         reload_cmd=f"touch {tmp_path / 'reloaded'}",
     )
     deployment = listener_deploy(listener.pk)

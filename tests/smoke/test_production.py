@@ -226,6 +226,8 @@ def test_panel_installed_from_base_requirements_runs_end_to_end(
         "CERTPANEL_NOTIFY_EMAILS": NOTIFY,
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_USE_TLS": "false",
+        # Where _deploy's daemon reads its files: the admin allows that directory, as README's Security says.
+        "CERTPANEL_DEPLOY_ROOTS": str(tmp_path),
     }
     with SmtpSink() as sink, contextlib.ExitStack() as cleanup:
         settings["EMAIL_PORT"] = str(sink.port)

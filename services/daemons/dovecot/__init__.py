@@ -26,5 +26,10 @@ class Dovecot(Adapter):
 
 
 ADAPTER = Dovecot(
-    "dovecot", "Dovecot", ("fullchain", "key"), "doveconf -n", "doveadm reload", "/etc/dovecot/conf.d/10-ssl.conf"
+    "dovecot",
+    "Dovecot",
+    ("fullchain", "key"),
+    ("doveconf", "-n"),
+    ("doveadm", "reload"),
+    "/etc/dovecot/conf.d/10-ssl.conf",
 )

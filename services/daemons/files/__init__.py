@@ -1,4 +1,4 @@
-"""Generic target: write the files at the paths you give, then run your commands."""
+"""Generic target: write the files at the paths you give; then the listener's action, or its host-set commands."""
 
 from __future__ import annotations
 
@@ -14,4 +14,4 @@ class GenericFiles(Adapter):
         return "\n".join(lines) + "\n"
 
 
-ADAPTER = GenericFiles("files", "Files + commands", ("cert", "chain", "fullchain", "key"), "true", "true", "")
+ADAPTER = GenericFiles("files", "Files + commands", ("cert", "chain", "fullchain", "key"), (), (), "")

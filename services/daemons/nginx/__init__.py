@@ -26,5 +26,10 @@ class Nginx(Adapter):
 
 
 ADAPTER = Nginx(
-    "nginx", "nginx", ("fullchain", "key"), "nginx -t", "nginx -s reload", "/etc/nginx/sites-available/webmail"
+    "nginx",
+    "nginx",
+    ("fullchain", "key"),
+    ("nginx", "-t"),
+    ("nginx", "-s", "reload"),
+    "/etc/nginx/sites-available/webmail",
 )

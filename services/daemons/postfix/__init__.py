@@ -42,4 +42,6 @@ class Postfix(Adapter):
         return "\n".join(lines) + "\n"
 
 
-ADAPTER = Postfix("postfix", "Postfix", ("fullchain", "key"), "postfix check", "postfix reload", "/etc/postfix/main.cf")
+ADAPTER = Postfix(
+    "postfix", "Postfix", ("fullchain", "key"), ("postfix", "check"), ("postfix", "reload"), "/etc/postfix/main.cf"
+)

@@ -27,4 +27,6 @@ class Slapd(Adapter):
         )
 
 
-ADAPTER = Slapd("slapd", "OpenLDAP slapd", ("fullchain", "key"), "slaptest -u", "systemctl restart slapd", "cn=config")
+ADAPTER = Slapd(
+    "slapd", "OpenLDAP slapd", ("fullchain", "key"), ("slaptest", "-u"), ("systemctl", "restart", "slapd"), "cn=config"
+)

@@ -22,4 +22,7 @@ class Vsftpd(Adapter):
         return "\n".join(lines) + "\n"
 
 
-ADAPTER = Vsftpd("vsftpd", "vsftpd", ("fullchain", "key"), "true", "systemctl restart vsftpd", "/etc/vsftpd.conf")
+# vsftpd has no configuration check of its own: `true` stands in for it.
+ADAPTER = Vsftpd(
+    "vsftpd", "vsftpd", ("fullchain", "key"), ("true",), ("systemctl", "restart", "vsftpd"), "/etc/vsftpd.conf"
+)

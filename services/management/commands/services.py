@@ -6,19 +6,34 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from certpanel.cli import AdminCommand, read_secret
 from services import actions, selectors, verification
-from services.daemons import ADAPTERS
+from services.daemons import ACTION_CHOICES, ADAPTERS
 from services.models import Deployment, Listener
 from services.protocols import BY_CODE
 
+# What `add` and `edit` set beside name, protocol, host and port (commands are set apart: host only).
+LISTENER_OPTIONS = (
+    "daemon",
+    "server_name",
+    "cert_path",
+    "key_path",
+    "chain_path",
+    "fullchain_path",
+    "combined_path",
+    "owner",
+    "group",
+    "action",
+)
+
 
 class Command(AdminCommand):
-    help = "List, add, assign, deploy and verify the secure listeners of the mail server."
+    help = "List, add, edit, assign, deploy and verify the secure listeners of the mail server."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="ACTION")
         p = sub.add_parser("list", help="List listeners.")
         p.add_argument("--json", action="store_true")
 
@@ -27,14 +42,16 @@ class Command(AdminCommand):
         p.add_argument("--protocol", required=True, choices=list(BY_CODE))
         p.add_argument("--host", required=True)
         p.add_argument("--port", required=True, type=int)
-        p.add_argument("--daemon", choices=list(ADAPTERS))
-        p.add_argument("--server-name", default="", help="Name clients use (SNI, hostname check).")
-        for kind in ("cert", "key", "chain", "fullchain", "combined"):
-            p.add_argument(f"--{kind}-path", default="")
-        p.add_argument("--owner", default="")
-        p.add_argument("--group", default="")
-        p.add_argument("--check-cmd", default="")
-        p.add_argument("--reload-cmd", default="")
+        self._listener_arguments(p, default="")
+        p.add_argument("--json", action="store_true")
+
+        p = sub.add_parser("edit", help="Change a listener; options not given stay as they are.")
+        p.add_argument("name")
+        p.add_argument("--new-name")
+        p.add_argument("--protocol", choices=list(BY_CODE))
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        self._listener_arguments(p, default=None)
         p.add_argument("--json", action="store_true")
 
         p = sub.add_parser("assign", help="Put a repository certificate on a listener (or on one SNI name).")
@@ -49,8 +66,28 @@ class Command(AdminCommand):
             p.add_argument("--all", action="store_true")
             p.add_argument("--json", action="store_true")
 
+    @staticmethod
+    def _listener_arguments(p: ArgumentParser, *, default: str | None) -> None:
+        p.add_argument("--daemon", choices=list(ADAPTERS), default=default)
+        p.add_argument("--server-name", default=default, help="Name clients use (SNI, hostname check).")
+        for kind in ("cert", "key", "chain", "fullchain", "combined"):
+            p.add_argument(f"--{kind}-path", default=default, help="Under the deploy roots (CERTPANEL_DEPLOY_ROOTS).")
+        p.add_argument("--owner", default=default, help="One of CERTPANEL_DEPLOY_OWNERS; empty: the writer's own.")
+        p.add_argument("--group", default=default, help="One of CERTPANEL_DEPLOY_GROUPS.")
+        p.add_argument(
+            "--action", choices=[code for code, _ in ACTION_CHOICES], default=default, help="Empty: the daemon's own."
+        )
+        host_set = " Set here only, never in the web UI; split into words like a shell does but run without one "
+        p.add_argument(
+            "--check-cmd",
+            default=default,
+            help="A check of your own instead of the action's (empty: the action's)." + host_set + "(write "
+            "`sh -c '…'` for pipes or `;`).",
+        )
+        p.add_argument("--reload-cmd", default=default, help="A reload of your own, as --check-cmd.")
+
     def handle(self, *args: Any, **options: Any) -> None:
-        getattr(self, f"do_{options['action']}")(options)
+        getattr(self, f"do_{options['subcommand']}")(options)
 
     def do_list(self, options: dict[str, Any]) -> None:
         listeners = [selectors.listener_as_dict(listener) for listener in selectors.listener_list()]
@@ -73,29 +110,26 @@ class Command(AdminCommand):
             )
 
     def do_add(self, options: dict[str, Any]) -> None:
-        fields = {
-            key: options[key]
-            for key in (
-                "name",
-                "protocol",
-                "host",
-                "port",
-                "daemon",
-                "server_name",
-                "owner",
-                "group",
-                "check_cmd",
-                "reload_cmd",
-            )
-        }
-        fields.update(
-            {f"{kind}_path": options[f"{kind}_path"] for kind in ("cert", "key", "chain", "fullchain", "combined")}
-        )
-        listener = actions.listener_create(**fields)
+        fields = {key: options[key] for key in ("name", "protocol", "host", "port", *LISTENER_OPTIONS)}
+        with transaction.atomic():  # a command refused leaves no listener behind
+            listener = actions.listener_create(**fields)
+            actions.listener_commands_set(listener, check_cmd=options["check_cmd"], reload_cmd=options["reload_cmd"])
         if options["json"]:
             self.print_json(selectors.listener_as_dict(listener))
         else:
             self.stdout.write(f"Added {listener.name} ({listener.protocol} on {listener.host}:{listener.port})")
+
+    def do_edit(self, options: dict[str, Any]) -> None:
+        listener = selectors.listener_get(options["name"])
+        fields = {key: options[key] for key in ("protocol", "host", "port", *LISTENER_OPTIONS)}
+        fields["name"] = options["new_name"]
+        with transaction.atomic():
+            actions.listener_update(listener, **{key: value for key, value in fields.items() if value is not None})
+            actions.listener_commands_set(listener, check_cmd=options["check_cmd"], reload_cmd=options["reload_cmd"])
+        if options["json"]:
+            self.print_json(selectors.listener_as_dict(listener))
+        else:
+            self.stdout.write(f"Saved {listener.name}")
 
     def do_assign(self, options: dict[str, Any]) -> None:
         listener = selectors.listener_get(options["name"])
