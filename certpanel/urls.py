@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from certpanel import views
-from repository import acme_views
+from repository.acme import views as acme_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="repository:list", permanent=False)),

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from certpanel.dispatch import broker_outage_clear, dispatch
-from repository import renewals
-from repository.acme_orders import (
+from repository.acme import renewals
+from repository.acme.orders import (
     acme_order_give_up,
     acme_order_process,
     acme_order_retry_later,
@@ -23,10 +23,10 @@ from repository.acme_orders import (
     acme_orders_dispatched,
     acme_orders_to_resume,
 )
-from repository.acme_problems import AcmeError
+from repository.acme.problems import AcmeError
+from repository.acme.sweep_watch import sweep_ran, sweep_stall_check
 from repository.errors import OrderBusy, RepositoryError
 from repository.models import AcmeOrder
-from repository.sweep_watch import sweep_ran, sweep_stall_check
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from repository import acme_views, views
+from repository import views
+from repository.acme import views as acme_views
 
 app_name = "repository"
 

@@ -18,8 +18,8 @@ from pytest_django import Settings
 
 from certpanel.models import Heartbeat, Notification
 from certpanel.notifications import Email, notification_deliver, notification_queue, notifications_deliver_pending
+from repository.acme.sweep_watch import SWEEP
 from repository.models import PanelSettings
-from repository.sweep_watch import SWEEP
 from tests.support.processes import free_port
 from tests.support.smtp import SmtpSink
 

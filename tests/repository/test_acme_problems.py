@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from repository.acme_client import retry_after_seconds
-from repository.acme_problems import explain
+from repository.acme.client import retry_after_seconds
+from repository.acme.problems import explain
 from repository.tasks import _countdown
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

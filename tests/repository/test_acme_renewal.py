@@ -147,7 +147,7 @@ def test_worker_killed_mid_issuance_yields_exactly_one_certificate(cli, tmp_path
 
 
 def test_a_certbot_lineage_imported_is_then_renewed_by_the_panel(cli, tmp_path: Path, ca) -> None:  # type: ignore[no-untyped-def]
-    from repository.acme_client import AcmeSession
+    from repository.acme.client import AcmeSession
     from tests.repository.test_certbot_import import Tree
     from tests.support.factories import rsa_key
 

@@ -15,11 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from django.utils import timezone
 
-from repository.acme_client import AcmeSession, ari_certificate_id
+from repository.acme.client import AcmeSession, ari_certificate_id
+from repository.acme.renewals import certificate_ari_refresh
 from repository.keystore import key_store
 from repository.models import AcmeAccount, Certificate
 from repository.pki.describe import describe_certificate
-from repository.renewals import certificate_ari_refresh
 from tests.support.factories import ec_key, make_ca, name, pem
 
 # Recorded from a CA's renewalInfo endpoint (the shape RFC 9773 §4.2 shows), with its Retry-After.

@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from repository import renewal
-from repository.certbot_import import certbot_import, parse_renewal_conf
+from repository.acme import schedule
+from repository.acme.certbot_import import certbot_import, parse_renewal_conf
 from repository.errors import RepositoryError
 from repository.keystore import key_load
 from repository.models import AcmeAccount, Certificate, PrivateKey
@@ -194,7 +194,7 @@ def test_renew_at_follows_the_lifetime_rule(tree: Tree, days: int, fraction_left
     lifetime = entry.not_after - entry.not_before  # type: ignore[operator]
     assert lifetime == timedelta(days=days)
     left = entry.not_after - entry.renew_at  # type: ignore[operator]
-    jitter = min(lifetime * renewal.JITTER_FRACTION, renewal.MAX_JITTER)
+    jitter = min(lifetime * schedule.JITTER_FRACTION, schedule.MAX_JITTER)
     assert lifetime * fraction_left <= left <= lifetime * fraction_left + jitter
     assert rule in entry.renewal_rule
 
@@ -423,13 +423,13 @@ def test_no_private_key_is_stored_or_logged_in_plaintext(tree: Tree, caplog: pyt
     tree.add_lineage("mail.example.com", account)
     tree.add_lineage("www.example.com", account)
 
-    with caplog.at_level(logging.INFO, logger="repository.certbot_import"):
+    with caplog.at_level(logging.INFO, logger="repository.acme.certbot_import"):
         result = certbot_import(tree.root)
 
     for row in PrivateKey.objects.all():
         assert b"PRIVATE KEY" not in bytes(row.sealed_pem)
     assert PrivateKey.objects.count() == 3  # the account key and one key per certificate
-    lines = [r.getMessage() for r in caplog.records if r.name == "repository.certbot_import"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "repository.acme.certbot_import"]
     assert len(lines) == 2 and all(line.startswith("imported certbot lineage ") for line in lines)
     jwk = json.loads((tree.root / account.directory / "private_key.json").read_text())
     for line in lines:

@@ -18,9 +18,11 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from certpanel.models import BrokerOutage
 from certpanel.notifications import notifications_deliver_pending
-from repository import acme_orders, emails, renewal, renewals
-from repository.acme_client import Authorization, Challenge, Order
-from repository.acme_orders import (
+from repository import emails
+from repository.acme import orders as acme_orders
+from repository.acme import renewals, schedule
+from repository.acme.client import Authorization, Challenge, Order
+from repository.acme.orders import (
     TRANSITIONS,
     acme_order_create,
     acme_order_process,
@@ -300,11 +302,11 @@ def test_cli_issue_with_the_broker_down_warns_and_keeps_the_order(broker_down: N
 def test_renewal_is_overdue_at_half_the_time_left_at_the_renewal_point() -> None:
     start = datetime(2025, 1, 1, tzinfo=timezone.get_current_timezone())
     end = start + timedelta(days=90)  # renews with 30 days left: overdue with 15 left
-    assert not renewal.renewal_overdue(start, end, now=end - timedelta(days=15, minutes=1))
-    assert renewal.renewal_overdue(start, end, now=end - timedelta(days=15))
+    assert not schedule.renewal_overdue(start, end, now=end - timedelta(days=15, minutes=1))
+    assert schedule.renewal_overdue(start, end, now=end - timedelta(days=15))
     short = start + timedelta(days=6)  # renews with 3 days left: overdue with 1.5 left
-    assert not renewal.renewal_overdue(start, short, now=short - timedelta(hours=37))
-    assert renewal.renewal_overdue(start, short, now=short - timedelta(hours=36))
+    assert not schedule.renewal_overdue(start, short, now=short - timedelta(hours=37))
+    assert schedule.renewal_overdue(start, short, now=short - timedelta(hours=36))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from repository.acme_accounts import session_for
+from repository.acme.accounts import session_for
 from repository.models import AcmeOrder, Certificate
 from tests.support.acme_stack import Stack, acme_stack
 from tests.support.processes import wait_for

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from certpanel.models import Heartbeat, Notification
 from certpanel.notifications import notifications_deliver_pending
-from repository import renewals
+from repository.acme import renewals
+from repository.acme.sweep_watch import SWEEP, sweep_ran, sweep_stall_check
 from repository.keystore import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate, PanelSettings
-from repository.sweep_watch import SWEEP, sweep_ran, sweep_stall_check
 from tests.support.factories import ec_key
 from tests.support.smtp import SmtpSink
 
@@ -121,7 +121,7 @@ def test_a_stalled_sweep_is_shown_on_every_page_and_mailed_once(smtp: SmtpSink, 
 
 @pytest.mark.django_db
 def test_fresh_install_is_not_reported_as_stalled(client: Client) -> None:
-    from repository.sweep_watch import sweep_state
+    from repository.acme.sweep_watch import sweep_state
 
     assert sweep_state().stalled is False
 
@@ -133,7 +133,7 @@ def test_a_renewal_this_worker_cannot_decrypt_fails_with_an_email_instead_of_ret
     import os
 
     from repository import keystore
-    from repository.acme_orders import acme_order_process
+    from repository.acme.orders import acme_order_process
     from repository.models import PrivateKey
     from repository.pki.convert import private_key_to_pem
 

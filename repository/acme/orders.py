@@ -24,9 +24,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from certpanel.db_transient import retry_briefly
-from repository.acme_accounts import acme_account_reregister, session_for
-from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
-from repository.acme_problems import AcmeError, explain
+from repository.acme.accounts import acme_account_reregister, session_for
+from repository.acme.client import AcmeSession, Order, ari_certificate_id, deadline
+from repository.acme.outcomes import certificate_store_issued, renewal_failed
+from repository.acme.problems import AcmeError, explain
 from repository.errors import CryptoError, KeyStoreError, OrderBusy, RepositoryError
 from repository.keystore import key_load, key_store
 from repository.models import (
@@ -38,7 +39,6 @@ from repository.models import (
     Certificate,
     OrderStatus,
 )
-from repository.order_outcomes import certificate_store_issued, renewal_failed
 from repository.pki.generate import SubjectFields, create_csr, generate_private_key
 from repository.pki.hostnames import is_ip_address, normalize_hostname
 from repository.pki.keytypes import KEY_TYPES

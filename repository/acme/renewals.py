@@ -1,6 +1,6 @@
 """Renewal bookkeeping: ordering a renewal, ARI windows, expiry warnings for every certificate in use or not yet
 replaced, and what the sweep picks up. What an order's end stores (the issued certificate, a failure's backoff)
-is repository/order_outcomes.py's.
+is repository/acme/outcomes.py's.
 
 Queueing is the task layer's job (repository/tasks.py); nothing here imports Celery.
 """
@@ -16,10 +16,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from repository import emails, renewal
-from repository.acme_accounts import session_for
-from repository.acme_orders import acme_order_create, order_alive
-from repository.acme_problems import AcmeError
+from repository import emails
+from repository.acme import schedule
+from repository.acme.accounts import session_for
+from repository.acme.orders import acme_order_create, order_alive
+from repository.acme.problems import AcmeError
 from repository.errors import RepositoryError
 from repository.models import (
     ACTIVE_STATUSES,
@@ -70,7 +71,7 @@ def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None)
             apply_ari_window(entry, window.start, window.end, now=now, retry_after=window.retry_after)
     except (AcmeError, RepositoryError, KeyError, ValueError) as error:
         log.info("ARI for #%s unavailable (%s): keeping the lifetime rule", entry.pk, error)
-        entry.ari_next_check = now + renewal.ARI_REFRESH
+        entry.ari_next_check = now + schedule.ARI_REFRESH
     entry.save(update_fields=["renew_at", "renewal_rule", "ari_window_start", "ari_window_end", "ari_next_check"])
     return entry
 
@@ -80,10 +81,10 @@ def apply_ari_window(
 ) -> None:
     """A new window gets a new random pick; the same window keeps the earlier pick."""
     if (start, end) != (entry.ari_window_start, entry.ari_window_end) and entry.renewal_failures == 0:
-        plan = renewal.ari_plan(start, end)
+        plan = schedule.ari_plan(start, end)
         entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
         entry.ari_window_start, entry.ari_window_end = start, end
-    entry.ari_next_check = now + min(max(retry_after, timedelta(minutes=1)), renewal.ARI_REFRESH)
+    entry.ari_next_check = now + min(max(retry_after, timedelta(minutes=1)), schedule.ARI_REFRESH)
 
 
 def _expiry_level(days_left: int) -> int | None:
@@ -92,12 +93,12 @@ def _expiry_level(days_left: int) -> int | None:
 
 
 def _warn_now(entry: Certificate, level: int, now: datetime) -> bool:
-    """An auto-renewing certificate is warned only once its renewal is overdue (renewal.renewal_overdue):
+    """An auto-renewing certificate is warned only once its renewal is overdue (schedule.renewal_overdue):
     before that, its own renewal is still on time and the warning would only be noise."""
     if entry.expiry_warned_days is not None and entry.expiry_warned_days <= level:
         return False
     if entry.auto_renew and entry.not_before is not None and entry.not_after is not None:
-        return renewal.renewal_overdue(entry.not_before, entry.not_after, now=now)
+        return schedule.renewal_overdue(entry.not_before, entry.not_after, now=now)
     return True
 
 

@@ -12,9 +12,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from certpanel.cli import AdminCommand
 from certpanel.dispatch import broker_label, broker_outage_record
-from repository import renewals, selectors
-from repository.acme_orders import acme_order_create
-from repository.certbot_import import certbot_import
+from repository import selectors
+from repository.acme import renewals
+from repository.acme.certbot_import import certbot_import
+from repository.acme.orders import acme_order_create
 from repository.models import AcmeAccount, AcmeOrder, Certificate
 from repository.tasks import certificate_renew_task, queue_many, queue_order
 

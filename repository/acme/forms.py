@@ -8,8 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from repository import emails
-from repository.acme_accounts import PRESETS
-from repository.acme_orders import order_hostnames
+from repository.acme.accounts import PRESETS
+from repository.acme.orders import order_hostnames
 from repository.errors import CryptoError
 from repository.forms import KEY_TYPE_CHOICES, NAME_SEPARATORS
 from repository.models import AcmeAccount

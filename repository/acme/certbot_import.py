@@ -22,8 +22,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from repository import renewal
-from repository.acme_client import private_key_from_jwk
+from repository.acme import schedule
+from repository.acme.client import private_key_from_jwk
 from repository.actions import fill_from_x509
 from repository.errors import RepositoryError
 from repository.keystore import key_store
@@ -331,7 +331,7 @@ def _store(lineage: _Lineage) -> Certificate:
         )
         fill_from_x509(entry, lineage.leaf, lineage.chain)
         assert entry.not_before and entry.not_after, "fill_from_x509 sets both from the leaf"
-        plan = renewal.lifetime_plan(entry.not_before, entry.not_after)
+        plan = schedule.lifetime_plan(entry.not_before, entry.not_after)
         entry.renew_at = plan.renew_at
         entry.renewal_rule = plan.rule
         # Ask the CA's ARI at once: it may want this certificate renewed earlier than the lifetime rule.

@@ -19,12 +19,13 @@ from certpanel.dispatch import broker_label
 from certpanel.errors import PanelError
 from certpanel.notifications import last_of_kind, mail_server, undelivered
 from certpanel.web import acting_user, form_data, staff_required
-from repository import emails, renewals
-from repository.acme_accounts import acme_account_register
-from repository.acme_forms import NewCertificateForm, NotificationForm, RegisterAccountForm
-from repository.acme_orders import acme_order_create
+from repository import emails
+from repository.acme import renewals
+from repository.acme.accounts import acme_account_register
+from repository.acme.forms import NewCertificateForm, NotificationForm, RegisterAccountForm
+from repository.acme.orders import acme_order_create
+from repository.acme.sweep_watch import sweep_state
 from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
-from repository.sweep_watch import sweep_state
 from repository.tasks import queue_order
 
 

@@ -2,7 +2,7 @@
 old one's place, which the world hears through ``events.certificate_replaced``), or, for a failed renewal,
 the backoff and the admins told once per incident.
 
-Called by repository/acme_orders.py; the renewal arithmetic is repository/renewal.py's.
+Called by repository/acme/orders.py; the renewal arithmetic is repository/acme/schedule.py's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from repository import emails, events, renewal
+from repository import emails, events
+from repository.acme import schedule
 from repository.actions import fill_from_x509
 from repository.keystore import key_load
 from repository.models import AcmeOrder, Certificate, CertificateSource
@@ -40,7 +41,7 @@ def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificat
     )
     fill_from_x509(entry, leaf, chain)
     assert entry.not_before and entry.not_after, "fill_from_x509 sets both from the leaf"
-    plan = renewal.lifetime_plan(entry.not_before, entry.not_after)
+    plan = schedule.lifetime_plan(entry.not_before, entry.not_after)
     entry.renew_at = plan.renew_at if order.auto_renew else None
     entry.renewal_rule = plan.rule
     entry.ari_next_check = timezone.now() if order.auto_renew else None
@@ -72,7 +73,7 @@ def renewal_failed(entry: Certificate, error: str, *, now: datetime | None = Non
         entry = Certificate.objects.select_for_update().get(pk=entry.pk)
         entry.renewal_failures += 1
         entry.last_error = error
-        entry.renew_at = renewal.next_attempt(entry.renewal_failures, now, entry.not_after)
+        entry.renew_at = schedule.next_attempt(entry.renewal_failures, now, entry.not_after)
         first = not entry.failure_notified
         entry.failure_notified = True
         entry.save(update_fields=["renewal_failures", "last_error", "renew_at", "failure_notified", "updated_at"])

@@ -1,0 +1,1 @@
+"""ACME: certificates from an RFC 8555 CA, and their renewal."""
