@@ -1,27 +1,18 @@
-"""What the end of an ACME order does to the repository: the issued certificate stored (for a renewal, in the
-old one's place, which the world hears through ``events.certificate_replaced``), or, for a failed renewal,
-the backoff and the admins told once per incident.
+"""What an issued ACME order does to the repository: the certificate stored with its first renewal plan, and for a
+renewal, in the old one's place (the world hears it through ``events.certificate_replaced``).
 
-Called by repository/acme/orders.py; the renewal arithmetic is repository/acme/schedule.py's.
+Called by orders.py when the CA has issued; a failed renewal's backoff is renewals.py's (``renewal_failed``).
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-
-from django.db import transaction
-from django.utils import timezone
-
 from repository import emails, events
-from repository.acme import schedule
+from repository.acme.renewals import certificate_schedule_renewal
 from repository.actions import fill_from_x509
 from repository.keystore import key_load
 from repository.models import AcmeOrder, Certificate, CertificateSource
 from repository.pki.chain import order_chain
 from repository.pki.parse import parse_certificates
-
-log = logging.getLogger(__name__)
 
 
 def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificate:
@@ -40,11 +31,7 @@ def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificat
         created_by=order.created_by,
     )
     fill_from_x509(entry, leaf, chain)
-    assert entry.not_before and entry.not_after, "fill_from_x509 sets both from the leaf"
-    plan = schedule.lifetime_plan(entry.not_before, entry.not_after)
-    entry.renew_at = plan.renew_at if order.auto_renew else None
-    entry.renewal_rule = plan.rule
-    entry.ari_next_check = timezone.now() if order.auto_renew else None
+    certificate_schedule_renewal(entry)
     entry.save()
     if order.replaces_id is not None:
         _replace(Certificate.objects.select_for_update().get(pk=order.replaces_id), entry)
@@ -64,29 +51,3 @@ def _replace(old: Certificate, new: Certificate) -> None:
             attempts=old.renewal_failures + 1,
             new_not_after=new.not_after,
         )
-
-
-def renewal_failed(entry: Certificate, error: str, *, now: datetime | None = None) -> Certificate:
-    """Back off (1 min, 10 min, 100 min, daily) and tell the admins once per incident."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        entry = Certificate.objects.select_for_update().get(pk=entry.pk)
-        entry.renewal_failures += 1
-        entry.last_error = error
-        entry.renew_at = schedule.next_attempt(entry.renewal_failures, now, entry.not_after)
-        first = not entry.failure_notified
-        entry.failure_notified = True
-        entry.save(update_fields=["renewal_failures", "last_error", "renew_at", "failure_notified", "updated_at"])
-        if first:
-            # Same transaction as failure_notified: the incident counts as notified once its email is queued.
-            emails.queue_renewal_failed(
-                to=emails.notify_to(),
-                notice=emails.certificate_notice(entry),
-                error=error,
-                attempts=entry.renewal_failures,
-                next_attempt=entry.renew_at,
-            )
-    log.warning(
-        "renewal of #%s failed (%d in a row), next try %s: %s", entry.pk, entry.renewal_failures, entry.renew_at, error
-    )
-    return entry

@@ -20,10 +20,9 @@ from certpanel.errors import PanelError
 from certpanel.notifications import last_of_kind, mail_server, undelivered
 from certpanel.web import acting_user, form_data, staff_required
 from repository import emails
-from repository.acme import renewals
 from repository.acme.accounts import acme_account_register
 from repository.acme.forms import NewCertificateForm, NotificationForm, RegisterAccountForm
-from repository.acme.orders import acme_order_create
+from repository.acme.orders import acme_order_create, certificate_renew
 from repository.acme.sweep_watch import sweep_state
 from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
 from repository.tasks import queue_order
@@ -103,7 +102,7 @@ def order_status(request: HttpRequest, order_id: int) -> JsonResponse:
 def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
     asked = timezone.now()
     try:
-        order = renewals.certificate_renew(certificate_id, user=acting_user(request))
+        order = certificate_renew(certificate_id, user=acting_user(request))
     except (PanelError, Certificate.DoesNotExist) as exc:
         messages.error(request, str(exc))
         return redirect("repository:detail", certificate_id)

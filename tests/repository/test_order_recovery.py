@@ -18,9 +18,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from certpanel.models import BrokerOutage
 from certpanel.notifications import notifications_deliver_pending
-from repository import emails
+from repository import emails, expiry
 from repository.acme import orders as acme_orders
-from repository.acme import renewals, schedule
+from repository.acme import schedule
+from repository.acme import selectors as acme_selectors
 from repository.acme.client import Authorization, Challenge, Order
 from repository.acme.orders import (
     TRANSITIONS,
@@ -111,7 +112,7 @@ def test_a_stored_order_the_ca_marked_invalid_fails_with_the_challenge_error_fro
         "detail": "The key authorization file from the server did not match this challenge",
     }
     entry = _cert("mail.example.com", auto_renew=True, acme_account=account)
-    order = renewals.certificate_renew(entry.pk)
+    order = acme_orders.certificate_renew(entry.pk)
     AcmeOrder.objects.filter(pk=order.pk).update(status=last_seen, order_url="https://ca.test/order/1")
     assert acme_order_process(order.pk) == "failed"
     order.refresh_from_db()
@@ -170,9 +171,9 @@ def test_a_renewal_does_not_attach_to_an_order_without_progress_it_fails_it_and_
     settings.CERTPANEL_ACME_ORDER_DEADLINE = 300
     account = AcmeAccount.objects.create(name="ca", directory_url="https://ca.invalid/dir", key=key_store(ec_key()))
     entry = _cert("mail.example.com", auto_renew=True, acme_account=account)
-    stuck = renewals.certificate_renew(entry.pk)
+    stuck = acme_orders.certificate_renew(entry.pk)
     _stall(stuck, minutes=12, status="validating", order_url="https://ca.test/order/1")
-    fresh = renewals.certificate_renew(entry.pk)
+    fresh = acme_orders.certificate_renew(entry.pk)
     assert fresh.pk != stuck.pk and fresh.status == "queued" and fresh.replaces_id == entry.pk
     stuck.refresh_from_db()
     assert stuck.status == "failed" and stuck.problem_type == "abandoned"
@@ -194,11 +195,11 @@ def test_a_renewal_attaches_to_an_order_that_is_alive(
 ) -> None:
     settings.CERTPANEL_ACME_ORDER_DEADLINE = 300
     entry = _cert("mail.example.com", auto_renew=True, acme_account=account)
-    running = renewals.certificate_renew(entry.pk)
+    running = acme_orders.certificate_renew(entry.pk)
     lease = timezone.now() + timedelta(seconds=lease_seconds) if lease_seconds else None
     sent = timezone.now() - timedelta(minutes=minutes) if dispatched else None
     _stall(running, minutes=minutes, status="validating", lease_until=lease, dispatched_at=sent)
-    assert renewals.certificate_renew(entry.pk).pk == running.pk
+    assert acme_orders.certificate_renew(entry.pk).pk == running.pk
     running.refresh_from_db()
     assert running.status == "validating"
 
@@ -210,9 +211,9 @@ def test_the_sweep_renews_a_certificate_whose_renewal_order_stopped_progressing(
     now = timezone.now()
     stuck = _cert("stuck.example", auto_renew=True, acme_account=account, renew_at=now - timedelta(hours=1))
     busy = _cert("busy.example", auto_renew=True, acme_account=account, renew_at=now - timedelta(hours=1))
-    _stall(renewals.certificate_renew(stuck.pk), minutes=30, status="validating")
-    _stall(renewals.certificate_renew(busy.pk), minutes=1, status="validating")
-    assert list(renewals.due_for_renewal(now).values_list("pk", flat=True)) == [stuck.pk]
+    _stall(acme_orders.certificate_renew(stuck.pk), minutes=30, status="validating")
+    _stall(acme_orders.certificate_renew(busy.pk), minutes=1, status="validating")
+    assert list(acme_selectors.due_for_renewal(now).values_list("pk", flat=True)) == [stuck.pk]
 
 
 # ---------------------------------------------------------------- what the frequent sweep resumes
@@ -335,7 +336,7 @@ def test_expiry_warnings_cover_certificates_in_use_or_renewing_whatever_their_so
     listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, certificate=old_in_use)
     SniCertificate.objects.create(listener=listener, server_name="sni.example", certificate=old_sni)
     assert replacement.pk and on_time.pk
-    warned = renewals.certificates_warn_expiring(now=now)
+    warned = expiry.certificates_warn_expiring(now=now)
     assert sorted(warned) == sorted([broken.pk, old_in_use.pk, old_sni.pk])
     assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"] * 3
     messages = {m["Subject"]: m for m in smtp.wait_for(3)}
@@ -343,7 +344,7 @@ def test_expiry_warnings_cover_certificates_in_use_or_renewing_whatever_their_so
     assert subject in messages, list(messages)
     body = messages[subject].get_body(("plain",)).get_content()
     assert "Automatic renewal is broken" in body and "last renewal error" in body
-    assert renewals.certificates_warn_expiring(now=now) == [], "once per level"
+    assert expiry.certificates_warn_expiring(now=now) == [], "once per level"
 
 
 def test_expiry_advice_says_renewal_is_broken_for_a_certificate_that_renews_itself() -> None:

@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from certpanel.models import Heartbeat, Notification
 from certpanel.notifications import notifications_deliver_pending
-from repository.acme import renewals
+from repository import expiry
+from repository.acme import orders as acme_orders
+from repository.acme import selectors as acme_selectors
 from repository.acme.sweep_watch import SWEEP, sweep_ran, sweep_stall_check
 from repository.keystore import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate, PanelSettings
@@ -60,32 +62,32 @@ def test_due_selection_is_one_query_and_skips_running_renewals(account: AcmeAcco
         account=account, hostnames=["busy.example"], key_type="ec256", replaces=busy, status="validating"
     )
     with CaptureQueriesContext(connection) as queries:
-        ids = list(renewals.due_for_renewal(now).values_list("pk", flat=True))
+        ids = list(acme_selectors.due_for_renewal(now).values_list("pk", flat=True))
     assert ids == [due.pk] and len(queries) == 1
 
 
 def test_second_renewal_order_for_the_same_certificate_returns_the_running_one(account: AcmeAccount) -> None:
     entry = _cert("mail.example.com", auto_renew=True, acme_account=account, key_type="ec256")
-    first = renewals.certificate_renew(entry.pk)
-    second = renewals.certificate_renew(entry.pk)
+    first = acme_orders.certificate_renew(entry.pk)
+    second = acme_orders.certificate_renew(entry.pk)
     assert first.pk == second.pk and AcmeOrder.objects.count() == 1
 
 
 def test_only_acme_certificates_renew_themselves(db: None) -> None:
     entry = _cert("self.example", source="self_signed")
     with pytest.raises(Exception, match="cannot renew itself"):
-        renewals.certificate_renew(entry.pk)
+        acme_orders.certificate_renew(entry.pk)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_expiry_warnings_at_30_14_7_1_days_once_each(smtp: SmtpSink) -> None:
     now = timezone.now()
     entry = _cert("imported.example", source="imported", not_after=now + timedelta(days=29, hours=12))
-    assert renewals.certificates_warn_expiring(now=now) == [entry.pk]
-    assert renewals.certificates_warn_expiring(now=now) == []
-    assert renewals.certificates_warn_expiring(now=now + timedelta(days=16)) == [entry.pk]  # 13.5 days left → 14
-    assert renewals.certificates_warn_expiring(now=now + timedelta(days=23)) == [entry.pk]  # 6.5 → 7
-    assert renewals.certificates_warn_expiring(now=now + timedelta(days=29)) == [entry.pk]  # 0.5 → 1
+    assert expiry.certificates_warn_expiring(now=now) == [entry.pk]
+    assert expiry.certificates_warn_expiring(now=now) == []
+    assert expiry.certificates_warn_expiring(now=now + timedelta(days=16)) == [entry.pk]  # 13.5 days left → 14
+    assert expiry.certificates_warn_expiring(now=now + timedelta(days=23)) == [entry.pk]  # 6.5 → 7
+    assert expiry.certificates_warn_expiring(now=now + timedelta(days=29)) == [entry.pk]  # 0.5 → 1
     assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"] * 4
     messages = smtp.wait_for(4)
     assert messages[0]["Subject"].endswith("imported.example expires in 29 days")
@@ -146,7 +148,7 @@ def test_a_renewal_this_worker_cannot_decrypt_fails_with_an_email_instead_of_ret
     )
     account = AcmeAccount.objects.create(name="ca", directory_url="https://ca.invalid/dir", key=foreign)
     entry = _cert("mail.example.com", auto_renew=True, acme_account=account, key_type="ec256")
-    order = renewals.certificate_renew(entry.pk)
+    order = acme_orders.certificate_renew(entry.pk)
     assert acme_order_process(order.pk) == "failed"
     order.refresh_from_db()
     assert "different key-encryption key" in order.error and order.problem_type == "keyEncryptionKey"
