@@ -1,14 +1,24 @@
-"""Reads of the ACME room: what the sweeps pick up. No writes, no network."""
+"""Reads of the ACME room: what the sweeps pick up and what its pages show. No writes, no network."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from repository.models import ACTIVE_STATUSES, AcmeOrder, Certificate
+from repository.errors import NotFoundError
+from repository.models import (
+    ACTIVE_STATUSES,
+    AcmeAccount,
+    AcmeChallenge,
+    AcmeOrder,
+    AcmeOrderEvent,
+    Certificate,
+    CertificateSource,
+)
 
 
 # -- what the sweeps pick up -------------------------------------------------------------------------------
@@ -55,3 +65,72 @@ def explain_due(entries: QuerySet[Certificate]) -> list[DueExplanation]:
         )
         for e in entries
     ]
+
+
+# -- what the pages show -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AcmeOverview:
+    certificates: list[Certificate]
+    orders: list[AcmeOrder]
+    has_accounts: bool
+
+
+def acme_overview() -> AcmeOverview:
+    """The Let's Encrypt tab: ACME certificates (stored columns only), the latest orders, and whether there is an
+    account to order with."""
+    certificates = (
+        Certificate.objects.filter(source=CertificateSource.ACME)
+        .only("id", "name", "sans", "not_after", "renew_at", "auto_renew", "renewal_failures", "last_error")
+        .order_by("name", "id")[:500]
+    )
+    orders = AcmeOrder.objects.select_related("account").order_by("-created_at")[:20]
+    return AcmeOverview(list(certificates), list(orders), acme_accounts_exist())
+
+
+def acme_accounts_exist() -> bool:
+    return AcmeAccount.objects.exists()
+
+
+def acme_accounts() -> QuerySet[AcmeAccount]:
+    return AcmeAccount.objects.all()
+
+
+@dataclass(frozen=True)
+class OrderProgress:
+    order: AcmeOrder
+    events: list[AcmeOrderEvent]
+
+
+def acme_order_progress(order_id: int) -> OrderProgress:
+    """An order with the steps it went through, oldest first."""
+    try:
+        order = AcmeOrder.objects.select_related("account", "certificate", "replaces").get(pk=order_id)
+    except AcmeOrder.DoesNotExist:
+        raise NotFoundError(f"There is no order #{order_id}.") from None
+    return OrderProgress(order, list(order.events.all()))
+
+
+def acme_order_progress_as_dict(progress: OrderProgress) -> dict[str, Any]:
+    """The JSON the order page polls (static/js/order.js)."""
+    order = progress.order
+    return {
+        "status": order.status,
+        "active": order.is_active,
+        "waiting_for_queue": order.is_active and order.dispatched_at is None,
+        "error": order.error,
+        "certificate_id": order.certificate_id,
+        "events": [
+            {
+                "status": e.status,
+                "label": e.get_status_display(),
+                "message": e.message,
+                "at": e.at.strftime("%H:%M:%S.%f")[:-3],
+            }
+            for e in progress.events
+        ],
+    }
+
+
+def challenge_key_authorization(token: str) -> str | None:
+    """What the HTTP-01 responder answers for a token; None for a token no order published."""
+    return AcmeChallenge.objects.filter(token=token).values_list("key_authorization", flat=True).first()

@@ -100,32 +100,31 @@ def test_responder_answers_known_tokens_without_login(client: Client, account: A
 
 
 def test_notification_recipients_are_validated_and_saved(staff_client: Client) -> None:
-    bad = staff_client.post("/settings/", {"form": "notify", "notify_emails": "ops@example.com, not-an-address"})
+    bad = staff_client.post("/settings/notifications/", {"notify_emails": "ops@example.com, not-an-address"})
     assert "is not a valid email address" in bad.content.decode()
-    staff_client.post("/settings/", {"form": "notify", "notify_emails": "ops@example.com\nOPS@example.com dev@x.org"})
+    staff_client.post("/settings/notifications/", {"notify_emails": "ops@example.com\nOPS@example.com dev@x.org"})
     assert PanelSettings.load().notify_emails == "ops@example.com\ndev@x.org"
 
 
 def test_viewers_cannot_change_settings(viewer_client: Client) -> None:
-    assert viewer_client.post("/settings/", {"form": "notify", "notify_emails": "x@example.com"}).status_code == 403
+    assert viewer_client.post("/settings/notifications/", {"notify_emails": "x@example.com"}).status_code == 403
 
 
 @pytest.mark.integration
 def test_register_account_from_the_settings_page(staff_client: Client, tmp_path: Path) -> None:
     with acme_stack(tmp_path, worker=False) as stack:
         form = {
-            "form": "register",
             "preset": "custom",
             "directory_url": stack.pebble.directory_url,
             "ca_bundle": stack.pebble.ca_bundle_path.read_text(),
             "email": "ops@example.com",
         }
-        refused = staff_client.post("/settings/", form)
+        refused = staff_client.post("/settings/acme-account/", form)
         assert "You must agree to the CA's Terms of Service: data:" in html.unescape(refused.content.decode())
         assert not AcmeAccount.objects.exists()
-        untrusted = staff_client.post("/settings/", {**form, "ca_bundle": "", "agree_tos": "on"})
+        untrusted = staff_client.post("/settings/acme-account/", {**form, "ca_bundle": "", "agree_tos": "on"})
         assert "TLS verification" in untrusted.content.decode()
-        done = staff_client.post("/settings/", {**form, "agree_tos": "on"}, follow=True)
+        done = staff_client.post("/settings/acme-account/", {**form, "agree_tos": "on"}, follow=True)
         assert "Registered the ACME account" in done.content.decode()
         account = AcmeAccount.objects.get()
         assert account.uri.startswith(stack.pebble.directory_url.rsplit("/", 1)[0])
