@@ -1,7 +1,10 @@
+"""acme/schedule.py: when to renew, pure arithmetic (no database)."""
+
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from repository.acme import schedule
 
@@ -76,3 +79,13 @@ def test_expiring_starts_at_the_threshold_or_the_renewal_window_whichever_is_lat
     start = datetime(2026, 1, 1, tzinfo=UTC)
     end = start + lifetime
     assert schedule.expiring_from(start, end, limit=timedelta(days=30)) == end - left_when_expiring
+
+
+def test_renewal_is_overdue_at_half_the_time_left_at_the_renewal_point() -> None:
+    start = datetime(2025, 1, 1, tzinfo=timezone.get_current_timezone())
+    end = start + timedelta(days=90)  # renews with 30 days left: overdue with 15 left
+    assert not schedule.renewal_overdue(start, end, now=end - timedelta(days=15, minutes=1))
+    assert schedule.renewal_overdue(start, end, now=end - timedelta(days=15))
+    short = start + timedelta(days=6)  # renews with 3 days left: overdue with 1.5 left
+    assert not schedule.renewal_overdue(start, short, now=short - timedelta(hours=37))
+    assert schedule.renewal_overdue(start, short, now=short - timedelta(hours=36))
