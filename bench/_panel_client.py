@@ -22,8 +22,8 @@ import django
 
 django.setup()
 
-from repository.acme_accounts import acme_account_register  # noqa: E402
-from repository.acme_orders import acme_order_create  # noqa: E402
+from repository.acme.accounts import acme_account_register  # noqa: E402
+from repository.acme.orders import acme_order_create  # noqa: E402
 from repository.models import AcmeAccount, AcmeOrder  # noqa: E402
 from repository.tasks import acme_order_process_task  # noqa: E402
 

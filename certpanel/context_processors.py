@@ -3,7 +3,7 @@ from django.http import HttpRequest
 from certpanel.dispatch import broker_label, broker_outage
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
 from certpanel.notifications import undelivered_summary
-from repository.sweep_watch import sweep_state
+from repository.acme.sweep_watch import sweep_state
 
 
 def panel(request: HttpRequest) -> dict[str, object]:

@@ -4,7 +4,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from certpanel import views
-from repository import acme_views
+from repository import settings_views
+from repository.acme import views as acme_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="repository:list", permanent=False)),
@@ -15,7 +16,10 @@ urlpatterns = [
     path("certificates/", include("repository.urls")),
     path("services/", include("services.urls")),
     path("toolbox/", include("repository.toolbox.urls")),
-    path("settings/", acme_views.settings_page, name="settings"),
+    path("settings/", settings_views.settings_page, name="settings"),
+    path("settings/notifications/", settings_views.notify_recipients_save, name="settings_notify"),
+    path("settings/test-email/", settings_views.test_email_send, name="settings_test_email"),
+    path("settings/acme-account/", acme_views.account_register, name="acme_account_register"),
     path(".well-known/acme-challenge/<str:token>", acme_views.acme_challenge, name="acme_challenge"),
     path("admin/", admin.site.urls),
 ]

@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
 from certpanel.notifications import undelivered_summary
-from repository.sweep_watch import sweep_state
+from repository.acme.sweep_watch import sweep_state
 
 
 @login_not_required

@@ -13,7 +13,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from repository import aia, renewal
+from repository import aia
+from repository.acme import schedule
 from repository.errors import CryptoError, InUseError, RepositoryError
 from repository.keystore import key_load, key_store, spki_sha256
 from repository.models import Certificate, CertificateSource, PrivateKey
@@ -58,7 +59,7 @@ def fill_from_x509(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x
     entry.key_type = info.key_type
     entry.not_before = info.not_before
     entry.not_after = info.not_after
-    entry.expiring_from = renewal.expiring_from(
+    entry.expiring_from = schedule.expiring_from(
         info.not_before, info.not_after, limit=timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
     )
     entry.name = entry.name or info.common_name or (info.sans[0] if info.sans else f"serial {info.serial}")

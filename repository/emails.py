@@ -37,6 +37,8 @@ __all__ = [
     "certificate_url",
     "days_left",  # repository.pki.dates's, read here by renewals.py
     "expiry_advice",
+    "notify_emails_save",
+    "notify_emails_saved",
     "notify_to",
     "parse_recipients",
     "queue_expiry_warning",
@@ -166,6 +168,18 @@ def recipients(extra: Sequence[str] = ()) -> list[str]:
 def notify_to() -> list[str]:
     """Who gets every notification: CERTPANEL_NOTIFY_EMAILS, then the addresses saved on the settings page."""
     return recipients(parse_recipients(PanelSettings.load().notify_emails))
+
+
+def notify_emails_saved() -> str:
+    """The addresses saved on the settings page, as typed there. Reads only: no settings row is created."""
+    return PanelSettings.objects.filter(pk=1).values_list("notify_emails", flat=True).first() or ""
+
+
+def notify_emails_save(notify_emails: str) -> None:
+    """Store the settings page's recipients (already parsed by the form: one address a line)."""
+    panel = PanelSettings.load()
+    panel.notify_emails = notify_emails
+    panel.save(update_fields=["notify_emails"])
 
 
 def parse_recipients(text: str) -> list[str]:

@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from repository import emails
 from repository.errors import CryptoError
 from repository.exports import FORMATS
 from repository.pki.generate import SubjectFields
@@ -254,3 +255,15 @@ class ExportForm(forms.Form):
 
 class DeleteForm(forms.Form):
     confirm = forms.BooleanField(required=True, label="Yes, delete this certificate and its private key")
+
+
+class NotificationForm(forms.Form):
+    notify_emails = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Notification recipients",
+        help_text="Renewal failures, expiry warnings and stalled sweeps go here (plus CERTPANEL_NOTIFY_EMAILS).",
+    )
+
+    def clean_notify_emails(self) -> str:
+        return "\n".join(emails.parse_recipients(self.cleaned_data["notify_emails"]))

@@ -14,19 +14,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from certpanel.dispatch import broker_outage_clear, dispatch
-from repository import renewals
-from repository.acme_orders import (
+from repository.acme.orders import (
     acme_order_give_up,
     acme_order_process,
     acme_order_retry_later,
     acme_order_undispatched,
     acme_orders_dispatched,
     acme_orders_to_resume,
+    certificate_renew,
 )
-from repository.acme_problems import AcmeError
+from repository.acme.problems import AcmeError
+from repository.acme.renewals import certificate_ari_refresh
+from repository.acme.selectors import due_for_ari, due_for_renewal
+from repository.acme.sweep_watch import sweep_ran, sweep_stall_check
 from repository.errors import OrderBusy, RepositoryError
+from repository.expiry import certificates_warn_expiring
 from repository.models import AcmeOrder
-from repository.sweep_watch import sweep_ran, sweep_stall_check
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def acme_order_process_task(self: Any, order_id: int) -> str:
 @shared_task(acks_late=True, name="repository.certificate_renew")
 def certificate_renew_task(certificate_id: int) -> int | None:
     try:
-        order = renewals.certificate_renew(certificate_id)
+        order = certificate_renew(certificate_id)
     except RepositoryError as error:
         log.warning("certificate #%s: not renewed: %s", certificate_id, error)
         return None
@@ -75,7 +78,7 @@ def certificate_renew_task(certificate_id: int) -> int | None:
 
 @shared_task(acks_late=True, name="repository.certificate_ari_refresh")
 def certificate_ari_refresh_task(certificate_id: int) -> None:
-    renewals.certificate_ari_refresh(certificate_id)
+    certificate_ari_refresh(certificate_id)
 
 
 @shared_task(name="repository.renewal_sweep")
@@ -84,11 +87,11 @@ def renewal_sweep_task() -> dict[str, int]:
 
     Orders are resumed by the frequent order_resume_sweep, not here."""
     now = timezone.now()
-    due = list(renewals.due_for_renewal(now).values_list("pk", flat=True))
-    ari = list(renewals.due_for_ari(now).values_list("pk", flat=True))
+    due = list(due_for_renewal(now).values_list("pk", flat=True))
+    ari = list(due_for_ari(now).values_list("pk", flat=True))
     queue_many(certificate_renew_task, due)
     queue_many(certificate_ari_refresh_task, ari)
-    warned = renewals.certificates_warn_expiring(now=now)
+    warned = certificates_warn_expiring(now=now)
     sweep_ran(now=now)
     summary = {"renew": len(due), "ari": len(ari), "expiry_warnings": len(warned)}
     log.info("renewal sweep: %s", summary)

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from repository import acme_views, views
+from repository import views
 
 app_name = "repository"
 
@@ -13,9 +13,5 @@ urlpatterns = [
     path("<int:certificate_id>/complete/", views.complete, name="complete"),
     path("<int:certificate_id>/export/", views.export, name="export"),
     path("<int:certificate_id>/delete/", views.delete, name="delete"),
-    path("<int:certificate_id>/renew/", acme_views.renew_now, name="renew"),
-    path("letsencrypt/", acme_views.letsencrypt, name="letsencrypt"),
-    path("letsencrypt/new/", acme_views.new_certificate, name="new_acme"),
-    path("orders/<int:order_id>/", acme_views.order_detail, name="order"),
-    path("orders/<int:order_id>/status/", acme_views.order_status, name="order_status"),
+    path("", include("repository.acme.urls")),
 ]

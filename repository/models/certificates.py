@@ -43,7 +43,7 @@ class Certificate(models.Model):
     key_type = models.CharField(max_length=16, blank=True)
     not_before = models.DateTimeField(null=True, blank=True)
     not_after = models.DateTimeField(null=True, blank=True, db_index=True)
-    # When the status badge turns "expiring": relative to the lifetime, as renewal is (repository/renewal.py).
+    # When the status badge turns "expiring": relative to the lifetime, as renewal is (repository/acme/schedule.py).
     expiring_from = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,8 +18,8 @@ from pytest_django import Settings
 
 from certpanel.models import Heartbeat, Notification
 from certpanel.notifications import Email, notification_deliver, notification_queue, notifications_deliver_pending
+from repository.acme.sweep_watch import SWEEP
 from repository.models import PanelSettings
-from repository.sweep_watch import SWEEP
 from tests.support.processes import free_port
 from tests.support.smtp import SmtpSink
 
@@ -135,7 +135,7 @@ def test_send_test_email_button_queues_it_and_says_where_it_goes(
 ) -> None:
     with SmtpSink() as sink:
         _smtp(settings, sink.port)
-        response = staff_client.post("/settings/", {"form": "test"})
+        response = staff_client.post("/settings/test-email/")
         assert response.status_code == 302 and response["Location"] == "/settings/#email-delivery"
         page = _page(staff_client, "/settings/")
         assert f"Test email queued for {ADMINS}: a worker sends it through 127.0.0.1:{sink.port}." in page
@@ -151,7 +151,7 @@ def test_send_test_email_button_queues_it_and_says_where_it_goes(
 
 
 def test_send_test_email_to_a_refusing_server_shows_why_on_settings(refused: int, staff_client: Client) -> None:
-    staff_client.post("/settings/", {"form": "test"})
+    staff_client.post("/settings/test-email/")
     assert [attempt.status for attempt in notifications_deliver_pending()] == ["failed"]
 
     page = _page(staff_client, "/settings/")
@@ -163,14 +163,14 @@ def test_send_test_email_to_a_refusing_server_shows_why_on_settings(refused: int
 def test_send_test_email_without_recipients_says_so(db: None, settings: Settings, staff_client: Client) -> None:
     _smtp(settings, free_port())
     settings.CERTPANEL_NOTIFY_EMAILS = []
-    staff_client.post("/settings/", {"form": "test"})
+    staff_client.post("/settings/test-email/")
     assert "No one to send a test email to" in _page(staff_client, "/settings/")
     assert not Notification.objects.exists()
 
 
 def test_only_staff_may_send_a_test_email(refused: int, viewer_client: Client) -> None:
     assert "Send test email" not in _page(viewer_client, "/settings/")
-    assert viewer_client.post("/settings/", {"form": "test"}).status_code == 403
+    assert viewer_client.post("/settings/test-email/").status_code == 403
     assert not Notification.objects.exists()
 
 

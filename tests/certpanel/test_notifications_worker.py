@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from certpanel.models import Heartbeat, Notification
 from repository import emails, keystore
+from repository.acme.sweep_watch import SWEEP
 from repository.models import AcmeAccount, Certificate, PanelSettings, PrivateKey
 from repository.pki.convert import private_key_to_pem
-from repository.sweep_watch import SWEEP
 from repository.tasks import certificate_renew_task
 from tests.support.factories import ec_key
 from tests.support.processes import (

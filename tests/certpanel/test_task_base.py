@@ -13,7 +13,7 @@ from django.db import IntegrityError, OperationalError, connection
 from certpanel.celery import app
 from certpanel.db_transient import BACKOFF_MAX, backoff, is_transient
 from certpanel.task_base import PanelTask
-from repository.acme_orders import acme_order_create
+from repository.acme.orders import acme_order_create
 from repository.models import AcmeOrder, Certificate
 from repository.tasks import acme_order_process_task
 from tests.support.acme_stack import acme_stack

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from repository.acme.outcomes import certificate_store_issued
 from repository.actions import certificate_create_self_signed
 from repository.events import certificate_replaced
 from repository.keystore import key_store
 from repository.models import AcmeAccount, AcmeOrder, Certificate
-from repository.order_outcomes import certificate_store_issued
 from services.models import Deployment, Listener, SniCertificate
 from tests.support.factories import CA, ec_key, pem
 

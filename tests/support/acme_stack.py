@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from repository.acme_accounts import acme_account_register
+from repository.acme.accounts import acme_account_register
 from repository.models import AcmeAccount
 from tests.support.challenge_gate import ChallengeGate
 from tests.support.pebble import Pebble, PebbleOptions, free_port

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from certpanel.cli import AdminCommand, read_input, read_secret
-from repository.acme_accounts import PRESETS, acme_account_register
+from repository.acme.accounts import PRESETS, acme_account_register
 from repository.models import AcmeAccount
 
 

@@ -11,7 +11,8 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from certpanel.cli import AdminCommand, read_input, read_secret, write_output
-from repository import acme_cli, actions, selectors
+from repository import actions, selectors
+from repository.acme import cli as acme_cli
 from repository.exports import FORMATS, certificate_export
 from repository.models import Certificate
 from repository.pki import keytypes

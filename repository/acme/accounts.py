@@ -7,8 +7,8 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from repository.acme_client import AcmeSession
-from repository.acme_problems import AcmeError
+from repository.acme.client import AcmeSession
+from repository.acme.problems import AcmeError
 from repository.errors import RepositoryError
 from repository.keystore import key_load, key_store
 from repository.models import AcmeAccount

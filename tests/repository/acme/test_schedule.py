@@ -1,9 +1,12 @@
+"""acme/schedule.py: when to renew, pure arithmetic (no database)."""
+
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
-from repository import renewal
+from repository.acme import schedule
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -18,25 +21,27 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
     ],
 )
 def test_lifetime_rule_scales_with_the_certificate(lifetime: timedelta, fraction_left: float) -> None:
-    plan = renewal.lifetime_plan(T0, T0 + lifetime, rng=random.Random(0))
+    plan = schedule.lifetime_plan(T0, T0 + lifetime, rng=random.Random(0))
     left = (T0 + lifetime) - plan.renew_at
-    jitter = min(lifetime * renewal.JITTER_FRACTION, renewal.MAX_JITTER)
+    jitter = min(lifetime * schedule.JITTER_FRACTION, schedule.MAX_JITTER)
     assert lifetime * fraction_left <= left <= lifetime * fraction_left + jitter
     assert ("1/2" if fraction_left == 0.5 else "1/3") in plan.rule
 
 
 def test_lifetime_jitter_spreads_renewals_without_exceeding_its_bound() -> None:
-    times = {renewal.lifetime_plan(T0, T0 + timedelta(days=90), rng=random.Random(seed)).renew_at for seed in range(20)}
+    times = {
+        schedule.lifetime_plan(T0, T0 + timedelta(days=90), rng=random.Random(seed)).renew_at for seed in range(20)
+    }
     assert len(times) == 20
-    assert max(times) - min(times) <= renewal.MAX_JITTER
+    assert max(times) - min(times) <= schedule.MAX_JITTER
 
 
 def test_ari_picks_inside_the_window() -> None:
     start, end = T0 + timedelta(days=60), T0 + timedelta(days=62)
-    picks = [renewal.ari_plan(start, end, rng=random.Random(seed)).renew_at for seed in range(50)]
+    picks = [schedule.ari_plan(start, end, rng=random.Random(seed)).renew_at for seed in range(50)]
     assert all(start <= pick <= end for pick in picks)
     assert len(set(picks)) > 40
-    assert renewal.ari_plan(end, start).renew_at == end  # degenerate window: its start
+    assert schedule.ari_plan(end, start).renew_at == end  # degenerate window: its start
 
 
 @pytest.mark.parametrize(
@@ -50,13 +55,13 @@ def test_ari_picks_inside_the_window() -> None:
     ],
 )
 def test_backoff_is_1_10_100_minutes_then_daily(failures: int, delay: timedelta) -> None:
-    assert renewal.retry_delay(failures) == delay
+    assert schedule.retry_delay(failures) == delay
 
 
 def test_next_attempt_never_waits_past_expiry() -> None:
     expires = T0 + timedelta(hours=6)
-    assert renewal.next_attempt(5, T0, expires) == T0 + timedelta(hours=3)
-    assert renewal.next_attempt(1, T0, expires) == T0 + timedelta(minutes=1)
+    assert schedule.next_attempt(5, T0, expires) == T0 + timedelta(hours=3)
+    assert schedule.next_attempt(1, T0, expires) == T0 + timedelta(minutes=1)
 
 
 @pytest.mark.parametrize(
@@ -73,4 +78,14 @@ def test_expiring_starts_at_the_threshold_or_the_renewal_window_whichever_is_lat
 ) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     end = start + lifetime
-    assert renewal.expiring_from(start, end, limit=timedelta(days=30)) == end - left_when_expiring
+    assert schedule.expiring_from(start, end, limit=timedelta(days=30)) == end - left_when_expiring
+
+
+def test_renewal_is_overdue_at_half_the_time_left_at_the_renewal_point() -> None:
+    start = datetime(2025, 1, 1, tzinfo=timezone.get_current_timezone())
+    end = start + timedelta(days=90)  # renews with 30 days left: overdue with 15 left
+    assert not schedule.renewal_overdue(start, end, now=end - timedelta(days=15, minutes=1))
+    assert schedule.renewal_overdue(start, end, now=end - timedelta(days=15))
+    short = start + timedelta(days=6)  # renews with 3 days left: overdue with 1.5 left
+    assert not schedule.renewal_overdue(start, short, now=short - timedelta(hours=37))
+    assert schedule.renewal_overdue(start, short, now=short - timedelta(hours=36))

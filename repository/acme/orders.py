@@ -1,4 +1,5 @@
-"""ACME orders: create, then drive through the state machine until issued or failed.
+"""ACME orders: create (for a new certificate or the renewal of one), then drive through the state machine until
+issued or failed.
 
 Every transition is stored with its time (AcmeOrderEvent) so the UI can show live progress.
 The key is stored before the CSR leaves, the order URL as soon as it exists: a worker that dies
@@ -24,9 +25,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from certpanel.db_transient import retry_briefly
-from repository.acme_accounts import acme_account_reregister, session_for
-from repository.acme_client import AcmeSession, Order, ari_certificate_id, deadline
-from repository.acme_problems import AcmeError, explain
+from repository.acme.accounts import acme_account_reregister, session_for
+from repository.acme.client import AcmeSession, Order, ari_certificate_id, deadline
+from repository.acme.outcomes import certificate_store_issued
+from repository.acme.problems import AcmeError, explain
+from repository.acme.renewals import renewal_failed
+from repository.acme.selectors import order_alive
 from repository.errors import CryptoError, KeyStoreError, OrderBusy, RepositoryError
 from repository.keystore import key_load, key_store
 from repository.models import (
@@ -36,9 +40,9 @@ from repository.models import (
     AcmeOrder,
     AcmeOrderEvent,
     Certificate,
+    CertificateSource,
     OrderStatus,
 )
-from repository.order_outcomes import certificate_store_issued, renewal_failed
 from repository.pki.generate import SubjectFields, create_csr, generate_private_key
 from repository.pki.hostnames import is_ip_address, normalize_hostname
 from repository.pki.keytypes import KEY_TYPES
@@ -58,15 +62,14 @@ _REPORTED: set[str] = {
     OrderStatus.ISSUED,
     OrderStatus.FAILED,
 }
-# The panel's own step: a new order at the CA, always from queued (ordering anew passes through queued).
+# Which statuses are active is ACTIVE_STATUSES' to say (repository/models/acme.py, the one list; the database's
+# "one active order" constraints use it too): an active order may move to whatever the CA reports, a final one
+# (issued, failed) nowhere. The panel's own step is a new order at the CA, always from queued (ordering anew
+# passes through queued).
 TRANSITIONS: dict[str, set[str]] = {
+    **{status: set() for status in OrderStatus},
+    **dict.fromkeys(ACTIVE_STATUSES, _REPORTED),
     OrderStatus.QUEUED: {OrderStatus.ORDER_CREATED, *_REPORTED},
-    OrderStatus.ORDER_CREATED: _REPORTED,
-    OrderStatus.CHALLENGES_PUBLISHED: _REPORTED,
-    OrderStatus.VALIDATING: _REPORTED,
-    OrderStatus.FINALIZING: _REPORTED,
-    OrderStatus.ISSUED: set(),
-    OrderStatus.FAILED: set(),
 }
 
 
@@ -163,12 +166,26 @@ def _active_twin(*, account: AcmeAccount, digest: str, replaces: Certificate | N
     )
 
 
-def order_alive(now: datetime) -> Q:
-    """Progress (a transition) within the order deadline, a lease a worker holds or a retry waits on, or a
-    hand-over that waits for the work queue (a new order would only wait behind it: the resume sweep sends it
-    once the broker is back)."""
-    stalled = now - timedelta(seconds=settings.CERTPANEL_ACME_ORDER_DEADLINE)
-    return Q(updated_at__gte=stalled) | Q(lease_until__gte=now) | Q(dispatched_at__isnull=True)
+def renewable(entry: Certificate) -> None:
+    if entry.source != CertificateSource.ACME or entry.acme_account_id is None:
+        raise RepositoryError(f"'{entry.name}' was not issued through ACME by this panel: it cannot renew itself.")
+    if hasattr(entry, "renewed_by") and entry.renewed_by is not None:
+        raise RepositoryError(f"'{entry.name}' was already renewed by #{entry.renewed_by.pk}.")
+
+
+def certificate_renew(certificate_id: int, *, user: User | None = None) -> AcmeOrder:
+    """Order the renewal of an ACME certificate (or return the renewal already running)."""
+    entry = Certificate.objects.select_related("acme_account").get(pk=certificate_id)
+    renewable(entry)
+    assert entry.acme_account is not None, "renewable() refuses a certificate without an ACME account"
+    return acme_order_create(
+        account=entry.acme_account,
+        hostnames=list(entry.sans) or [entry.common_name],
+        key_type=entry.key_type if entry.key_type in KEY_TYPES else "ec256",
+        profile=entry.acme_profile,
+        replaces=entry,
+        user=user,
+    )
 
 
 def _abandon(order: AcmeOrder) -> bool:

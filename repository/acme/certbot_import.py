@@ -20,10 +20,9 @@ from cryptography import x509
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
 
-from repository import renewal
-from repository.acme_client import private_key_from_jwk
+from repository.acme.client import private_key_from_jwk
+from repository.acme.renewals import certificate_schedule_renewal
 from repository.actions import fill_from_x509
 from repository.errors import RepositoryError
 from repository.keystore import key_store
@@ -330,12 +329,7 @@ def _store(lineage: _Lineage) -> Certificate:
             acme_account=account,
         )
         fill_from_x509(entry, lineage.leaf, lineage.chain)
-        assert entry.not_before and entry.not_after, "fill_from_x509 sets both from the leaf"
-        plan = renewal.lifetime_plan(entry.not_before, entry.not_after)
-        entry.renew_at = plan.renew_at
-        entry.renewal_rule = plan.rule
-        # Ask the CA's ARI at once: it may want this certificate renewed earlier than the lifetime rule.
-        entry.ari_next_check = timezone.now()
+        certificate_schedule_renewal(entry)
         entry.save()
     return entry
 

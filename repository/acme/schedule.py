@@ -2,6 +2,10 @@
 
 Nothing here knows "90 days": 90-, 45- and 6-day certificates all renew at a fraction of their
 own lifetime, which is what keeps short-lived certificates safe when a renewal fails and retries.
+
+The renewal window also decides, for every certificate whatever its source, when its "expiring" badge starts
+(``expiring_from``, read by repository/actions.py) and when an expiry warning means renewal is broken
+(``renewal_overdue``, read by repository/expiry.py): one window, so it lives here once.
 """
 
 from __future__ import annotations

@@ -1,25 +1,100 @@
-"""Renewal on the real path: short-lived certificates renewed by the beat sweep, failures backing off
-with one email per incident, a dead worker's order resumed into exactly one certificate."""
+"""acme/renewals.py: a certificate's renewal timetable. ARI windows against a loopback CA that replays recorded
+renewalInfo responses; then on the real path (Pebble, Celery worker and beat): short-lived certificates renewed by
+the beat sweep, failures backing off with one email per incident."""
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from repository.models import AcmeOrder, Certificate
-from repository.tasks import acme_order_process_task, order_resume_sweep_task
+from repository.acme.renewals import certificate_ari_refresh
+from repository.keystore import key_store
+from repository.models import AcmeAccount, AcmeOrder, Certificate
+from repository.pki.describe import describe_certificate
 from services.models import Listener
+from tests.repository.acme.fake_ari import FakeCA, leaf_with_aki
 from tests.support.acme_stack import acme_stack
+from tests.support.factories import ec_key, pem
 from tests.support.pebble import PebbleOptions
 from tests.support.processes import start, wait_for
 from tests.support.smtp import SmtpSink
 
-pytestmark = [pytest.mark.integration]
+# ---------------------------------------------------------------- ARI (RFC 9773)
+
+
+@pytest.fixture
+def acme_entry(db: None, fake_ca: FakeCA) -> Certificate:
+    key, leaf = leaf_with_aki()
+    account = AcmeAccount.objects.create(
+        name="fake", directory_url=f"{fake_ca.url}/dir", key=key_store(ec_key()), uri=f"{fake_ca.url}/acct/1"
+    )
+    info = describe_certificate(leaf)
+    return Certificate.objects.create(
+        name="mail.example.com",
+        source="acme",
+        key=key_store(key),
+        certificate_pem=pem(leaf).decode(),
+        common_name="mail.example.com",
+        sans=["mail.example.com"],
+        fingerprint_sha256=info.fingerprint_sha256,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        auto_renew=True,
+        acme_account=account,
+        renew_at=info.not_after - timedelta(days=30),
+        renewal_rule="lifetime: renew with 1/3 of 90 days left",
+        ari_next_check=timezone.now(),
+    )
+
+
+def test_ari_window_replaces_the_lifetime_rule_and_is_rechecked_after_retry_after(acme_entry: Certificate) -> None:
+    now = timezone.now()
+    entry = certificate_ari_refresh(acme_entry.pk, now=now)
+    start, end = datetime(2026, 12, 20, 4, tzinfo=UTC), datetime(2026, 12, 21, 4, tzinfo=UTC)
+    assert start <= entry.renew_at <= end
+    assert entry.renewal_rule.startswith("ARI window")
+    assert entry.ari_next_check == now + timedelta(hours=6)
+    picked = entry.renew_at
+    again = certificate_ari_refresh(acme_entry.pk, now=now)
+    assert again.renew_at == picked, "the same window keeps its random pick"
+
+
+def test_a_moved_window_gets_a_new_pick(acme_entry: Certificate, fake_ca: FakeCA) -> None:
+    certificate_ari_refresh(acme_entry.pk)
+    fake_ca.body = {"suggestedWindow": {"start": "2026-12-01T00:00:00Z", "end": "2026-12-01T01:00:00Z"}}
+    entry = certificate_ari_refresh(acme_entry.pk)
+    assert datetime(2026, 12, 1, tzinfo=UTC) <= entry.renew_at <= datetime(2026, 12, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"status": 500, "body": {"type": "urn:ietf:params:acme:error:serverInternal"}},
+        {"body": {"suggestedWindow": {"start": "yesterday"}}},
+        {"body": {"unexpected": True}},
+    ],
+)
+def test_any_ari_error_keeps_the_lifetime_rule(acme_entry: Certificate, fake_ca: FakeCA, broken: dict) -> None:
+    for key, value in broken.items():
+        setattr(fake_ca, key, value)
+    now = timezone.now()
+    entry = certificate_ari_refresh(acme_entry.pk, now=now)
+    assert entry.renew_at == acme_entry.renew_at and entry.renewal_rule.startswith("lifetime")
+    assert entry.ari_next_check == now + timedelta(hours=12)
+
+
+def test_directory_without_renewal_info_stops_asking(acme_entry: Certificate, fake_ca: FakeCA) -> None:
+    fake_ca.with_ari = False
+    entry = certificate_ari_refresh(acme_entry.pk)
+    assert entry.ari_next_check is None and entry.renewal_rule.startswith("lifetime")
+
+
+# ---------------------------------------------------------------- on the real path
 
 
 def _issue(cli, *names: str) -> Certificate:  # type: ignore[no-untyped-def]
@@ -29,6 +104,7 @@ def _issue(cli, *names: str) -> Certificate:  # type: ignore[no-untyped-def]
     return Certificate.objects.get(pk=json.loads(result.out)["id"])
 
 
+@pytest.mark.integration
 def test_60_second_certificates_are_renewed_by_the_beat_sweep_and_take_over_their_listeners(
     cli, tmp_path: Path
 ) -> None:
@@ -62,6 +138,7 @@ def test_60_second_certificates_are_renewed_by_the_beat_sweep_and_take_over_thei
         assert order.replaces_id == first.pk and order.status == "issued"
 
 
+@pytest.mark.integration
 def test_6_day_certificate_renews_at_half_its_lifetime(cli, tmp_path: Path) -> None:
     with acme_stack(tmp_path, pebble=PebbleOptions(http_port=0, validity_seconds=6 * 86400)) as stack:
         stack.account()
@@ -80,6 +157,7 @@ def test_6_day_certificate_renews_at_half_its_lifetime(cli, tmp_path: Path) -> N
         assert new.renewed_from_id == entry.pk
 
 
+@pytest.mark.integration
 def test_failed_renewal_sends_one_email_per_incident_then_a_recovery_email(cli, tmp_path: Path) -> None:
     with SmtpSink() as sink:
         env = {
@@ -113,66 +191,3 @@ def test_failed_renewal_sends_one_email_per_incident_then_a_recovery_email(cli, 
             assert recovered.code == 0, recovered.err
             messages = sink.wait_for(2, timeout=15)
             assert "mail.example.com renewed" in messages[1]["Subject"]
-
-
-def test_worker_killed_mid_issuance_yields_exactly_one_certificate(cli, tmp_path: Path) -> None:
-    with acme_stack(tmp_path, gated=True, env={"CERTPANEL_ACME_LEASE_SECONDS": "3"}) as stack:
-        stack.account()
-        queued = cli("certs", "issue", "--domain", "mail.example.com", "--json")
-        order = AcmeOrder.objects.get(pk=json.loads(queued.out)["order_id"])
-        # The CA is fetching the challenge and the gate holds it: the worker is mid-validation, deterministically.
-        assert stack.gate is not None
-        stack.gate.wait_requested(timeout=60)
-        wait_for(
-            lambda: AcmeOrder.objects.filter(pk=order.pk, status="validating").exists(),
-            timeout=10,
-            what="validation to start",
-            log=tmp_path / "worker.log",
-        )
-        stack.kill_worker()
-        stack.gate.release()
-        order.refresh_from_db()
-        assert order.status == "validating", "the dead worker got no further"
-        assert order.order_url and order.key_id, "the order URL and key were stored before the crash"
-        stack.start_worker("worker2")
-        deadline = time.monotonic() + 90
-        while AcmeOrder.objects.get(pk=order.pk).is_active and time.monotonic() < deadline:
-            order_resume_sweep_task.delay()  # resumes orders whose lease ran out
-            acme_order_process_task.delay(order.pk)  # and a duplicate delivery must be harmless
-            time.sleep(2)
-        order.refresh_from_db()
-        assert order.status == "issued", stack.worker_log("worker2")
-        assert Certificate.objects.filter(source="acme").count() == 1
-        assert order.certificate is not None
-
-
-def test_a_certbot_lineage_imported_is_then_renewed_by_the_panel(cli, tmp_path: Path, ca) -> None:  # type: ignore[no-untyped-def]
-    from repository.acme_client import AcmeSession
-    from tests.repository.test_certbot_import import Tree
-    from tests.support.factories import rsa_key
-
-    with acme_stack(tmp_path) as stack:
-        key = rsa_key()  # certbot's default account key type
-        session = AcmeSession(
-            directory_url=stack.pebble.directory_url,
-            account_key=key,
-            ca_bundle_pem=stack.pebble.ca_bundle_path.read_text(),
-            bundle_dir=tmp_path,
-        )
-        uri = session.register(email="")
-        tree = Tree(tmp_path / "letsencrypt", ca, str(tmp_path / "letsencrypt"))
-        tree.root.mkdir()
-        account = tree.add_account(stack.pebble.directory_url, key=key, regr={"body": {}, "uri": uri})
-        tree.add_lineage("mail.example.com", account, hostnames=["mail.example.com", "smtp.example.com"])
-        imported = cli("certs", "import-certbot", str(tree.root), "--json")
-        assert imported.code == 0, imported.err
-        (entry,) = json.loads(imported.out)["certificates"]
-        # The account's CA bundle is not in certbot's tree: a private CA needs it added once.
-        from repository.models import AcmeAccount
-
-        AcmeAccount.objects.update(ca_bundle_pem=stack.pebble.ca_bundle_path.read_text())
-        renewed = cli("certs", "renew", "--id", str(entry["id"]), "--wait", "--json")
-        assert renewed.code == 0, renewed.err + stack.worker_log()
-        new = json.loads(renewed.out)
-        assert new["sans"] == ["mail.example.com", "smtp.example.com"] and new["source"] == "acme"
-        assert Certificate.objects.get(pk=new["id"]).renewed_from_id == entry["id"]

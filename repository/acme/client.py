@@ -35,7 +35,7 @@ from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
 from certpanel.files import write_atomically
-from repository.acme_problems import AcmeError, explain
+from repository.acme.problems import AcmeError, explain
 
 log = logging.getLogger(__name__)
 

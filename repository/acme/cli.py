@@ -1,4 +1,4 @@
-"""The ACME side of `manage.py certs`: issue, renew, import-certbot (kept apart from certs.py for size)."""
+"""`manage.py certs issue|renew|import-certbot`: the ACME subcommands, called by the certs command."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from certpanel.cli import AdminCommand
 from certpanel.dispatch import broker_label, broker_outage_record
-from repository import renewals, selectors
-from repository.acme_orders import acme_order_create
-from repository.certbot_import import certbot_import
+from repository import selectors
+from repository.acme.certbot_import import certbot_import
+from repository.acme.orders import acme_order_create, certificate_renew
+from repository.acme.selectors import due_for_renewal, explain_due
 from repository.models import AcmeAccount, AcmeOrder, Certificate
 from repository.tasks import certificate_renew_task, queue_many, queue_order
 
@@ -102,7 +103,7 @@ def issue(command: AdminCommand, options: dict[str, Any]) -> None:
 def renew(command: AdminCommand, options: dict[str, Any]) -> None:
     now = timezone.now()
     if options["due"]:
-        entries = renewals.due_for_renewal(now)
+        entries = due_for_renewal(now)
     else:
         entries = Certificate.objects.filter(pk=_int(options["id"]))
         if not entries.exists():
@@ -117,7 +118,7 @@ def renew(command: AdminCommand, options: dict[str, Any]) -> None:
                 "rule": e.rule,
                 "window": e.window,
             }
-            for e in renewals.explain_due(entries)
+            for e in explain_due(entries)
         ]
         if options["json"]:
             command.print_json(rows)
@@ -140,7 +141,7 @@ def renew(command: AdminCommand, options: dict[str, Any]) -> None:
         else:
             command.stdout.write(f"Queued {len(ids)} renewal(s)")
         return
-    order = renewals.certificate_renew(_int(options["id"]))
+    order = certificate_renew(_int(options["id"]))
     _hand_over(command, order)
     _finish(command, order, options)
 

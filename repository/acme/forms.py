@@ -1,4 +1,4 @@
-"""Forms for the Let's Encrypt tab and the settings page."""
+"""Forms of the ACME room: a new certificate (Let's Encrypt tab), an account registered on the settings page."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from repository import emails
-from repository.acme_accounts import PRESETS
-from repository.acme_orders import order_hostnames
+from repository.acme.accounts import PRESETS
+from repository.acme.orders import order_hostnames
 from repository.errors import CryptoError
 from repository.forms import KEY_TYPE_CHOICES, NAME_SEPARATORS
 from repository.models import AcmeAccount
@@ -83,15 +82,3 @@ class RegisterAccountForm(forms.Form):
         if bool(data.get("eab_kid")) != bool(data.get("eab_hmac_key")):
             self.add_error("eab_hmac_key", "EAB needs both the key id and the HMAC key.")
         return data
-
-
-class NotificationForm(forms.Form):
-    notify_emails = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        label="Notification recipients",
-        help_text="Renewal failures, expiry warnings and stalled sweeps go here (plus CERTPANEL_NOTIFY_EMAILS).",
-    )
-
-    def clean_notify_emails(self) -> str:
-        return "\n".join(emails.parse_recipients(self.cleaned_data["notify_emails"]))

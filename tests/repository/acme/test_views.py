@@ -1,4 +1,5 @@
-"""The Let's Encrypt tab, settings page and HTTP-01 responder through Django's test client."""
+"""acme/views.py through Django's test client: the Let's Encrypt tab, a new certificate and its progress, renew
+now, the settings page's account form, the HTTP-01 responder; and a broker that does not answer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from django.test import Client
 
 from repository.keystore import key_store
-from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate, PanelSettings
+from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate
+from tests.repository.acme.builders import stored_certificate
 from tests.support.acme_stack import acme_stack
 from tests.support.factories import ec_key
 
@@ -99,34 +101,48 @@ def test_responder_answers_known_tokens_without_login(client: Client, account: A
     assert client.get("/.well-known/acme-challenge/unknown").status_code == 404
 
 
-def test_notification_recipients_are_validated_and_saved(staff_client: Client) -> None:
-    bad = staff_client.post("/settings/", {"form": "notify", "notify_emails": "ops@example.com, not-an-address"})
-    assert "is not a valid email address" in bad.content.decode()
-    staff_client.post("/settings/", {"form": "notify", "notify_emails": "ops@example.com\nOPS@example.com dev@x.org"})
-    assert PanelSettings.load().notify_emails == "ops@example.com\ndev@x.org"
-
-
-def test_viewers_cannot_change_settings(viewer_client: Client) -> None:
-    assert viewer_client.post("/settings/", {"form": "notify", "notify_emails": "x@example.com"}).status_code == 403
-
-
 @pytest.mark.integration
 def test_register_account_from_the_settings_page(staff_client: Client, tmp_path: Path) -> None:
     with acme_stack(tmp_path, worker=False) as stack:
         form = {
-            "form": "register",
             "preset": "custom",
             "directory_url": stack.pebble.directory_url,
             "ca_bundle": stack.pebble.ca_bundle_path.read_text(),
             "email": "ops@example.com",
         }
-        refused = staff_client.post("/settings/", form)
+        refused = staff_client.post("/settings/acme-account/", form)
         assert "You must agree to the CA's Terms of Service: data:" in html.unescape(refused.content.decode())
         assert not AcmeAccount.objects.exists()
-        untrusted = staff_client.post("/settings/", {**form, "ca_bundle": "", "agree_tos": "on"})
+        untrusted = staff_client.post("/settings/acme-account/", {**form, "ca_bundle": "", "agree_tos": "on"})
         assert "TLS verification" in untrusted.content.decode()
-        done = staff_client.post("/settings/", {**form, "agree_tos": "on"}, follow=True)
+        done = staff_client.post("/settings/acme-account/", {**form, "agree_tos": "on"}, follow=True)
         assert "Registered the ACME account" in done.content.decode()
         account = AcmeAccount.objects.get()
         assert account.uri.startswith(stack.pebble.directory_url.rsplit("/", 1)[0])
         assert b"PRIVATE KEY" not in bytes(account.key.sealed_pem)
+
+
+# ---------------------------------------------------------------- a broker that does not answer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_certificate_and_renew_now_with_the_broker_down_say_so_and_a_second_click_finds_the_same_order(
+    broker_down: None, staff_client: Client
+) -> None:
+    account = AcmeAccount.objects.create(name="ca", directory_url="https://ca.invalid/dir", key=key_store(ec_key()))
+    form = {"hostnames": "mail.example.com\nimap.example.com", "key_type": "ec256", "account": account.pk}
+    first = staff_client.post("/certificates/letsencrypt/new/", form, follow=True)
+    assert first.status_code == 200
+    text = first.content.decode()
+    assert "work queue" in text and "is saved and will run as soon as the work queue is back" in text
+    assert "no need to request it again" in text and 'id="waiting"' in text
+    form["hostnames"] = "imap.example.com\nmail.example.com"
+    second = staff_client.post("/certificates/letsencrypt/new/", form, follow=True)
+    assert second.status_code == 200 and "already running" in second.content.decode()
+    assert AcmeOrder.objects.count() == 1
+    assert second.redirect_chain[-1][0] == first.redirect_chain[-1][0]
+    entry = stored_certificate("renew.example", auto_renew=True, acme_account=account)
+    renewed = staff_client.post(f"/certificates/{entry.pk}/renew/", follow=True)
+    assert renewed.status_code == 200 and "is saved and will run" in renewed.content.decode()
+    assert staff_client.post(f"/certificates/{entry.pk}/renew/").status_code == 302
+    assert AcmeOrder.objects.filter(replaces=entry).count() == 1

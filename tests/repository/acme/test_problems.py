@@ -1,30 +1,8 @@
-"""Pure logic of the ACME layer: Retry-After parsing and problem documents in admin words."""
-
-from datetime import UTC, datetime
+"""acme/problems.py: problem documents (RFC 8555 §6.7) in words an admin can act on, and which are retried."""
 
 import pytest
 
-from repository.acme_client import retry_after_seconds
-from repository.acme_problems import explain
-from repository.tasks import _countdown
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        ("120", 120.0),
-        ("0", 0.0),
-        ("Wed, 25 Nov 2026 12:01:30 GMT", 90.0),
-        ("Wed, 25 Nov 2026 11:00:00 GMT", 0.0),
-        ("", None),
-        (None, None),
-        ("soon", None),
-    ],
-)
-def test_retry_after_accepts_seconds_and_http_dates(header: str | None, seconds: float | None) -> None:
-    assert retry_after_seconds(header, now=NOW) == seconds
+from repository.acme.problems import explain
 
 
 @pytest.mark.parametrize(
@@ -83,10 +61,3 @@ def test_rate_limits_and_server_errors_are_retried_others_are_final() -> None:
     assert explain({"type": "urn:ietf:params:acme:error:serverInternal"}).transient
     assert explain({"type": "urn:ietf:params:acme:error:badNonce"}).transient  # a burst: the task tries again
     assert not explain({"type": "urn:ietf:params:acme:error:caa"}).transient
-
-
-def test_rejected_nonces_are_tried_again_within_a_second_while_other_errors_back_off() -> None:
-    nonce = explain({"type": "urn:ietf:params:acme:error:badNonce"})
-    busy = explain({"type": "urn:ietf:params:acme:error:serverInternal"})
-    assert [_countdown(n, nonce) for n in range(5)] == [1.0] * 5
-    assert [_countdown(n, busy) for n in range(3)] == [5, 10, 20]

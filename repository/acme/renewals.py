@@ -1,0 +1,92 @@
+"""A certificate's renewal timetable, kept on its row: the first plan when it arrives (issued here or imported
+from certbot), the CA's ARI window, and the backoff after a failed renewal, with the admins told once per incident.
+
+The arithmetic is schedule.py's; what is due is selectors.py's; ordering a renewal is orders.py's
+(``certificate_renew``). Queueing is the task layer's job (repository/tasks.py); nothing here imports Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from repository import emails
+from repository.acme import schedule
+from repository.acme.accounts import session_for
+from repository.acme.problems import AcmeError
+from repository.errors import RepositoryError
+from repository.models import Certificate
+from repository.pki.parse import parse_certificates
+
+log = logging.getLogger(__name__)
+
+
+def certificate_schedule_renewal(entry: Certificate, *, now: datetime | None = None) -> None:
+    """The first plan of a certificate that just arrived, set on its (unsaved) row: renew at a fraction of its
+    lifetime, and ask the CA's ARI at once, which may want it renewed earlier. A certificate that does not renew
+    itself keeps the rule for the record, but no renewal time and no ARI check."""
+    assert entry.not_before and entry.not_after, "set from the leaf (fill_from_x509) before the plan"
+    plan = schedule.lifetime_plan(entry.not_before, entry.not_after)
+    entry.renew_at = plan.renew_at if entry.auto_renew else None
+    entry.renewal_rule = plan.rule
+    entry.ari_next_check = (now or timezone.now()) if entry.auto_renew else None
+
+
+def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None) -> Certificate:
+    """Fetch the CA's renewal window (RFC 9773); on any error keep the lifetime rule."""
+    now = now or timezone.now()
+    entry = Certificate.objects.select_related("acme_account").get(pk=certificate_id)
+    if not entry.auto_renew or entry.acme_account is None:
+        return entry
+    try:
+        session = session_for(entry.acme_account)
+        if not session.directory_info().has_renewal_info:
+            entry.ari_next_check = None
+        else:
+            window = session.renewal_info(parse_certificates(entry.certificate_pem.encode())[0])
+            apply_ari_window(entry, window.start, window.end, now=now, retry_after=window.retry_after)
+    except (AcmeError, RepositoryError, KeyError, ValueError) as error:
+        log.info("ARI for #%s unavailable (%s): keeping the lifetime rule", entry.pk, error)
+        entry.ari_next_check = now + schedule.ARI_REFRESH
+    entry.save(update_fields=["renew_at", "renewal_rule", "ari_window_start", "ari_window_end", "ari_next_check"])
+    return entry
+
+
+def apply_ari_window(
+    entry: Certificate, start: datetime, end: datetime, *, now: datetime, retry_after: timedelta
+) -> None:
+    """A new window gets a new random pick; the same window keeps the earlier pick."""
+    if (start, end) != (entry.ari_window_start, entry.ari_window_end) and entry.renewal_failures == 0:
+        plan = schedule.ari_plan(start, end)
+        entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
+        entry.ari_window_start, entry.ari_window_end = start, end
+    entry.ari_next_check = now + min(max(retry_after, timedelta(minutes=1)), schedule.ARI_REFRESH)
+
+
+def renewal_failed(entry: Certificate, error: str, *, now: datetime | None = None) -> Certificate:
+    """Back off (1 min, 10 min, 100 min, daily) and tell the admins once per incident."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        entry = Certificate.objects.select_for_update().get(pk=entry.pk)
+        entry.renewal_failures += 1
+        entry.last_error = error
+        entry.renew_at = schedule.next_attempt(entry.renewal_failures, now, entry.not_after)
+        first = not entry.failure_notified
+        entry.failure_notified = True
+        entry.save(update_fields=["renewal_failures", "last_error", "renew_at", "failure_notified", "updated_at"])
+        if first:
+            # Same transaction as failure_notified: the incident counts as notified once its email is queued.
+            emails.queue_renewal_failed(
+                to=emails.notify_to(),
+                notice=emails.certificate_notice(entry),
+                error=error,
+                attempts=entry.renewal_failures,
+                next_attempt=entry.renew_at,
+            )
+    log.warning(
+        "renewal of #%s failed (%d in a row), next try %s: %s", entry.pk, entry.renewal_failures, entry.renew_at, error
+    )
+    return entry

@@ -1,0 +1,157 @@
+"""The Let's Encrypt tab, a new certificate, order progress, "renew now", the ACME account form of the settings
+page, and the HTTP-01 responder. Each view parses its input, calls one action or selector, and renders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from certpanel.dispatch import broker_label
+from certpanel.errors import PanelError
+from certpanel.web import acting_user, form_data, staff_required
+from repository.acme.accounts import acme_account_register
+from repository.acme.forms import NewCertificateForm, RegisterAccountForm
+from repository.acme.orders import acme_order_create, certificate_renew
+from repository.acme.selectors import (
+    OrderProgress,
+    acme_accounts_exist,
+    acme_order_progress,
+    acme_order_progress_as_dict,
+    acme_overview,
+    challenge_key_authorization,
+)
+from repository.errors import NotFoundError
+from repository.models import AcmeOrder, Certificate
+from repository.settings_views import settings_render
+from repository.tasks import queue_order
+
+
+def letsencrypt(request: HttpRequest) -> HttpResponse:
+    overview = acme_overview()
+    context = {
+        "certificates": overview.certificates,
+        "orders": overview.orders,
+        "accounts": overview.has_accounts,
+        "tab": "acme",
+    }
+    return render(request, "repository/letsencrypt.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def new_certificate(request: HttpRequest) -> HttpResponse:
+    if not acme_accounts_exist():
+        messages.warning(request, "Register an ACME account first (Settings).")
+        return redirect("settings")
+    form = NewCertificateForm(*form_data(request))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        asked = timezone.now()
+        try:
+            order = acme_order_create(
+                account=data["account"],
+                hostnames=data["hostnames"],
+                key_type=data["key_type"],
+                profile=data["profile"],
+                auto_renew=data["auto_renew"],
+                user=acting_user(request),
+            )
+        except PanelError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _handed_over(request, order, asked=asked)
+    return render(
+        request,
+        "repository/form.html",
+        {"form": form, "title": "New Certificate (Let's Encrypt)", "submit": "Request certificate", "tab": "acme"},
+    )
+
+
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    progress = _progress(order_id)
+    return render(request, "repository/order.html", {"order": progress.order, "events": progress.events})
+
+
+@never_cache
+def order_status(request: HttpRequest, order_id: int) -> JsonResponse:
+    return JsonResponse(acme_order_progress_as_dict(_progress(order_id)))
+
+
+def _progress(order_id: int) -> OrderProgress:
+    try:
+        return acme_order_progress(order_id)
+    except NotFoundError as exc:
+        raise Http404(str(exc)) from None
+
+
+@require_http_methods(["POST"])
+@staff_required
+def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    asked = timezone.now()
+    try:
+        order = certificate_renew(certificate_id, user=acting_user(request))
+    except (PanelError, Certificate.DoesNotExist) as exc:
+        messages.error(request, str(exc))
+        return redirect("repository:detail", certificate_id)
+    return _handed_over(request, order, asked=asked)
+
+
+def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> HttpResponse:
+    """Queue the order and show it; say plainly when it is one already running or waits for the work queue.
+
+    Never an error page: the order is stored either way, and a page that invites a second click is how a
+    broker outage used to become two certificates."""
+    if order.created_at < asked:
+        messages.info(request, f"Order #{order.pk} for these names is already running: here it is.")
+    if not queue_order(order.pk):
+        messages.warning(
+            request,
+            f"The work queue ({broker_label()}) is unavailable. Order #{order.pk} is saved and will run as soon "
+            "as the work queue is back: there is no need to request it again.",
+        )
+    return redirect("repository:order", order.pk)
+
+
+@sensitive_post_parameters("eab_hmac_key")
+@require_POST
+@staff_required
+def account_register(request: HttpRequest) -> HttpResponse:
+    """The settings page's "Register an ACME account" form. The CA is asked inside the request, through the
+    action: nothing is stored unless it accepts the account."""
+    form = RegisterAccountForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            account = acme_account_register(
+                directory_url=data["directory_url"],
+                email=data["email"],
+                agree_tos=data["agree_tos"],
+                name=data["name"],
+                ca_bundle_pem=data["ca_bundle"],
+                eab_kid=data["eab_kid"],
+                eab_hmac_key=data["eab_hmac_key"],
+            )
+        except PanelError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Registered the ACME account {account.name}.")
+            return redirect("settings")
+    return settings_render(request, register=form)
+
+
+@login_not_required
+@require_GET
+def acme_challenge(request: HttpRequest, token: str) -> HttpResponse:
+    """HTTP-01 answers from the database, so any web process (or node) can answer."""
+    key_authorization = challenge_key_authorization(token)
+    if key_authorization is None:
+        raise Http404("unknown token")
+    return HttpResponse(key_authorization, content_type="application/octet-stream")
