@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from certpanel.celery import app as celery_app
 from certpanel.dispatch import dispatch_on_commit
+from certpanel.leases import Lease, lease_free, rows_of
 from certpanel.mail_errors import MailServer, mail_error_text
 from certpanel.models import Notification
 
@@ -132,15 +133,14 @@ def notification_queue(*, kind: str, to: Sequence[str], email: Email, dispatch: 
 # ---------------------------------------------------------------- deliver
 
 
-def _claim(notification_id: int, token: str, *, now: datetime, force: bool) -> bool:
+LEASE = Lease(seconds=lambda: settings.CERTPANEL_NOTIFY_LEASE_SECONDS, owner="lease_token")
+
+
+def _claim(notification_id: int, *, now: datetime, force: bool) -> str | None:
     """Take the lease if the row is pending, due (unless forced) and nobody holds it; counts the attempt."""
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     due = Q() if force else Q(next_attempt_at__lte=now)
-    lease = timedelta(seconds=settings.CERTPANEL_NOTIFY_LEASE_SECONDS)
-    rows = Notification.objects.filter(free, due, pk=notification_id, status=Notification.Status.PENDING)
-    return bool(
-        rows.update(lease_until=now + lease, lease_token=token, attempts=F("attempts") + 1, last_attempt_at=now)
-    )
+    rows = Notification.objects.filter(due, pk=notification_id, status=Notification.Status.PENDING)
+    return LEASE.take(rows, now=now, attempts=F("attempts") + 1, last_attempt_at=now)
 
 
 def _why_not(notification_id: int, *, now: datetime) -> Attempt:
@@ -176,23 +176,23 @@ def email_message(row: Notification) -> EmailMultiAlternatives:
 def notification_deliver(notification_id: int, *, force: bool = False) -> Attempt:
     """One attempt at sending one row. Safe to call twice, from anywhere: the lease decides who sends."""
     now = timezone.now()
-    token = secrets.token_hex(16)
-    if not _claim(notification_id, token, now=now, force=force):
+    token = _claim(notification_id, now=now, force=force)
+    if token is None:
         return _why_not(notification_id, now=now)
     row = Notification.objects.get(pk=notification_id)
-    mine = Notification.objects.filter(pk=notification_id, lease_token=token)
+    mine = rows_of(Notification, notification_id)
     try:
         email_message(row).send()
     except Exception as error:  # noqa: BLE001 - whatever the backend raised is the row's error; nothing is dropped
         text = mail_error_text(error, mail_server())
         delay = retry_delay(row.attempts, settings.CERTPANEL_NOTIFY_RETRY_SECONDS)
-        mine.update(last_error=text, next_attempt_at=timezone.now() + delay, lease_until=None, lease_token="")
+        LEASE.release(mine, token, last_error=text, next_attempt_at=timezone.now() + delay)
         log.warning(
             "notification #%s (%s): attempt %d failed, next in %s: %s", row.pk, row.kind, row.attempts, delay, text
         )
         return Attempt(notification_id, "failed", text, delay.total_seconds())
-    sent = {"status": Notification.Status.SENT, "sent_at": timezone.now(), "last_error": "", "lease_until": None}
-    if not mine.update(**sent, lease_token=""):
+    sent = {"status": Notification.Status.SENT, "sent_at": timezone.now(), "last_error": ""}
+    if not LEASE.release(mine, token, **sent):
         log.warning("notification #%s was sent after its lease ran out: another sender may have sent it too", row.pk)
     log.info("notification #%s (%s) sent to %s", row.pk, row.kind, ", ".join(row.recipients))
     return Attempt(notification_id, "sent")
@@ -201,8 +201,7 @@ def notification_deliver(notification_id: int, *, force: bool = False) -> Attemp
 def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     """Pending rows whose next attempt is due and that nobody holds (the partial index notification_due)."""
     now = now or timezone.now()
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    rows = Notification.objects.filter(free, status=Notification.Status.PENDING, next_attempt_at__lte=now)
+    rows = Notification.objects.filter(lease_free(now), status=Notification.Status.PENDING, next_attempt_at__lte=now)
     return list(rows.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from certpanel.leases import Lease, rows_of
 from services import deploy, staging
 from services.alerts import listener_alert_update
 from services.errors import DeployError, DeploymentLeased, ListenerBusy, StagingError
@@ -63,13 +63,12 @@ def deployment_request(listener: Listener, *, trigger: str) -> Deployment:
 
 
 # -- leases -----------------------------------------------------------------------------------------------
-def _lease_until() -> datetime:
-    return timezone.now() + timedelta(seconds=settings.CERTPANEL_DEPLOY_LEASE_SECONDS)
+LEASE = Lease(seconds=lambda: settings.CERTPANEL_DEPLOY_LEASE_SECONDS)
 
 
 def _lease(deployment_id: int) -> str:
     """Take the deployment's lease, or raise: DeploymentLeased (someone drives it), ListenerBusy (wait)."""
-    token, now = uuid.uuid4().hex, timezone.now()
+    now = timezone.now()
     with transaction.atomic():
         # Locks the deployment and its listener: two deployments of one listener take their leases in turn.
         row = Deployment.objects.select_for_update().select_related("listener").get(pk=deployment_id)
@@ -84,19 +83,18 @@ def _lease(deployment_id: int) -> str:
         )
         if other is not None:
             raise ListenerBusy(f"Deployment #{other.pk} of {row.listener.name} is still in progress.")
-        Deployment.objects.filter(pk=deployment_id).update(lease_until=_lease_until(), lease_owner=token)
-    return token
+        return LEASE.grant(rows_of(Deployment, deployment_id))
 
 
 def _save(deployment: Deployment, token: str, *fields: str) -> None:
     """Every write of a running deployment renews its lease, and fails if another worker took it over."""
     values: dict[str, Any] = {name: getattr(deployment, name) for name in fields}
-    if not Deployment.objects.filter(pk=deployment.pk, lease_owner=token).update(lease_until=_lease_until(), **values):
+    if not LEASE.renew(rows_of(Deployment, deployment.pk), token, **values):
         raise DeploymentLeased(f"Deployment #{deployment.pk} was taken over by another worker.")
 
 
 def _release(deployment_id: int, token: str) -> None:
-    Deployment.objects.filter(pk=deployment_id, lease_owner=token).update(lease_until=None, lease_owner="")
+    LEASE.release(rows_of(Deployment, deployment_id), token)
 
 
 # -- the log and the transitions --------------------------------------------------------------------------

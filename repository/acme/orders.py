@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from certpanel.db_transient import retry_briefly
+from certpanel.leases import Lease, lease_free, rows_of
 from repository.acme.accounts import acme_account_reregister, session_for
 from repository.acme.client import AcmeSession, Order, ari_certificate_id, deadline
 from repository.acme.outcomes import certificate_store_issued
@@ -220,7 +220,7 @@ def acme_orders_to_resume(now: datetime) -> list[int]:
     quiet = now - timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS)
     return list(
         AcmeOrder.objects.filter(status__in=ACTIVE_STATUSES)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(lease_free(now))
         .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=quiet))
         .values_list("pk", flat=True)
     )
@@ -238,31 +238,25 @@ def acme_order_retry_later(order_id: int, *, seconds: float) -> None:
 
 
 # -- leases -----------------------------------------------------------------------------------------------
+LEASE = Lease(seconds=lambda: settings.CERTPANEL_ACME_LEASE_SECONDS)
+
+
 def _lease(order_id: int) -> str:
-    token = uuid.uuid4().hex
-    now = timezone.now()
-    taken = (
-        AcmeOrder.objects.filter(pk=order_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS), lease_owner=token)
-    )
-    if not taken:
+    token = LEASE.take(rows_of(AcmeOrder, order_id))
+    if token is None:
         raise OrderBusy(f"Order #{order_id} is being processed by another worker.")
     return token
 
 
 def _renew_lease(order: AcmeOrder, token: str) -> None:
-    until = timezone.now() + timedelta(seconds=settings.CERTPANEL_ACME_LEASE_SECONDS)
-    if not AcmeOrder.objects.filter(pk=order.pk, lease_owner=token).update(lease_until=until):
+    if not LEASE.renew(rows_of(AcmeOrder, order.pk), token):
         raise OrderBusy(f"Order #{order.pk} was taken over by another worker.")
 
 
 def _release(order_id: int, token: str) -> None:
     # Runs in a `finally`: the database error that ended the run may have broken the connection too. Release on
     # a fresh one, or the task's retry would find the lease held and wait for it to run out.
-    retry_briefly(
-        lambda: AcmeOrder.objects.filter(pk=order_id, lease_owner=token).update(lease_until=None, lease_owner="")
-    )
+    retry_briefly(lambda: LEASE.release(rows_of(AcmeOrder, order_id), token))
 
 
 # -- the state machine ------------------------------------------------------------------------------------
