@@ -35,7 +35,6 @@ __all__ = [
     "CertificateNotice",
     "certificate_notice",
     "certificate_url",
-    "days_left",  # repository.pki.dates's, read here by renewals.py
     "expiry_advice",
     "notify_emails_save",
     "notify_emails_saved",

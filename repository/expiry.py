@@ -16,6 +16,7 @@ from django.utils import timezone
 from repository import emails
 from repository.acme import schedule
 from repository.models import Certificate
+from repository.pki.dates import days_left
 
 EXPIRY_LEVELS = (30, 14, 7, 1, 0)
 
@@ -52,7 +53,7 @@ def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
         .distinct()
     )
     for entry in candidates:
-        left = emails.days_left(entry.not_after, now=now)
+        left = days_left(entry.not_after, now=now)
         level = _expiry_level(left) if left is not None else None
         if level is None or not _warn_now(entry, level, now):
             continue
