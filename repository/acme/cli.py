@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from argparse import ArgumentParser, _SubParsersAction
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from repository.acme.certbot_import import certbot_import
 from repository.acme.orders import acme_order_create, certificate_renew
 from repository.acme.selectors import due_for_renewal, explain_due
 from repository.models import AcmeAccount, AcmeOrder, Certificate
+from repository.pki import keytypes
 from repository.tasks import certificate_renew_task, queue_many, queue_order
 
 
@@ -170,3 +172,29 @@ def _int(value: str) -> int:
         return int(value)
     except ValueError:
         raise CommandError(f"'{value}' is not a certificate id") from None
+
+
+def add_commands(sub: _SubParsersAction[ArgumentParser]) -> None:
+    """The ACME actions of `manage.py certs`: issue, renew, import-certbot."""
+    p = sub.add_parser("issue", help="Get a certificate from the ACME CA (HTTP-01) on a worker.")
+    p.add_argument("--domain", action="append", required=True, help="Hostname (repeatable; the first is the CN).")
+    p.add_argument("--key-type", default="ec256", choices=list(keytypes.KEY_TYPES))
+    p.add_argument("--account", type=int, help="ACME account id (default: the only account).")
+    p.add_argument("--profile", default="")
+    p.add_argument("--no-auto-renew", action="store_true")
+    p.add_argument("--wait", action="store_true", help="Wait for the worker; non-zero exit if issuance fails.")
+    p.add_argument("--timeout", type=int, default=600, help="Seconds --wait waits.")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("renew", help="Renew one ACME certificate, or every one that is due.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id")
+    which.add_argument("--due", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="Only say what is due and why.")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("import-certbot", help="Import certbot's lineages and accounts (e.g. /etc/letsencrypt).")
+    p.add_argument("directory")
+    p.add_argument("--json", action="store_true")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from argparse import ArgumentParser
+from argparse import ArgumentParser, _SubParsersAction
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,81 +31,10 @@ class Command(AdminCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-        p = sub.add_parser("list", help="List certificates.")
-        p.add_argument("--search", default="", help="Filter by name, hostname, issuer or serial.")
-        p.add_argument("--status", default="", choices=["", "valid", "expiring", "expired", "pending"])
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("show", help="Show one certificate.")
-        p.add_argument("id")
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("selfsigned", help="Create a self-signed certificate.")
-        p.add_argument("--name", required=True, help="Hostname (the certificate's CN).")
-        p.add_argument("--san", action="append", help="Extra hostname or IP (repeatable).")
-        p.add_argument("--key-type", default=actions.DEFAULT_KEY_TYPE, choices=KEY_TYPES)
-        p.add_argument("--days", type=int, default=365)
-        p.add_argument("--passphrase-file", help="Protect the key with the passphrase in this file.")
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("csr", help="Create a key and a CSR for a commercial CA.")
-        p.add_argument("--name", required=True, help="Hostname (the CSR's CN).")
-        p.add_argument("--san", action="append")
-        p.add_argument("--key-type", default=actions.DEFAULT_KEY_TYPE, choices=KEY_TYPES)
-        for option in ("org", "org-unit", "locality", "state", "country", "email"):
-            p.add_argument(f"--{option}", default="")
-        p.add_argument("--passphrase-file")
-        p.add_argument("--out", required=True, help="Where to write the CSR (PEM); - for stdout.")
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("complete", help="Attach the CA's certificate to a pending CSR.")
-        p.add_argument("id")
-        p.add_argument("--cert", required=True, help="Certificate from the CA (PEM, DER or PKCS#7).")
-        p.add_argument("--chain", help="Chain / CA bundle, if separate.")
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("import", help="Import a certificate with its key and chain, or a PKCS#12 file.")
-        p.add_argument("--cert")
-        p.add_argument("--key")
-        p.add_argument("--chain")
-        p.add_argument("--pkcs12")
-        p.add_argument("--passphrase-file", help="PKCS#12 password or key passphrase.")
-        p.add_argument("--name", default="")
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("export", help="Write a certificate, chain or key to a file.")
-        p.add_argument("id")
-        p.add_argument("--format", required=True, choices=list(FORMATS))
-        p.add_argument("--out", required=True, help="Output file; - for stdout.")
-        p.add_argument("--passphrase-file", help="Passphrase of a protected key.")
-        p.add_argument("--export-password-file", help="Password for the PKCS#12 file.")
-
-        p = sub.add_parser("delete", help="Delete a certificate no service uses.")
-        p.add_argument("id")
-
-        p = sub.add_parser("issue", help="Get a certificate from the ACME CA (HTTP-01) on a worker.")
-        p.add_argument("--domain", action="append", required=True, help="Hostname (repeatable; the first is the CN).")
-        p.add_argument("--key-type", default="ec256", choices=KEY_TYPES)
-        p.add_argument("--account", type=int, help="ACME account id (default: the only account).")
-        p.add_argument("--profile", default="")
-        p.add_argument("--no-auto-renew", action="store_true")
-        p.add_argument("--wait", action="store_true", help="Wait for the worker; non-zero exit if issuance fails.")
-        p.add_argument("--timeout", type=int, default=600, help="Seconds --wait waits.")
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("renew", help="Renew one ACME certificate, or every one that is due.")
-        which = p.add_mutually_exclusive_group(required=True)
-        which.add_argument("--id")
-        which.add_argument("--due", action="store_true")
-        p.add_argument("--dry-run", action="store_true", help="Only say what is due and why.")
-        p.add_argument("--wait", action="store_true")
-        p.add_argument("--timeout", type=int, default=600)
-        p.add_argument("--json", action="store_true")
-
-        p = sub.add_parser("import-certbot", help="Import certbot's lineages and accounts (e.g. /etc/letsencrypt).")
-        p.add_argument("directory")
-        p.add_argument("--json", action="store_true")
+        _add_reading(sub)
+        _add_creating(sub)
+        _add_keeping(sub)
+        acme_cli.add_commands(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"do_{options['action'].replace('-', '_')}")(options)
@@ -233,3 +162,61 @@ def _id(value: str) -> int:
         return int(value)
     except ValueError:
         raise CommandError(f"'{value}' is not a certificate id (a number, see `certs list`)") from None
+
+
+def _add_reading(sub: _SubParsersAction[ArgumentParser]) -> None:
+    p = sub.add_parser("list", help="List certificates.")
+    p.add_argument("--search", default="", help="Filter by name, hostname, issuer or serial.")
+    p.add_argument("--status", default="", choices=["", "valid", "expiring", "expired", "pending"])
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("show", help="Show one certificate.")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+
+def _add_creating(sub: _SubParsersAction[ArgumentParser]) -> None:
+    p = sub.add_parser("selfsigned", help="Create a self-signed certificate.")
+    p.add_argument("--name", required=True, help="Hostname (the certificate's CN).")
+    p.add_argument("--san", action="append", help="Extra hostname or IP (repeatable).")
+    p.add_argument("--key-type", default=actions.DEFAULT_KEY_TYPE, choices=KEY_TYPES)
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--passphrase-file", help="Protect the key with the passphrase in this file.")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("csr", help="Create a key and a CSR for a commercial CA.")
+    p.add_argument("--name", required=True, help="Hostname (the CSR's CN).")
+    p.add_argument("--san", action="append")
+    p.add_argument("--key-type", default=actions.DEFAULT_KEY_TYPE, choices=KEY_TYPES)
+    for option in ("org", "org-unit", "locality", "state", "country", "email"):
+        p.add_argument(f"--{option}", default="")
+    p.add_argument("--passphrase-file")
+    p.add_argument("--out", required=True, help="Where to write the CSR (PEM); - for stdout.")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("complete", help="Attach the CA's certificate to a pending CSR.")
+    p.add_argument("id")
+    p.add_argument("--cert", required=True, help="Certificate from the CA (PEM, DER or PKCS#7).")
+    p.add_argument("--chain", help="Chain / CA bundle, if separate.")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("import", help="Import a certificate with its key and chain, or a PKCS#12 file.")
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--chain")
+    p.add_argument("--pkcs12")
+    p.add_argument("--passphrase-file", help="PKCS#12 password or key passphrase.")
+    p.add_argument("--name", default="")
+    p.add_argument("--json", action="store_true")
+
+
+def _add_keeping(sub: _SubParsersAction[ArgumentParser]) -> None:
+    p = sub.add_parser("export", help="Write a certificate, chain or key to a file.")
+    p.add_argument("id")
+    p.add_argument("--format", required=True, choices=list(FORMATS))
+    p.add_argument("--out", required=True, help="Output file; - for stdout.")
+    p.add_argument("--passphrase-file", help="Passphrase of a protected key.")
+    p.add_argument("--export-password-file", help="Password for the PKCS#12 file.")
+
+    p = sub.add_parser("delete", help="Delete a certificate no service uses.")
+    p.add_argument("id")
