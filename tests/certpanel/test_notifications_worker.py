@@ -55,7 +55,7 @@ class Panel:
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=str(smtp_port),
             EMAIL_USE_TLS="false",
-            EMAIL_TIMEOUT="5",
+            EMAIL_TIMEOUT="30",  # a loaded CI machine must not time out a 250 and send a second copy
             CERTPANEL_NOTIFY_EMAILS=ADMINS,
             CERTPANEL_NOTIFY_RETRY_SECONDS="1,2",  # a short backoff, bounded retries for the test
             **env,
@@ -145,7 +145,14 @@ def test_a_renewal_failure_email_queued_while_smtp_is_down_arrives_once_the_serv
     assert entry.failure_notified and entry.renewal_failures == 1, "notified = queued, in the same transaction"
     refused = f"SMTP server 127.0.0.1:{port} refused the connection"
     assert row.status == "pending" and row.last_error.startswith(refused)  # type: ignore[attr-defined]
-    assert f"1 notification not delivered: {refused}" in _page(staff_client, "/certificates/")
+    # Counted from the rows, not assumed to be 1: the worker's start-up sweeps may queue mail of their own.
+    pending = list(Notification.objects.filter(status="pending").values_list("kind", "last_error"))
+    count = sum(1 for _kind, error in pending if error) or len(pending)
+    banner = f"{count} notification{'s' if count != 1 else ''} not delivered: {refused}"
+    page = _page(staff_client, "/certificates/")
+    assert banner in page, (
+        f"banner missing; outbox rows: {pending}; page banner: {page[page.find('not delivered') - 40 :][:200]}"
+    )
     assert refused in _page(staff_client, "/settings/")
 
     sink.start()
@@ -153,8 +160,12 @@ def test_a_renewal_failure_email_queued_while_smtp_is_down_arrives_once_the_serv
     try:
         (message,) = sink.wait_for(1, timeout=60)
         arrived = time.monotonic() - back
-        with pytest.raises(TimeoutError):
-            sink.wait_for(2, timeout=3)  # retries stop once the server took it: no second copy
+        try:
+            both = sink.wait_for(2, timeout=3)  # retries stop once the server took it: no second copy
+        except TimeoutError:
+            pass
+        else:
+            pytest.fail(f"a second email arrived: {[(m['Subject'], m['Message-ID']) for m in both]}")
     finally:
         sink.stop()
     print(f"\nrenewal-failure email arrived {arrived:.1f} s after the SMTP server came back")
