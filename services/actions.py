@@ -197,6 +197,11 @@ def listener_deploy_queue(listener: Listener, *, trigger: str) -> None:
     queue_deployments([listener.pk], trigger=trigger)
 
 
+def listener_verify_queue(listener: Listener) -> int:
+    """ "Verify": the listener marked queued and probed by a worker; 0 when it has no certificate to check."""
+    return queue_verification([listener.pk] if listener.certificate_id else [])
+
+
 def listeners_verify_queue() -> int:
     """ "Verify all": every listener with a certificate marked queued, one task probes them; how many."""
     ids = list(selectors.listener_list().exclude(certificate=None).values_list("pk", flat=True))

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from certpanel.errors import PanelError
 from certpanel.web import form_data, staff_required
 from repository.forms import secret_bytes
-from services import actions, selectors, verification
+from services import actions, selectors
 from services.errors import ListenerNotFound
 from services.forms import AssignForm, ListenerForm
 from services.models import Listener
@@ -126,17 +126,17 @@ def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
 
 
 @require_http_methods(["POST"])
+@staff_required
 def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
-    """One listener: probed here (its names concurrently, a few seconds at most), the result shown at once."""
+    """One listener: queued for a worker (a probe is outbound traffic, never made inside a request)."""
     listener = _listener(listener_id)
-    if all(r.ok for r in verification.listener_verify(listener)):
-        messages.success(request, f"Verified {listener.name}: ok.")
-    else:
-        messages.error(request, f"Not serving their certificate correctly: {listener.name}.")
+    actions.listener_verify_queue(listener)
+    messages.info(request, f"Verification of {listener.name} queued: the result appears here as it comes.")
     return redirect("services:detail", listener_id)
 
 
 @require_http_methods(["POST"])
+@staff_required
 def service_verify_all(request: HttpRequest) -> HttpResponse:
     """Every listener: queued for a worker, which probes them concurrently; the page shows stored results."""
     count = actions.listeners_verify_queue()

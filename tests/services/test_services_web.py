@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -190,15 +191,36 @@ def test_services_cli_errors_are_one_line(cli, args: list[str], message: str) ->
     assert result.code == 1 and message in result.error_line, result.err
 
 
-def test_verify_button_reports_an_unreachable_port(staff_client: Client) -> None:
+def test_verify_button_queues_the_probe_and_the_worker_reports_an_unreachable_port(
+    staff_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    from services.tasks import verify_listeners_task
     from tests.support.processes import free_port
 
     entry = _self_signed(staff_client, "mail.example.com")
     listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=free_port(), certificate=entry)
-    response = staff_client.post(f"/services/{listener.pk}/verify/", follow=True)
+    with django_capture_on_commit_callbacks() as queued:  # not run: no worker here, nothing left on the broker
+        response = staff_client.post(f"/services/{listener.pk}/verify/", follow=True)
     page = response.content.decode()
-    assert "Not serving their certificate correctly: IMAPS." in page
-    assert "connection refused" in page
+    assert "Verification of IMAPS queued" in page and "verification queued" in page
+    listener.refresh_from_db()
+    assert listener.verify_queued_at is not None and listener.last_verified_at is None, "no probe in the request"
+    assert len(queued) == 1
+
+    verify_listeners_task.apply(args=[[listener.pk]]).get()  # what the worker runs
+    page = staff_client.get(f"/services/{listener.pk}/").content.decode()
+    assert "connection refused" in page and "verification queued" not in page
     listener.refresh_from_db()
     assert listener.last_verify_ok is False and listener.last_report[0]["port"] == listener.port
     assert "problem" in staff_client.get("/services/").content.decode()
+
+
+def test_verify_is_for_staff_only(staff_client: Client, viewer_client: Client) -> None:
+    entry = _self_signed(staff_client, "mail.example.com")
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=1, certificate=entry)
+    for url in (f"/services/{listener.pk}/verify/", "/services/verify/"):
+        response = viewer_client.post(url)
+        assert response.status_code == 403, url
+    listener.refresh_from_db()
+    assert listener.verify_queued_at is None
+    assert "Verify" not in viewer_client.get(f"/services/{listener.pk}/").content.decode()
