@@ -6,13 +6,14 @@ from pathlib import Path
 
 import dj_database_url
 
+from certpanel.datadir import data_dir_protect, private_file_ensure
 from certpanel.env import env, env_secret, envbool, envint, envints, envlist, generated_secret
 from certpanel.hostname import hostname_of_this_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = Path(env("CERTPANEL_DATA_DIR", str(BASE_DIR / "data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+data_dir_protect(DATA_DIR)  # 0700, its files 0600: at every start of every process (certpanel/datadir.py)
 
 SECRET_KEY = env_secret("CERTPANEL_SECRET_KEY") or generated_secret(DATA_DIR / "secret_key")
 # Base64 of 32 bytes; generated in the data dir when not given (see repository/keystore.py).
@@ -101,6 +102,8 @@ TEMPLATES = [
 ]
 
 _sqlite_path = DATA_DIR / "certpanel.sqlite3"
+if not env("DATABASE_URL"):
+    private_file_ensure(_sqlite_path)  # 0600 from the start, and SQLite gives its -wal and -shm the same mode
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL") or f"sqlite:///{_sqlite_path}", conn_max_age=envint("CERTPANEL_DB_CONN_MAX_AGE", 0)
