@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -45,6 +46,17 @@ def envints(name: str, default: str) -> list[int]:
     if not values or min(values) <= 0:
         raise SystemExit(f"error: {name} must be positive whole numbers separated by commas")
     return values
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def envnetworks(name: str, default: str = "") -> list[IPNetwork]:
+    """Comma-separated addresses or networks (``127.0.0.1, 172.18.0.0/16, ::1``)."""
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in envlist(name, default)]
+    except ValueError as exc:
+        raise SystemExit(f"error: {name} must be IP addresses or networks separated by commas ({exc})") from None
 
 
 def env_secret(name: str) -> str:

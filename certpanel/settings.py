@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 
 from certpanel.datadir import data_dir_protect, private_file_ensure
-from certpanel.env import env, env_secret, envbool, envint, envints, envlist, generated_secret
+from certpanel.env import env, env_secret, envbool, envint, envints, envlist, envnetworks, generated_secret
 from certpanel.hostname import hostname_of_this_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -75,7 +75,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = envint("CERTPANEL_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# One lock per (address, user name) pair: failures for one user lock neither other users at that address nor that
+# user elsewhere. The address is the proxy's X-Forwarded-For entry only behind a trusted proxy (client_address.py).
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "certpanel.client_address.request_client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
@@ -151,9 +154,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
 SESSION_COOKIE_SECURE = envbool("CERTPANEL_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
-if envbool("CERTPANEL_BEHIND_PROXY", False):
+CERTPANEL_BEHIND_PROXY = envbool("CERTPANEL_BEHIND_PROXY", False)
+if CERTPANEL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# Proxies whose X-Forwarded-For is believed for the login lockout; by default the proxy on this host, if any.
+CERTPANEL_TRUSTED_PROXIES = envnetworks("CERTPANEL_TRUSTED_PROXIES", "127.0.0.1,::1" if CERTPANEL_BEHIND_PROXY else "")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
