@@ -22,14 +22,17 @@ def envbool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def envint(name: str, default: int) -> int:
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise SystemExit(f"error: {name} must be a whole number, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise SystemExit(f"error: {name} must be at least {minimum}, not {number}")
+    return number
 
 
 def envlist(name: str, default: str = "") -> list[str]:

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "certpanel.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -163,6 +164,11 @@ CERTPANEL_TRUSTED_PROXIES = envnetworks("CERTPANEL_TRUSTED_PROXIES", "127.0.0.1,
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# A session ends after this long without a request, and this long after the login (SessionTimeoutMiddleware); the
+# cookie itself lasts no longer than the second.
+CERTPANEL_SESSION_IDLE_MINUTES = envint("CERTPANEL_SESSION_IDLE_MINUTES", 30, minimum=1)
+CERTPANEL_SESSION_MAX_HOURS = envint("CERTPANEL_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = CERTPANEL_SESSION_MAX_HOURS * 3600
 
 # Celery: an embedded broker (files in the data dir) unless Redis is configured.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL") or "filesystem://"

@@ -1,0 +1,66 @@
+"""What every request meets before a view.
+
+In settings.MIDDLEWARE order:
+- ``SessionTimeoutMiddleware`` (after authentication): a session ends after CERTPANEL_SESSION_IDLE_MINUTES without
+  a request, and CERTPANEL_SESSION_MAX_HOURS after the login whatever happens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponseBase
+
+Handler = Callable[[HttpRequest], HttpResponseBase]
+
+LOGIN_AT = "certpanel_login_at"  # session keys: seconds since the epoch
+SEEN_AT = "certpanel_seen_at"
+SEEN_RESOLUTION = 60  # seconds: the last request is stored at most this often (not one session write per request)
+
+
+def session_end_reason(*, now: float, login_at: float, seen_at: float, idle_minutes: int, max_hours: int) -> str:
+    """Why a session is over ('' while it is not): too long without a request, or too long since the login."""
+    if now - login_at >= max_hours * 3600:
+        return f"Your session ended {max_hours} hours after you logged in. Log in again."
+    if now - seen_at >= idle_minutes * 60:
+        return f"Your session ended after {idle_minutes} minutes without activity. Log in again."
+    return ""
+
+
+def session_clock_start(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
+    """user_logged_in receiver: every login starts both clocks, a second login on the same session included."""
+    now = time.time()
+    request.session[LOGIN_AT] = now
+    request.session[SEEN_AT] = now
+
+
+class SessionTimeoutMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.user.is_authenticated:
+            self._check(request)
+        return self.get_response(request)
+
+    def _check(self, request: HttpRequest) -> None:
+        session, now = request.session, time.time()
+        # A session from before this middleware existed starts its clocks now.
+        login_at, seen_at = session.setdefault(LOGIN_AT, now), session.get(SEEN_AT, now)
+        reason = session_end_reason(
+            now=now,
+            login_at=login_at,
+            seen_at=seen_at,
+            idle_minutes=settings.CERTPANEL_SESSION_IDLE_MINUTES,
+            max_hours=settings.CERTPANEL_SESSION_MAX_HOURS,
+        )
+        if reason:
+            logout(request)  # the session is flushed and the user anonymous: login is required from here on
+            messages.info(request, reason)
+        elif SEEN_AT not in session or now - seen_at >= SEEN_RESOLUTION:
+            session[SEEN_AT] = now
