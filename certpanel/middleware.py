@@ -1,6 +1,9 @@
-"""What every request meets before a view.
+"""What every request meets before a view: the Host gate and the session clock.
 
 In settings.MIDDLEWARE order:
+- ``HostGateMiddleware``: ACME HTTP-01 challenges are answered for any Host (the CA asks with the name being
+  validated, which may be any certificate's name); every other request must name a host in ALLOWED_HOSTS, static
+  files included (400 otherwise).
 - ``SessionTimeoutMiddleware`` (after authentication): a session ends after CERTPANEL_SESSION_IDLE_MINUTES without
   a request, and CERTPANEL_SESSION_MAX_HOURS after the login whatever happens.
 """
@@ -15,12 +18,35 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import Resolver404, resolve
 
 Handler = Callable[[HttpRequest], HttpResponseBase]
 
+ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 LOGIN_AT = "certpanel_login_at"  # session keys: seconds since the epoch
 SEEN_AT = "certpanel_seen_at"
 SEEN_RESOLUTION = 60  # seconds: the last request is stored at most this often (not one session write per request)
+
+
+def size_label(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
+
+
+class HostGateMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info.startswith(ACME_CHALLENGE_PREFIX):
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name == "acme_challenge":
+                response: HttpResponseBase = match.func(request, *match.args, **match.kwargs)
+                return response
+        request.get_host()  # DisallowedHost: a 400 before any other middleware (WhiteNoise serves static files)
+        return self.get_response(request)
 
 
 def session_end_reason(*, now: float, login_at: float, seen_at: float, idle_minutes: int, max_hours: int) -> str:

@@ -8,7 +8,7 @@ import dj_database_url
 
 from certpanel.datadir import data_dir_protect, private_file_ensure
 from certpanel.env import env, env_secret, envbool, envint, envints, envlist, envnetworks, generated_secret
-from certpanel.hostname import hostname_of_this_host
+from certpanel.hostname import allowed_hosts, hostname_of_this_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,13 +21,14 @@ CERTPANEL_KEY_ENCRYPTION_KEY = env_secret("CERTPANEL_KEY_ENCRYPTION_KEY")
 CERTPANEL_KEY_ENCRYPTION_KEY_PATH = DATA_DIR / "key_encryption_key"
 
 DEBUG = envbool("CERTPANEL_DEBUG", False)
-ALLOWED_HOSTS = envlist("CERTPANEL_ALLOWED_HOSTS", "*")
-CSRF_TRUSTED_ORIGINS = envlist("CERTPANEL_CSRF_TRUSTED_ORIGINS")
 
 # Unset: /etc/mailname, then `hostname -f`, then getfqdn() (certpanel/hostname.py); bootstrap says which was used.
 _hostname = hostname_of_this_host(env("CERTPANEL_HOSTNAME"))
 CERTPANEL_HOSTNAME = _hostname.name
 CERTPANEL_HOSTNAME_SOURCE = _hostname.source
+# The given names, else CERTPANEL_HOSTNAME; loopback always; '*' refused outside DEBUG.
+ALLOWED_HOSTS = allowed_hosts(configured=envlist("CERTPANEL_ALLOWED_HOSTS"), hostname=CERTPANEL_HOSTNAME, debug=DEBUG)
+CSRF_TRUSTED_ORIGINS = envlist("CERTPANEL_CSRF_TRUSTED_ORIGINS")
 CERTPANEL_LISTEN = env("CERTPANEL_LISTEN", "127.0.0.1:8000")
 CERTPANEL_WEB_WORKERS = envint("CERTPANEL_WEB_WORKERS", 2)
 CERTPANEL_MAX_UPLOAD_BYTES = envint("CERTPANEL_MAX_UPLOAD_BYTES", 1024 * 1024)
@@ -56,7 +57,9 @@ INSTALLED_APPS = [
     "services",
 ]
 
+# certpanel/middleware.py says what its middleware do and why they sit where they do.
 MIDDLEWARE = [
+    "certpanel.middleware.HostGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
