@@ -1,6 +1,9 @@
-"""What every request meets before a view: the Host gate and the session clock.
+"""What every request meets before a view: headers, the Host gate and the session clock.
 
 In settings.MIDDLEWARE order:
+- ``SecurityHeadersMiddleware`` (outermost, so its headers are on every response, error pages included): a
+  Content-Security-Policy that lets pages load only the panel's own scripts, styles and images (no inline code,
+  no other origin), and ``Cache-Control: no-store`` on every response to a logged-in user (key exports included).
 - ``HostGateMiddleware``: ACME HTTP-01 challenges are answered for any Host (the CA asks with the name being
   validated, which may be any certificate's name); every other request must name a host in ALLOWED_HOSTS, static
   files included (400 otherwise).
@@ -19,13 +22,39 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
+from django.utils.cache import add_never_cache_headers
 
 Handler = Callable[[HttpRequest], HttpResponseBase]
 
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
 ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 LOGIN_AT = "certpanel_login_at"  # session keys: seconds since the epoch
 SEEN_AT = "certpanel_seen_at"
 SEEN_RESOLUTION = 60  # seconds: the last request is stored at most this often (not one session write per request)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        user = getattr(request, "user", None)  # absent for static files and requests refused before authentication
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
+        return response
 
 
 def size_label(size: int) -> str:

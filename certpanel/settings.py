@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 
 # certpanel/middleware.py says what its middleware do and why they sit where they do.
 MIDDLEWARE = [
+    "certpanel.middleware.SecurityHeadersMiddleware",
     "certpanel.middleware.HostGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
