@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from types import FrameType
 
 STOP_TIMEOUT = 20.0
+# Seconds a gunicorn worker may spend on one request (a slow client's upload included) before it is killed and
+# replaced; said explicitly here, in the Dockerfile and in docker-compose.yml.
+WEB_TIMEOUT = 30
 
 
 @dataclass
@@ -41,6 +44,8 @@ def children(*, listen: str, web_workers: int, beat_schedule: str, control_socke
                 str(web_workers),
                 "--access-logfile",
                 "-",
+                "--timeout",
+                str(WEB_TIMEOUT),
                 "--graceful-timeout",
                 "10",
                 "--control-socket",

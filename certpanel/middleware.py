@@ -1,9 +1,12 @@
-"""What every request meets before a view: headers, the Host gate and the session clock.
+"""What every request meets before a view: headers, a body-size gate, the Host gate and the session clock.
 
 In settings.MIDDLEWARE order:
 - ``SecurityHeadersMiddleware`` (outermost, so its headers are on every response, error pages included): a
   Content-Security-Policy that lets pages load only the panel's own scripts, styles and images (no inline code,
   no other origin), and ``Cache-Control: no-store`` on every response to a logged-in user (key exports included).
+- ``BodyLimitMiddleware``: a body larger than CERTPANEL_MAX_REQUEST_BYTES is refused with 413 from its
+  Content-Length, before anything reads it: the CSRF check reads a POST body, and a multipart one is spooled to
+  /tmp, even for a visitor who is then sent to the login page. (Django reads no body without a Content-Length.)
 - ``HostGateMiddleware``: ACME HTTP-01 challenges are answered for any Host (the CA asks with the name being
   validated, which may be any certificate's name); every other request must name a host in ALLOWED_HOSTS, static
   files included (400 otherwise).
@@ -21,6 +24,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponseBase
+from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.utils.cache import add_never_cache_headers
 
@@ -59,6 +63,24 @@ class SecurityHeadersMiddleware:
 
 def size_label(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
+
+
+class BodyLimitMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django reads no body then
+        limit = settings.CERTPANEL_MAX_REQUEST_BYTES
+        if length <= limit:
+            return self.get_response(request)
+        context = {"request_limit": size_label(limit), "upload_limit": size_label(settings.CERTPANEL_MAX_UPLOAD_BYTES)}
+        # The server closes the connection rather than read the rest (gunicorn's sync workers after every response,
+        # Django's own server when a body was left unread).
+        return render(request, "413.html", context, status=413)
 
 
 class HostGateMiddleware:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 # certpanel/middleware.py says what its middleware do and why they sit where they do.
 MIDDLEWARE = [
     "certpanel.middleware.SecurityHeadersMiddleware",
+    "certpanel.middleware.BodyLimitMiddleware",
     "certpanel.middleware.HostGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -155,6 +156,9 @@ WHITENOISE_USE_FINDERS = True
 # Uploads are checked against CERTPANEL_MAX_UPLOAD_BYTES by the forms; these bound the raw request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
+# A larger body is refused from its Content-Length before anything reads it (BodyLimitMiddleware): four inputs at
+# the upload limit, plus room for the form's other fields and the multipart framing.
+CERTPANEL_MAX_REQUEST_BYTES = 4 * CERTPANEL_MAX_UPLOAD_BYTES + 64 * 1024
 
 SESSION_COOKIE_SECURE = envbool("CERTPANEL_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
