@@ -160,15 +160,23 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
 # the upload limit, plus room for the form's other fields and the multipart framing.
 CERTPANEL_MAX_REQUEST_BYTES = 4 * CERTPANEL_MAX_UPLOAD_BYTES + 64 * 1024
 
-SESSION_COOKIE_SECURE = envbool("CERTPANEL_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SESSION_COOKIE_HTTPONLY = True
+# HTTPS, for a panel behind a TLS reverse proxy (README "Security"). Off by default: `make run` serves plain HTTP.
 CERTPANEL_BEHIND_PROXY = envbool("CERTPANEL_BEHIND_PROXY", False)
 if CERTPANEL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 # Proxies whose X-Forwarded-For is believed for the login lockout; by default the proxy on this host, if any.
 CERTPANEL_TRUSTED_PROXIES = envnetworks("CERTPANEL_TRUSTED_PROXIES", "127.0.0.1,::1" if CERTPANEL_BEHIND_PROXY else "")
+SECURE_SSL_REDIRECT = envbool("CERTPANEL_SSL_REDIRECT", False)
+# Monitoring and the container's health check probe plain HTTP on the web port.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = envint("CERTPANEL_HSTS_SECONDS", 0, minimum=0)
+# Sent only with CERTPANEL_HSTS_SECONDS. "preload" merely permits a submission to the browsers' preload list.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = envbool("CERTPANEL_SECURE_COOKIES", SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
