@@ -25,7 +25,9 @@ PRODUCTION = {
 
 
 def _manage(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CERTPANEL_")}
+    # Nothing of this test run's own settings; DJANGO_ALLOW_ASYNC_UNSAFE (set by the browser tests) would be async.E001.
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(("CERTPANEL_", "DJANGO_"))}
+    env = {**inherited, "DJANGO_SETTINGS_MODULE": "certpanel.settings"}
     env.update({"CERTPANEL_DATA_DIR": str(tmp_path / "data"), **settings})
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
