@@ -23,4 +23,4 @@ RUN CERTPANEL_DATA_DIR=/tmp/build CERTPANEL_SECRET_KEY=build python manage.py co
 USER certpanel
 VOLUME ["/data"]
 EXPOSE 8000
-CMD ["gunicorn", "certpanel.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "--control-socket", "/data/gunicorn.ctl"]
+CMD ["gunicorn", "certpanel.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-", "--control-socket", "/data/gunicorn.ctl"]

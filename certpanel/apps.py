@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
+
+from certpanel.middleware import session_clock_start
 
 
 class CertpanelConfig(AppConfig):
     name = "certpanel"
     verbose_name = "certpanel"
+
+    def ready(self) -> None:
+        user_logged_in.connect(session_clock_start, dispatch_uid="certpanel.session_clock_start")

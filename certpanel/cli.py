@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -56,7 +57,9 @@ class AdminCommand(BaseCommand):
 def _record_traceback(command: str) -> Path:
     """Tracebacks go to a file, not the terminal: scripts parse stderr's one line."""
     path = Path(settings.DATA_DIR) / "cli-errors.log"
-    with path.open("a", encoding="utf-8") as handle:
+    # 0600 from its first byte: a traceback can show values the data dir keeps private.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with open(fd, "a", encoding="utf-8") as handle:
         handle.write(f"--- {command} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}\n")
     return path
 

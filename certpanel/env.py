@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -22,14 +23,17 @@ def envbool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def envint(name: str, default: int) -> int:
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise SystemExit(f"error: {name} must be a whole number, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise SystemExit(f"error: {name} must be at least {minimum}, not {number}")
+    return number
 
 
 def envlist(name: str, default: str = "") -> list[str]:
@@ -56,6 +60,17 @@ def envints(name: str, default: str) -> list[int]:
     if not values or min(values) <= 0:
         raise SystemExit(f"error: {name} must be positive whole numbers separated by commas")
     return values
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def envnetworks(name: str, default: str = "") -> list[IPNetwork]:
+    """Comma-separated addresses or networks (``127.0.0.1, 172.18.0.0/16, ::1``)."""
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in envlist(name, default)]
+    except ValueError as exc:
+        raise SystemExit(f"error: {name} must be IP addresses or networks separated by commas ({exc})") from None
 
 
 def env_secret(name: str) -> str:

@@ -87,3 +87,22 @@ def first_start_note(choice: HostnameChoice) -> str:
         f"{SETTING}=mail.example.com before the first start, or later create a certificate for the right name and "
         "assign it to the services."
     )
+
+
+# Always answered: the container's health check and `make run`'s http://localhost:8000/ come by these names, and a
+# browser only sends them for a panel on its own machine (a DNS-rebinding page sends its own name).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def allowed_hosts(*, configured: list[str], hostname: str, debug: bool) -> list[str]:
+    """The Host names the panel answers to (Django's ALLOWED_HOSTS): CERTPANEL_ALLOWED_HOSTS, else the panel's own
+    name, plus the loopback names. '*' would answer any name (a DNS-rebinding page, poisoned absolute links): outside
+    DEBUG it stops the start with a message. ACME HTTP-01 challenges are answered for any name regardless
+    (certpanel/middleware.py), since the CA asks with the name being validated."""
+    if "*" in configured and not debug:
+        raise SystemExit(
+            "error: CERTPANEL_ALLOWED_HOSTS=* would let the panel answer to any host name. List the names admins "
+            "reach it by (CERTPANEL_ALLOWED_HOSTS=panel.example.com), or leave it unset to use "
+            f"CERTPANEL_HOSTNAME ({hostname})."
+        )
+    return list(dict.fromkeys([*(configured or [hostname]), *LOOPBACK_HOSTS]))

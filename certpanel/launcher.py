@@ -23,6 +23,9 @@ from types import FrameType
 from typing import Any
 
 STOP_TIMEOUT = 20.0
+# Seconds a gunicorn worker may spend on one request (a slow client's upload included) before it is killed and
+# replaced; said explicitly here, in the Dockerfile and in docker-compose.yml.
+WEB_TIMEOUT = 30
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def children(
                 str(web_workers),
                 "--access-logfile",
                 "-",
+                "--timeout",
+                str(WEB_TIMEOUT),
                 "--graceful-timeout",
                 "10",
                 "--control-socket",

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import dj_database_url
 
-from certpanel.env import env, env_secret, envbool, envint, envints, envlist, envpaths, generated_secret
-from certpanel.hostname import hostname_of_this_host
+from certpanel.datadir import data_dir_protect, private_file_ensure
+from certpanel.env import env, env_secret, envbool, envint, envints, envlist, envnetworks, envpaths, generated_secret
+from certpanel.hostname import allowed_hosts, hostname_of_this_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = Path(env("CERTPANEL_DATA_DIR", str(BASE_DIR / "data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+data_dir_protect(DATA_DIR)  # 0700, its files 0600: at every start of every process (certpanel/datadir.py)
 
 SECRET_KEY = env_secret("CERTPANEL_SECRET_KEY") or generated_secret(DATA_DIR / "secret_key")
 # Base64 of 32 bytes; generated in the data dir when not given (see repository/keystore.py).
@@ -20,13 +21,14 @@ CERTPANEL_KEY_ENCRYPTION_KEY = env_secret("CERTPANEL_KEY_ENCRYPTION_KEY")
 CERTPANEL_KEY_ENCRYPTION_KEY_PATH = DATA_DIR / "key_encryption_key"
 
 DEBUG = envbool("CERTPANEL_DEBUG", False)
-ALLOWED_HOSTS = envlist("CERTPANEL_ALLOWED_HOSTS", "*")
-CSRF_TRUSTED_ORIGINS = envlist("CERTPANEL_CSRF_TRUSTED_ORIGINS")
 
 # Unset: /etc/mailname, then `hostname -f`, then getfqdn() (certpanel/hostname.py); bootstrap says which was used.
 _hostname = hostname_of_this_host(env("CERTPANEL_HOSTNAME"))
 CERTPANEL_HOSTNAME = _hostname.name
 CERTPANEL_HOSTNAME_SOURCE = _hostname.source
+# The given names, else CERTPANEL_HOSTNAME; loopback always; '*' refused outside DEBUG.
+ALLOWED_HOSTS = allowed_hosts(configured=envlist("CERTPANEL_ALLOWED_HOSTS"), hostname=CERTPANEL_HOSTNAME, debug=DEBUG)
+CSRF_TRUSTED_ORIGINS = envlist("CERTPANEL_CSRF_TRUSTED_ORIGINS")
 CERTPANEL_LISTEN = env("CERTPANEL_LISTEN", "127.0.0.1:8000")
 CERTPANEL_WEB_WORKERS = envint("CERTPANEL_WEB_WORKERS", 2)
 CERTPANEL_MAX_UPLOAD_BYTES = envint("CERTPANEL_MAX_UPLOAD_BYTES", 1024 * 1024)
@@ -64,7 +66,11 @@ INSTALLED_APPS = [
     "services",
 ]
 
+# certpanel/middleware.py says what its middleware do and why they sit where they do.
 MIDDLEWARE = [
+    "certpanel.middleware.SecurityHeadersMiddleware",
+    "certpanel.middleware.BodyLimitMiddleware",
+    "certpanel.middleware.HostGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -73,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "certpanel.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -83,7 +90,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = envint("CERTPANEL_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# One lock per (address, user name) pair: failures for one user lock neither other users at that address nor that
+# user elsewhere. The address is the proxy's X-Forwarded-For entry only behind a trusted proxy (client_address.py).
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "certpanel.client_address.request_client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
@@ -110,6 +120,8 @@ TEMPLATES = [
 ]
 
 _sqlite_path = DATA_DIR / "certpanel.sqlite3"
+if not env("DATABASE_URL"):
+    private_file_ensure(_sqlite_path)  # 0600 from the start, and SQLite gives its -wal and -shm the same mode
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL") or f"sqlite:///{_sqlite_path}", conn_max_age=envint("CERTPANEL_DB_CONN_MAX_AGE", 0)
@@ -153,16 +165,35 @@ WHITENOISE_USE_FINDERS = True
 # Uploads are checked against CERTPANEL_MAX_UPLOAD_BYTES by the forms; these bound the raw request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * CERTPANEL_MAX_UPLOAD_BYTES
+# A larger body is refused from its Content-Length before anything reads it (BodyLimitMiddleware): four inputs at
+# the upload limit, plus room for the form's other fields and the multipart framing.
+CERTPANEL_MAX_REQUEST_BYTES = 4 * CERTPANEL_MAX_UPLOAD_BYTES + 64 * 1024
 
-SESSION_COOKIE_SECURE = envbool("CERTPANEL_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SESSION_COOKIE_HTTPONLY = True
-if envbool("CERTPANEL_BEHIND_PROXY", False):
+# HTTPS, for a panel behind a TLS reverse proxy (README "Security"). Off by default: `make run` serves plain HTTP.
+CERTPANEL_BEHIND_PROXY = envbool("CERTPANEL_BEHIND_PROXY", False)
+if CERTPANEL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# Proxies whose X-Forwarded-For is believed for the login lockout; by default the proxy on this host, if any.
+CERTPANEL_TRUSTED_PROXIES = envnetworks("CERTPANEL_TRUSTED_PROXIES", "127.0.0.1,::1" if CERTPANEL_BEHIND_PROXY else "")
+SECURE_SSL_REDIRECT = envbool("CERTPANEL_SSL_REDIRECT", False)
+# Monitoring and the container's health check probe plain HTTP on the web port.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = envint("CERTPANEL_HSTS_SECONDS", 0, minimum=0)
+# Sent only with CERTPANEL_HSTS_SECONDS. "preload" merely permits a submission to the browsers' preload list.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = envbool("CERTPANEL_SECURE_COOKIES", SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# A session ends after this long without a request, and this long after the login (SessionTimeoutMiddleware); the
+# cookie itself lasts no longer than the second.
+CERTPANEL_SESSION_IDLE_MINUTES = envint("CERTPANEL_SESSION_IDLE_MINUTES", 30, minimum=1)
+CERTPANEL_SESSION_MAX_HOURS = envint("CERTPANEL_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = CERTPANEL_SESSION_MAX_HOURS * 3600
 
 # Celery: an embedded broker (files in the data dir) unless Redis is configured.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL") or "filesystem://"

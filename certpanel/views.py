@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
+from certpanel.middleware import size_label
 from certpanel.notifications import undelivered_summary
 from repository.acme.sweep_watch import sweep_state
 
@@ -40,7 +42,9 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    # Django raises RequestDataTooBig as a 400; say what most likely happened.
-    limit = settings.CERTPANEL_MAX_UPLOAD_BYTES
-    label = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
-    return render(request, "400.html", {"upload_limit": label}, status=400)
+    """A Host the panel does not answer to (ALLOWED_HOSTS), else most likely RequestDataTooBig: say which."""
+    context = {
+        "unknown_host": isinstance(exception, DisallowedHost),
+        "upload_limit": size_label(settings.CERTPANEL_MAX_UPLOAD_BYTES),
+    }
+    return render(request, "400.html", context, status=400)

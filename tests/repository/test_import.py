@@ -209,8 +209,8 @@ def test_cli_import_errors_are_one_line(cli, write_file, pair: dict, ca: CA, arg
     assert not Certificate.objects.exists() and not PrivateKey.objects.exists()
 
 
-def test_a_request_body_over_the_limit_gets_the_friendly_400_page(staff_client: Client) -> None:
+def test_a_request_body_over_the_limit_gets_the_friendly_413_page(staff_client: Client) -> None:
     response = staff_client.post("/certificates/import/", {"certificate_text": "A" * (5 * MB)})
-    assert response.status_code == 400
+    assert response.status_code == 413  # refused from its Content-Length (certpanel/middleware.py)
     assert "too large" in response.content.decode() and "1 MB" in response.content.decode()
     assert not Certificate.objects.exists()
