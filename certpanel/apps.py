@@ -10,3 +10,6 @@ class CertpanelConfig(AppConfig):
 
     def ready(self) -> None:
         user_logged_in.connect(session_clock_start, dispatch_uid="certpanel.session_clock_start")
+        # Connects the receiver that counts a login as a recent authentication (the Django way to load signals:
+        # reauth reaches the auth forms, which must not load before the apps are ready).
+        from certpanel import reauth  # noqa: F401

@@ -3,6 +3,7 @@ from django.http import HttpRequest
 from certpanel.dispatch import broker_label, broker_outage
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
 from certpanel.notifications import undelivered_summary
+from certpanel.twofactor_middleware import twofactor_pending
 from repository.acme.sweep_watch import sweep_state
 
 
@@ -10,6 +11,8 @@ def panel(request: HttpRequest) -> dict[str, object]:
     """What every page shows about the background machinery. Only reads: a page never writes or sends."""
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
+    if twofactor_pending(request):
+        return {"twofactor_pending": True}  # nothing of the panel before the second factor
     last_seen = heartbeat_last_seen()
     sweep = sweep_state()
     return {

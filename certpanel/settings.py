@@ -52,6 +52,12 @@ CERTPANEL_ACME_ORDER_DEADLINE = envint("CERTPANEL_ACME_ORDER_DEADLINE", 300)
 CERTPANEL_ACME_LEASE_SECONDS = envint("CERTPANEL_ACME_LEASE_SECONDS", 120)
 CERTPANEL_ADMIN_USER = env("CERTPANEL_ADMIN_USER", "admin")
 CERTPANEL_ADMIN_PASSWORD = env_secret("CERTPANEL_ADMIN_PASSWORD")
+# Two-factor login (certpanel/twofactor.py): every user sets up TOTP at the first login, unless a lab turns it off.
+# Off, a user without a device logs in with the password alone; one who set it up is still asked for the code.
+CERTPANEL_REQUIRE_2FA = envbool("CERTPANEL_REQUIRE_2FA", not DEBUG)
+# A private-key export or a change of a listener's paths or actions asks for the password or a code again when the
+# session last proved who it is longer ago than this (certpanel/reauth.py).
+CERTPANEL_REAUTH_SECONDS = envint("CERTPANEL_REAUTH_SECONDS", 300)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -61,6 +67,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "certpanel",
     "repository",
     "services",
@@ -77,9 +86,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A session past its idle or absolute limit ends before anything asks it for a second factor.
     "certpanel.middleware.SessionTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "certpanel.twofactor_middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -96,6 +108,9 @@ AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_CLIENT_IP_CALLABLE = "certpanel.client_address.request_client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# What authenticator apps show beside the account name; the TOTP secrets stay out of the admin's pages.
+OTP_TOTP_ISSUER = f"certpanel {CERTPANEL_HOSTNAME}"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 ROOT_URLCONF = "certpanel.urls"
 WSGI_APPLICATION = "certpanel.wsgi.application"

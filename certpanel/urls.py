@@ -3,7 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from certpanel import views
+from certpanel import twofactor_views, views
+from certpanel.twofactor_middleware import twofactor_step
 from repository import settings_views
 from repository.acme import views as acme_views
 
@@ -11,7 +12,10 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="repository:list", permanent=False)),
     path("health/", views.health, name="health"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/two-factor/", twofactor_views.verify, name="twofactor_verify"),
+    path("login/two-factor/setup/", twofactor_views.setup, name="twofactor_setup"),
+    path("logout/", twofactor_step(auth_views.LogoutView.as_view()), name="logout"),
+    path("account/two-factor/", twofactor_views.manage, name="twofactor_manage"),
     path("password/", auth_views.PasswordChangeView.as_view(success_url="/"), name="password_change"),
     path("certificates/", include("repository.urls")),
     path("services/", include("services.urls")),

@@ -13,6 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from certpanel.errors import PanelError
+from certpanel.reauth import reauth_confirm
 from certpanel.web import acting_user, form_data, staff_required
 from repository import actions, selectors
 from repository.errors import NotFoundError
@@ -165,6 +166,11 @@ def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
         export_format = form.cleaned_data["export_format"]
         if export_format in SECRET_FORMATS and not request.user.is_staff:
             raise PermissionDenied("Only staff users may export private keys.")
+        # A private key leaves only after its user proved who they are, recently: a stolen session is not enough.
+        reauth_form = reauth_confirm(request) if export_format in SECRET_FORMATS else None
+        if reauth_form is not None:
+            context = {"entry": entry, "form": form, "reauth_form": reauth_form}
+            return render(request, "repository/export.html", context, status=400 if reauth_form.is_bound else 200)
         passphrase, export_password = form.secrets()
         try:
             result = certificate_export(

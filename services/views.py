@@ -5,15 +5,26 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from certpanel.errors import PanelError
+from certpanel.reauth import ReauthForm, reauth_confirm
 from certpanel.web import form_data, staff_required
 from repository.forms import secret_bytes
 from services import actions, selectors
 from services.errors import ListenerNotFound
 from services.forms import AssignForm, ListenerForm
 from services.models import Listener
+
+# What decides where key files go and what runs after they are written: changing it needs a recent password or code.
+REAUTH_FIELDS = frozenset(
+    {"daemon", "fullchain_path", "key_path", "cert_path", "chain_path", "combined_path", "owner", "group", "action"}
+)
+
+
+def _reauth_needed(request: HttpRequest, form: ListenerForm) -> ReauthForm | None:
+    return reauth_confirm(request) if REAUTH_FIELDS.intersection(form.changed_data) else None
 
 
 def _listener(listener_id: int) -> Listener:
@@ -32,11 +43,13 @@ def service_detail(request: HttpRequest, listener_id: int) -> HttpResponse:
     return render(request, "services/detail.html", {"listener": listener, **selectors.listener_detail(listener)})
 
 
+@sensitive_post_parameters("reauth_secret")
 @require_http_methods(["GET", "POST"])
 @staff_required
 def service_add(request: HttpRequest) -> HttpResponse:
     form = ListenerForm(*form_data(request))
-    if request.method == "POST" and form.is_valid():
+    reauth_form = None
+    if request.method == "POST" and form.is_valid() and (reauth_form := _reauth_needed(request, form)) is None:
         try:
             listener = actions.listener_create(**form.cleaned_data)
         except PanelError as exc:
@@ -44,16 +57,18 @@ def service_add(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Added {listener.name}.")
             return redirect("services:detail", listener.pk)
-    return render(request, "services/form.html", {"form": form, "title": "Add a listener"})
+    return render(request, "services/form.html", {"form": form, "reauth_form": reauth_form, "title": "Add a listener"})
 
 
+@sensitive_post_parameters("reauth_secret")
 @require_http_methods(["GET", "POST"])
 @staff_required
 def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
     initial = {f: getattr(listener, f) for f in ListenerForm.base_fields}
     form = ListenerForm(*form_data(request), initial=initial)
-    if request.method == "POST" and form.is_valid():
+    reauth_form = None
+    if request.method == "POST" and form.is_valid() and (reauth_form := _reauth_needed(request, form)) is None:
         try:
             actions.listener_update(listener, **form.cleaned_data)
         except PanelError as exc:
@@ -61,7 +76,8 @@ def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Saved {listener.name}.")
             return redirect("services:detail", listener.pk)
-    return render(request, "services/form.html", {"form": form, "title": f"Edit {listener.name}"})
+    context = {"form": form, "reauth_form": reauth_form, "title": f"Edit {listener.name}"}
+    return render(request, "services/form.html", context)
 
 
 @require_http_methods(["POST"])

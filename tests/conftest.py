@@ -32,6 +32,15 @@ def django_db_modify_db_settings(
             name.with_name(name.name + suffix).unlink(missing_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def password_login(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests log in with a password alone (force_login, the browser's login form, panels they start): two-factor
+    login is tested on its own (tests/certpanel/test_twofactor*.py, which turn it back on), and the production
+    smoke stage runs the panel as users do, with it enforced (its environment is built from scratch)."""
+    settings.CERTPANEL_REQUIRE_2FA = False
+    monkeypatch.setenv("CERTPANEL_REQUIRE_2FA", "false")
+
+
 @pytest.fixture(scope="session")
 def ca() -> CA:
     return make_ca()

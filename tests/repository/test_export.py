@@ -130,3 +130,46 @@ def test_cli_key_export_that_cannot_be_written_is_not_recorded(cli) -> None:
     result = cli("certs", "export", str(cert_id), "--format", "key", "--out", "/nonexistent-dir/a.key")
     assert result.code == 1 and "cannot write" in result.error_line
     assert not KeyExport.objects.exists()
+
+
+# -- re-authentication before a private key leaves (issue 9) ------------------------------------------------
+def _session_older_than_the_window(client: Client) -> None:
+    session = client.session
+    session["certpanel_reauth_at"] -= 301
+    session.save()
+
+
+@pytest.mark.parametrize("fmt", ["key", "combined", "pkcs12"])
+def test_a_stale_session_gets_the_reauthentication_page_and_no_key(
+    staff_client: Client, entry: Certificate, fmt: str
+) -> None:
+    _session_older_than_the_window(staff_client)
+    url = f"/certificates/{entry.pk}/export/"
+    asked = staff_client.post(url, {"export_format": fmt, "export_password": "export-pw"})
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Content-Disposition" not in asked
+    assert "Confirm it's you" in page and 'name="reauth_secret"' in page
+    assert f'<option value="{fmt}" selected>' in page, "the admin's choice is kept"
+    assert "export-pw" not in page and "PRIVATE KEY" not in page
+    wrong = staff_client.post(url, {"export_format": fmt, "export_password": "export-pw", "reauth_secret": "guess"})
+    assert wrong.status_code == 400 and "That is neither your password nor a current code." in wrong.content.decode()
+    assert "Content-Disposition" not in wrong and not KeyExport.objects.exists()
+    done = staff_client.post(
+        url, {"export_format": fmt, "export_password": "export-pw", "reauth_secret": "not-used-here"}
+    )
+    assert done.status_code == 200 and done["Content-Disposition"].startswith("attachment;")
+    assert list(KeyExport.objects.values_list("export_format", flat=True)) == [fmt]
+    # Confirmed: the next export within the window asks nothing.
+    assert _export(staff_client, entry, "key").startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+def test_public_exports_need_no_reauthentication(staff_client: Client, entry: Certificate) -> None:
+    _session_older_than_the_window(staff_client)
+    assert _export(staff_client, entry, "fullchain").startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_the_window_is_configurable_and_a_login_starts_it(staff_client: Client, entry: Certificate, settings) -> None:
+    assert _export(staff_client, entry, "key").startswith(b"-----BEGIN PRIVATE KEY-----")
+    settings.CERTPANEL_REAUTH_SECONDS = 0
+    asked = staff_client.post(f"/certificates/{entry.pk}/export/", {"export_format": "key"})
+    assert "Confirm it's you" in asked.content.decode() and "Content-Disposition" not in asked

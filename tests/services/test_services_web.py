@@ -224,3 +224,44 @@ def test_verify_is_for_staff_only(staff_client: Client, viewer_client: Client) -
     listener.refresh_from_db()
     assert listener.verify_queued_at is None
     assert "Verify" not in viewer_client.get(f"/services/{listener.pk}/").content.decode()
+
+
+# -- re-authentication before a listener's paths or actions change (issue 9) --------------------------------
+def test_changing_paths_or_actions_from_a_stale_session_asks_first_and_keeps_the_form(
+    staff_client: Client, deploy_roots: str
+) -> None:
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="dovecot")
+    session = staff_client.session
+    session["certpanel_reauth_at"] -= 301
+    session.save()
+    form = {"name": "IMAPS", "protocol": "imaps", "host": "127.0.0.1", "port": "993", "daemon": "dovecot"}
+    key_path = f"{deploy_roots}/imaps/key.pem"
+    asked = staff_client.post(f"/services/{listener.pk}/edit/", {**form, "key_path": key_path, "action": "none"})
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Confirm it's you" in page and "nothing was saved yet" in page
+    assert f'value="{key_path}"' in page, "what the admin typed is kept"
+    listener.refresh_from_db()
+    assert (listener.key_path, listener.action) == ("", "")
+    staff_client.post(f"/services/{listener.pk}/edit/", {**form, "key_path": key_path, "reauth_secret": "guess"})
+    listener.refresh_from_db()
+    assert listener.key_path == ""
+    done = staff_client.post(
+        f"/services/{listener.pk}/edit/",
+        {**form, "key_path": key_path, "action": "none", "reauth_secret": "not-used-here"},
+    )
+    assert done.status_code == 302
+    listener.refresh_from_db()
+    assert (listener.key_path, listener.action) == (key_path, "none")
+
+
+def test_other_listener_changes_need_no_reauthentication(staff_client: Client) -> None:
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="dovecot")
+    session = staff_client.session
+    session["certpanel_reauth_at"] -= 301
+    session.save()
+    form = {"name": "IMAPS", "protocol": "imaps", "host": "127.0.0.1", "port": "10993", "daemon": "dovecot"}
+    assert staff_client.post(f"/services/{listener.pk}/edit/", form).status_code == 302
+    listener.refresh_from_db()
+    assert listener.port == 10993
+    added = staff_client.post("/services/add/", {**form, "name": "New", "key_path": "/etc/ssl/private/new.pem"})
+    assert "Confirm it's you" in added.content.decode() and not Listener.objects.filter(name="New").exists()

@@ -2,7 +2,8 @@
 
 Twice: on the embedded default (SQLite + filesystem broker in a fresh data dir, as `make run` starts it) and on
 PostgreSQL + Redis (a database created and dropped here, a Redis DB of its own). Each run starts
-`manage.py runpanel`, checks /health/ and the login page, then through the documented CLI: a self-signed
+`manage.py runpanel`, checks /health/ and the login page (with two-factor login, set up from the secret the page
+shows, then a second login with a code), then through the documented CLI: a self-signed
 certificate, an ACME certificate from Pebble through the real worker (HTTP-01 answered by the panel's web
 process), a deployment to a `files` listener whose files are compared with the exports, and a renewal that the CA
 fails, whose email must reach an SMTP sink. Then Ctrl-C (SIGINT), and no process of that panel may remain.
@@ -102,6 +103,7 @@ def _first_start(panel: Panel, stack: Stack) -> str:
     password = re.search(r"password:\s+(\S+)", output)
     assert password, f"no admin password in the first-start output:\n{output[-3000:]}"
     assert f"certpanel is running at http://localhost:{panel.port}/" in output
+    assert "the first login sets up two-factor login" in output, "the first-start output must tell about 2FA"
     created = re.search(r"self-signed certificate #(\d+) for (\S+?),", output)
     assert created, f"the first-start certificate is not announced:\n{output[-3000:]}"
     if stack.production:
@@ -129,6 +131,11 @@ def _web(panel: Panel, password: str) -> None:
     assert anonymous.status == 200 and "/login/" in anonymous.url, "pages must ask for a login"
     page = panel.login("admin", password)
     assert page.status == 200 and page.url.endswith("/certificates/"), f"login failed: {page.status} {page.url}"
+    # Two-factor login is on, as for users (CERTPANEL_REQUIRE_2FA's default): the first login set it up.
+    assert panel.authenticator and len(set(panel.recovery_codes)) == 10, "the first login set up no two-factor login"
+    panel.cookies.clear()
+    again = panel.login("admin", password)
+    assert again.status == 200 and again.url.endswith("/certificates/"), f"code login: {again.status} {again.url}"
 
 
 def _issue(panel: Panel, pebble_url: str, ca_bundle: Path) -> dict:

@@ -7,6 +7,7 @@ from requirements/base.txt alone), with an environment built from scratch, so no
 from __future__ import annotations
 
 import contextlib
+import html
 import http.cookiejar
 import json
 import os
@@ -20,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.totp import Authenticator
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a login shell passes on; proxies are left out on purpose (loopback only, and requests honours them).
@@ -48,6 +51,8 @@ class Panel:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     cookies: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
+    authenticator: Authenticator | None = None
+    recovery_codes: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -109,10 +114,33 @@ class Panel:
         return json.loads(reply.body) if reply.status == 200 else None
 
     def login(self, user: str, password: str) -> Reply:
+        """As a user logs in: the password, then two-factor login. The first time, the panel sets it up: the
+        authenticator takes the secret the page shows, and the recovery codes it shows once are kept here."""
         form = self.request("/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.body)
-        assert form.status == 200 and token, f"no login form at /login/ ({form.status})"
-        return self.request("/login/", {"csrfmiddlewaretoken": token.group(1), "username": user, "password": password})
+        reply = self.request("/login/", {"csrfmiddlewaretoken": _csrf(form), "username": user, "password": password})
+        step = urllib.parse.urlsplit(reply.url)
+        if step.path == "/login/two-factor/setup/":
+            secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', reply.body)
+            assert secret, f"no secret on the two-factor setup page:\n{reply.body[-2000:]}"
+            self.authenticator = Authenticator(secret.group(1))
+            shown = self._submit(reply, {"code": self.authenticator.code()})
+            self.recovery_codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", shown.body)
+            onward = re.search(r'href="([^"]+)">I have saved them', shown.body)
+            assert onward, f"no recovery codes after the two-factor setup:\n{shown.body[-2000:]}"
+            return self.request(html.unescape(onward.group(1)))
+        if step.path == "/login/two-factor/":
+            assert self.authenticator, "the panel asks for a code, but two-factor login was never set up here"
+            return self._submit(reply, {"code": self.authenticator.code()})
+        return reply
+
+    def _submit(self, page: Reply, fields: dict[str, str]) -> Reply:
+        """Post a page's form back to it, with its CSRF token and hidden `next`."""
+        target = urllib.parse.urlsplit(page.url)
+        following = re.search(r'name="next" value="([^"]*)"', page.body)
+        data = {"csrfmiddlewaretoken": _csrf(page), **fields}
+        if following:
+            data["next"] = html.unescape(following.group(1))
+        return self.request(f"{target.path}?{target.query}" if target.query else target.path, data)
 
     def processes(self) -> list[int]:
         """Every process running with this panel's data dir: runpanel, gunicorn, the worker and its pool, beat."""
@@ -142,6 +170,12 @@ class Panel:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def _csrf(page: Reply) -> str:
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)
+    assert page.status == 200 and token, f"no form at {page.url} ({page.status})"
+    return token.group(1)
 
 
 def wait_until(condition: Any, *, timeout: float, what: str, panel: Panel | None = None) -> Any:
