@@ -3,6 +3,7 @@ running it again finishes the rotation."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -222,8 +223,22 @@ def test_the_command_reports_its_progress_and_the_result(
     result = cli("rotate-kek", "--new-key-file", write_file("new.kek", kek_text(new).encode()), "--batch-size", "1")
     assert result.code == 0, result
     assert "re-sealed 1 of 3 keys" in result.out and "re-sealed 3 of 3 keys" in result.out
-    assert f"done: all 3 keys are sealed under key-encryption key {kek_id(new).hex()}" in result.out
+    assert f"done: every key (3) is sealed under key-encryption key {kek_id(new).hex()}" in result.out
     _finished(cli_data_dir, new, expected)
+
+
+def test_with_the_key_in_the_environment_the_command_says_how_to_finish(
+    cli_data_dir: Path, cli: Callable[..., Any], write_file: Callable[[str, bytes], str], settings: Any
+) -> None:
+    settings.CERTPANEL_KEY_ENCRYPTION_KEY = kek_text(os.urandom(32))
+    _keys(2)
+    new = os.urandom(32)
+    result = cli("rotate-kek", "--new-key-file", write_file("new.kek", kek_text(new).encode()), "--json")
+    assert result.code == 0, result
+    assert json.loads(result.out) == {"kek_id": kek_id(new).hex(), "keys": 2, "resealed": 2, "finished": False}
+    result = cli("rotate-kek", "--new-key-file", write_file("new.kek", kek_text(new).encode()))
+    assert "To finish: put the new key in CERTPANEL_KEY_ENCRYPTION_KEY, restart web, worker and beat" in result.out
+    assert str(cli_data_dir / "key_encryption_key.next") in result.out
 
 
 # The real command, SIGKILLed by the test once it has re-sealed a few keys, then run again.
@@ -284,7 +299,7 @@ def test_rotate_kek_killed_half_way_and_run_again_loses_no_key(panel: World, tmp
     assert (count, bad) == (25, 0) and ids == old_id | {kek_id(new).hex()}, "half re-sealed, every key opens"
     assert (panel.data_dir / "key_encryption_key.next").exists()
     out = panel.manage(*args[1:-4])
-    assert f"done: all 25 keys are sealed under key-encryption key {kek_id(new).hex()}" in out
+    assert f"done: every key (25) is sealed under key-encryption key {kek_id(new).hex()}" in out
     assert _check_keys(panel) == (25, 0, {kek_id(new).hex()})
     assert keystore.decode_kek((panel.data_dir / "key_encryption_key").read_text()) == new
     assert not (panel.data_dir / "key_encryption_key.next").exists()

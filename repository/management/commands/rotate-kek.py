@@ -44,13 +44,13 @@ class Command(AdminCommand):
             )
         elif done.finished:
             self.stdout.write(
-                f"done: all {done.keys} keys are sealed under key-encryption key {done.new_kek_id}, which the panel "
+                f"done: every key ({done.keys}) is sealed under key-encryption key {done.new_kek_id}, which the panel "
                 f"now uses{'' if kek_from_environment() else f' ({kek_path()})'}. Backups made before now need the "
                 "old key: keep it with them, or make a new backup."
             )
         else:
             self.stdout.write(
-                f"all {done.keys} keys are sealed under key-encryption key {done.new_kek_id}. To finish: put the new "
+                f"every key ({done.keys}) is sealed under key-encryption key {done.new_kek_id}. To finish: put the new "
                 f"key in {_environment_source()}, restart web, worker and beat, and run this command again. Until "
                 f"then the panel keeps the new key in {next_kek_path()} and works with either."
             )
