@@ -21,7 +21,7 @@ from pathlib import Path
 from django.conf import settings
 
 from certpanel.files import resolve_under
-from repository.keystore import key_load
+from repository.keystore import kek_path, key_load, next_kek_path
 from repository.models import Certificate, PrivateKey
 from repository.pki import keytypes
 from repository.pki.convert import private_key_to_pem
@@ -179,7 +179,7 @@ def known_secrets() -> list[str]:
         settings.CERTPANEL_ADMIN_PASSWORD,
         settings.EMAIL_HOST_PASSWORD,
     ]
-    for path in (settings.CERTPANEL_KEY_ENCRYPTION_KEY_PATH, Path(settings.DATA_DIR) / "secret_key"):
+    for path in (kek_path(), next_kek_path(), Path(settings.DATA_DIR) / "secret_key"):
         try:
             found.append(Path(path).read_text(encoding="utf-8", errors="replace"))
         except OSError:

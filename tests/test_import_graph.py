@@ -14,8 +14,8 @@ The rule, in layers from the bottom up:
   2. ``repository``: imports certpanel's base modules only, never ``services`` (it tells the world what
      happened through ``repository/events.py``, which ``services/receivers.py`` hears).
   3. ``services``: imports ``repository`` and certpanel's base modules.
-  4. certpanel's wiring modules (``WIRING``: URLs, WSGI, views, context processors, first-start bootstrap and its
-     command) put the apps together and may import anything; no app imports them.
+  4. certpanel's wiring modules (``WIRING``: URLs, WSGI, views, context processors, first-start bootstrap, backup
+     and restore, and their commands) put the apps together and may import anything; no app imports them.
 And across all of them: no cycle between modules.
 
 ``repository.pki`` and ``repository.acme.schedule`` are pure (no Django, no database): they import nothing
@@ -40,6 +40,9 @@ WIRING = frozenset(
         "certpanel.context_processors",
         "certpanel.bootstrap",
         "certpanel.management.commands.bootstrap",
+        "certpanel.backup",
+        "certpanel.management.commands.backup",
+        "certpanel.management.commands.restore",
     }
 )
 

@@ -19,7 +19,7 @@ from repository.actions import certificate_create_self_signed
 from repository.models import Certificate
 from services.actions import listener_create, listener_deploy, listener_update
 from services.daemons import ACTIONS, ADAPTERS, action_for
-from services.deploy import listener_commands
+from services.deploy import known_secrets, listener_commands
 from services.errors import ListenerError
 from services.models import Deployment, Listener
 from services.redaction import redact
@@ -184,6 +184,12 @@ def test_redaction_removes_keys_secrets_and_key_like_tokens() -> None:
     assert "BEGIN PRIVATE KEY" not in out and "MIIEpAIBAAKCAQEA" not in out and body not in out
     assert "hunter2hunter2" not in out and "s3cr3t-value-of-mine" not in out
     assert "/etc/nginx/nginx.conf syntax is ok" in out, "ordinary output stays readable"
+
+
+def test_the_new_key_of_an_unfinished_rotation_is_redacted_too(tmp_path: Path, settings) -> None:
+    settings.CERTPANEL_KEY_ENCRYPTION_KEY_PATH = tmp_path / "key_encryption_key"
+    (tmp_path / "key_encryption_key.next").write_text("words-no-pattern-would-catch\n")  # only the file tells
+    assert "words-no" not in redact("cat: words-no-pattern-would-catch", known_secrets())
 
 
 @pytest.mark.django_db
