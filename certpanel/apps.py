@@ -12,4 +12,4 @@ class CertpanelConfig(AppConfig):
         user_logged_in.connect(session_clock_start, dispatch_uid="certpanel.session_clock_start")
         # Connects the receiver that counts a login as a recent authentication (the Django way to load signals:
         # reauth reaches the auth forms, which must not load before the apps are ready).
-        from certpanel import reauth  # noqa: F401
+        from certpanel.access import reauth  # noqa: F401

@@ -1,9 +1,9 @@
 from django.http import HttpRequest
 
+from certpanel.access.gate import twofactor_pending
 from certpanel.dispatch import broker_label, broker_outage
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
 from certpanel.notifications import undelivered_summary
-from certpanel.twofactor_middleware import twofactor_pending
 from repository.acme.sweep_watch import sweep_state
 
 

@@ -3,8 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from certpanel import twofactor_views, views
-from certpanel.twofactor_middleware import twofactor_step
+from certpanel import views
+from certpanel.access import views as twofactor_views
+from certpanel.access.gate import twofactor_step
 from repository import settings_views
 from repository.acme import views as acme_views
 

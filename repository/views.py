@@ -12,8 +12,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from certpanel.access.reauth import reauth_confirm
 from certpanel.errors import PanelError
-from certpanel.reauth import reauth_confirm
 from certpanel.web import acting_user, form_data, staff_required
 from repository import actions, selectors
 from repository.errors import NotFoundError

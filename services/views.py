@@ -8,8 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from certpanel.access.reauth import ReauthForm, reauth_confirm
 from certpanel.errors import PanelError
-from certpanel.reauth import ReauthForm, reauth_confirm
 from certpanel.web import form_data, staff_required
 from repository.forms import secret_bytes
 from services import actions, selectors

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from certpanel import twofactor
+from certpanel.access import twofactor
 from certpanel.cli import AdminCommand
 
 

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from certpanel import reauth
+from certpanel.access import reauth
 from repository.models import Certificate
 from services.models import Listener
 from tests.support.totp import Authenticator, hotp

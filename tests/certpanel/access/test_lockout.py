@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from certpanel.client_address import client_address
+from certpanel.access.client_address import client_address
 
 PASSWORD = "right-password-123"
 ATTACKER, COLLEAGUE = "203.0.113.66", "203.0.113.7"

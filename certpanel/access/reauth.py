@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from certpanel.twofactor import totp_check
+from certpanel.access.twofactor import totp_check
 
 SESSION_KEY = "certpanel_reauth_at"
 FAILURES_KEY = "certpanel_reauth_failures"
@@ -93,7 +93,7 @@ def reauth_confirm(request: HttpRequest) -> ReauthForm | None:
     return form
 
 
-@receiver(user_logged_in, dispatch_uid="certpanel.reauth.login")
+@receiver(user_logged_in, dispatch_uid="certpanel.access.reauth.login")
 def _login_is_recent_auth(sender: object, request: HttpRequest | None, **kwargs: object) -> None:
     """Logging in with the password proves who one is, as the re-authentication form does."""
     if request is not None and hasattr(request, "session"):

@@ -26,9 +26,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from certpanel import twofactor
-from certpanel.reauth import ReauthForm, reauth_confirm, reauth_mark, reauth_recent
-from certpanel.twofactor_middleware import twofactor_pending, twofactor_step, twofactor_verified
+from certpanel.access import twofactor
+from certpanel.access.gate import twofactor_pending, twofactor_step, twofactor_verified
+from certpanel.access.reauth import ReauthForm, reauth_confirm, reauth_mark, reauth_recent
 from certpanel.web import form_data
 
 

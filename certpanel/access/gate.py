@@ -16,7 +16,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
 
-from certpanel.twofactor import twofactor_enabled
+from certpanel.access.twofactor import twofactor_enabled
 
 View = Callable[..., HttpResponseBase]
 
