@@ -54,7 +54,8 @@ CERTPANEL_ACME_ORDER_DEADLINE = envint("CERTPANEL_ACME_ORDER_DEADLINE", 300)
 CERTPANEL_ACME_LEASE_SECONDS = envint("CERTPANEL_ACME_LEASE_SECONDS", 120)
 CERTPANEL_ADMIN_USER = env("CERTPANEL_ADMIN_USER", "admin")
 CERTPANEL_ADMIN_PASSWORD = env_secret("CERTPANEL_ADMIN_PASSWORD")
-# Two-factor login (certpanel/access/twofactor.py): every user sets up TOTP at the first login, unless a lab turns it off.
+# Two-factor login (certpanel/access/twofactor.py): every user sets up TOTP at the first login, unless a lab
+# turns it off.
 # Off, a user without a device logs in with the password alone; one who set it up is still asked for the code.
 CERTPANEL_REQUIRE_2FA = envbool("CERTPANEL_REQUIRE_2FA", not DEBUG)
 # A private-key export or a change of a listener's paths or actions asks for the password or a code again when the
@@ -105,7 +106,8 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = envint("CERTPANEL_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = 0.25  # hours
 # One lock per (address, user name) pair: failures for one user lock neither other users at that address nor that
-# user elsewhere. The address is the proxy's X-Forwarded-For entry only behind a trusted proxy (certpanel/access/client_address.py).
+# user elsewhere. The address is the proxy's X-Forwarded-For entry only behind a trusted proxy
+# (certpanel/access/client_address.py).
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_CLIENT_IP_CALLABLE = "certpanel.access.client_address.request_client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
