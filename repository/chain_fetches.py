@@ -89,11 +89,14 @@ def certificate_chain_fetch(certificate_id: int) -> str:
     if job.attempts + 1 > MAX_ATTEMPTS:
         notes = ["The worker stopped each time it fetched the chain: upload the intermediate certificate yourself."]
         return _finish(job.pk, ChainFetchStatus.FAILED, notes)
-    entry = job.certificate
-    certificate_pem, chain_pem = entry.certificate_pem, entry.chain_pem
-    leaf = parse_certificates(certificate_pem.encode("ascii"))[0]
-    chain = parse_certificates(chain_pem.encode("ascii")) if chain_pem else []
-    completion = aia.complete_chain(leaf, chain, fetch=True, timeout=settings.CERTPANEL_AIA_TIMEOUT)
+    certificate_pem, chain_pem = job.certificate.certificate_pem, job.certificate.chain_pem
+    try:
+        leaf = parse_certificates(certificate_pem.encode("ascii"))[0]
+        chain = parse_certificates(chain_pem.encode("ascii")) if chain_pem else []
+        completion = aia.complete_chain(leaf, chain, fetch=True, timeout=settings.CERTPANEL_AIA_TIMEOUT)
+    except Exception:  # the row still ends; the traceback is for the server log
+        log.exception("certificate #%s: chain fetch failed", certificate_id)
+        return _finish(job.pk, ChainFetchStatus.FAILED, ["The panel could not complete the chain: see the server log."])
     status = ChainFetchStatus.FAILED if completion.error else ChainFetchStatus.DONE
     with transaction.atomic():
         current = Certificate.objects.select_for_update().filter(pk=certificate_id).first()

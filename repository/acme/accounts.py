@@ -79,13 +79,13 @@ def acme_account_create(
 ) -> AcmeAccount:
     """The row of an account the CA accepted, on its stored key."""
     account = AcmeAccount.objects.create(
-        name=name or _default_name(info.url),
+        name=(name or _default_name(info.url))[:100],
         directory_url=info.url,
         ca_bundle_pem=ca_bundle_pem,
         email=email,
         key=key,
         uri=uri,
-        terms_of_service=info.terms_of_service,
+        terms_of_service=info.terms_of_service[:500],  # whatever the CA wrote: shown as a link only when http(s)
         eab_kid=eab_kid,
         profiles=info.profiles,
     )

@@ -28,6 +28,7 @@ from repository.acme.accounts import (
     ca_bundle_check,
     session_new,
 )
+from repository.acme.client import DirectoryInfo
 from repository.keystore import current_kek, key_load, key_store, seal, unseal
 from repository.models import AcmeRegistration, PrivateKey, RegistrationStatus
 from repository.pki.generate import generate_private_key
@@ -128,6 +129,14 @@ def acme_registration_run(registration_id: int) -> str:
     except Exception:  # a worker must leave the row final; the traceback is for the server log
         log.exception("ACME registration #%s failed", registration.pk)
         return _fail(registration, "The registration failed unexpectedly: the server log has the details.")
+    try:
+        return _registered(registration, registration.key, uri=uri, info=info)
+    except Exception:  # e.g. the database refusing the row: the registration still ends
+        log.exception("ACME registration #%s: the account could not be stored", registration.pk)
+        return _fail(registration, "The CA accepted the account but the panel could not store it: see the server log.")
+
+
+def _registered(registration: AcmeRegistration, key: PrivateKey, *, uri: str, info: DirectoryInfo) -> str:
     with transaction.atomic():
         locked = AcmeRegistration.objects.select_for_update().get(pk=registration.pk)
         if locked.status != RegistrationStatus.QUEUED:
@@ -135,7 +144,7 @@ def acme_registration_run(registration_id: int) -> str:
         locked.account = acme_account_create(
             info=info,
             uri=uri,
-            key=registration.key,
+            key=key,
             name=registration.name,
             ca_bundle_pem=registration.ca_bundle_pem,
             email=registration.email,

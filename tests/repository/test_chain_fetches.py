@@ -9,9 +9,11 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from django.test import Client
 from django.utils import timezone
 
+from repository import aia
 from repository.chain_fetches import MAX_ATTEMPTS, chain_fetches_resume
 from repository.models import Certificate, ChainFetch
 from repository.tasks import certificate_chain_fetch_task
@@ -120,3 +122,23 @@ def test_no_fetch_is_queued_when_aia_fetching_is_off(staff_client: Client, ca: C
     entry, page = _import(staff_client, ca, "http://ca.example.test/int.der")
     assert not ChainFetch.objects.exists() and "is missing: upload it as the chain" in page
     assert entry.chain_pem == ""
+
+
+def test_a_fetch_for_an_entry_changed_meanwhile_leaves_its_chain_alone(
+    staff_client: Client, ca: CA, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.CERTPANEL_OUTBOUND_ALLOW = ["127.0.0.1"]
+    real = aia.complete_chain
+
+    def slow_download(*args: Any, **kwargs: Any) -> aia.Completion:
+        completion = real(*args, **kwargs)
+        Certificate.objects.update(chain_pem=pem(ca.root).decode())  # meanwhile another upload won
+        return completion
+
+    monkeypatch.setattr(aia, "complete_chain", slow_download)
+    with http_server({"/int.der": lambda request: (200, {}, der(ca.intermediate))}) as server:
+        entry, _ = _import(staff_client, ca, f"{server.url}/int.der")
+        assert certificate_chain_fetch_task.apply(args=[entry.pk]).get() == "done"
+        assert server.paths == ["/int.der"]
+    entry.refresh_from_db()
+    assert entry.chain_pem.encode() == pem(ca.root)
