@@ -37,6 +37,8 @@ CERTPANEL_BACKUP_MAX_BYTES = envint("CERTPANEL_BACKUP_MAX_BYTES", 512 * 1024 * 1
 CERTPANEL_EXPIRING_DAYS = envint("CERTPANEL_EXPIRING_DAYS", 30)
 CERTPANEL_HEARTBEAT_SECONDS = envint("CERTPANEL_HEARTBEAT_SECONDS", 60)
 CERTPANEL_AIA_FETCH = envbool("CERTPANEL_AIA_FETCH", True)
+# Outbound fetches (AIA, ACME) reach public addresses only, and these CIDRs, addresses or names (certpanel/outbound.py).
+CERTPANEL_OUTBOUND_ALLOW = envlist("CERTPANEL_OUTBOUND_ALLOW")
 # Where certificate files for daemons go unless a listener names its own paths.
 CERTPANEL_DEPLOY_DIR = env("CERTPANEL_DEPLOY_DIR", str(DATA_DIR / "deploy"))
 # Daemon files are written only under these directories (resolved with realpath) and the deploy dir above: the

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from repository import aia
+from repository import chain_fetches
 from repository.acme import schedule
 from repository.errors import CryptoError, InUseError, RepositoryError
 from repository.keystore import key_load, key_store, spki_sha256
@@ -71,16 +71,14 @@ def _quality_warnings(leaf: x509.Certificate, chain: Sequence[x509.Certificate])
     warnings = verify_chain(leaf, chain)
     if not info.has_server_auth:
         warnings.append("This certificate lacks the serverAuth extended key usage: servers cannot use it for TLS.")
-    return [w for w in warnings if "is missing" not in w]  # missing intermediates are reported by aia
+    return [w for w in warnings if "is missing" not in w]  # missing intermediates are reported by chain_notes
 
 
 def _complete_chain(
     leaf: x509.Certificate, chain: Sequence[x509.Certificate]
 ) -> tuple[list[x509.Certificate], list[str]]:
-    completion = aia.complete_chain(
-        leaf, chain, fetch=settings.CERTPANEL_AIA_FETCH, timeout=settings.CERTPANEL_AIA_TIMEOUT
-    )
-    return completion.chain, completion.notes + _quality_warnings(leaf, completion.chain)
+    """The chain as uploaded: a missing intermediate is fetched by a worker (`chain_fetches.chain_fetch_queue`)."""
+    return list(chain), chain_fetches.chain_notes(leaf, chain) + _quality_warnings(leaf, chain)
 
 
 def _refuse_duplicate(leaf: x509.Certificate) -> None:
@@ -167,13 +165,13 @@ def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Ou
         )
     leaf, chain = order_chain(certificates, leaf_key=csr_key)
     _refuse_duplicate(leaf)
-    # Network (AIA) before the row lock: a slow CA server must not hold a transaction open.
     chain, warnings = _complete_chain(leaf, chain)
     with transaction.atomic():
         entry = _pending(certificate_get(certificate_id, for_update=True))
         _refuse_duplicate(leaf)
         fill_from_x509(entry, leaf, chain)
         entry.save()
+        chain_fetches.chain_fetch_queue(entry, leaf, chain)
     log.info("completed CSR #%s", entry.pk)
     return Outcome(entry, warnings)
 
@@ -232,6 +230,7 @@ def certificate_import(
         )
         fill_from_x509(entry, leaf, chain)
         entry.save()
+        chain_fetches.chain_fetch_queue(entry, leaf, chain)
     log.info("imported certificate #%s (%s)", entry.pk, entry.name)
     return Outcome(entry, warnings)
 

@@ -1,14 +1,13 @@
 """Completing a chain: the system trust store and AIA "CA Issuers" downloads.
 
-The only module of the repository that opens network connections.
+The repository's only fetch of a URL found in a certificate; it goes through certpanel/outbound.py, and it runs
+in the worker (repository/chain_fetches.py), never inside a request.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from certpanel import outbound
 from repository.errors import CryptoError
 from repository.pki.chain import aia_ca_issuers_urls, missing_issuer
 from repository.pki.describe import describe_certificate
@@ -34,6 +34,7 @@ _BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.
 class Completion:
     chain: list[x509.Certificate]
     notes: list[str] = field(default_factory=list)
+    error: str = ""  # why a fetch stopped, when one did
 
 
 @cache
@@ -57,17 +58,16 @@ def _is_anchor(cert: x509.Certificate) -> bool:
 
 
 def fetch_certificates(url: str, *, timeout: float) -> list[x509.Certificate]:
-    if not url.startswith(("http://", "https://")):
-        raise CryptoError(f"Unsupported CA Issuers URL {url}.")
+    """Download what a "CA Issuers" URL serves, through the outbound guard: public addresses only (unless
+    allow-listed), no redirect to another host, at most MAX_BYTES. The message is generic; details are logged."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-            body = response.read(MAX_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CryptoError(f"could not download {url}: {reason}") from None
-    if len(body) > MAX_BYTES:
-        raise CryptoError(f"{url} returned more than {MAX_BYTES // 1024} KB.")
-    return parse_certificates(body)
+        body = outbound.fetch(url, timeout=timeout, max_bytes=MAX_BYTES)
+    except outbound.OutboundError as exc:
+        raise CryptoError(f"the CA Issuers URL could not be fetched: {exc}") from None
+    try:
+        return parse_certificates(body)
+    except CryptoError:
+        raise CryptoError("the CA Issuers URL did not serve a certificate") from None
 
 
 def _issuer_from(url: str, child: x509.Certificate, *, timeout: float) -> x509.Certificate:
@@ -78,7 +78,14 @@ def _issuer_from(url: str, child: x509.Certificate, *, timeout: float) -> x509.C
             except (ValueError, TypeError, InvalidSignature):
                 continue
             return candidate
-    raise CryptoError(f"{url} did not return the issuer of {child.subject.rfc4514_string()}.")
+    raise CryptoError(f"the CA Issuers URL did not serve the issuer of {child.subject.rfc4514_string()}")
+
+
+def fetch_wanted(leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> bool:
+    """Whether `complete_chain` with ``fetch=True`` would download anything: the path ends short of a root or a
+    known CA, at a certificate with a "CA Issuers" URL."""
+    last = chain[-1] if chain else leaf
+    return not _is_anchor(last) and bool(aia_ca_issuers_urls(last))
 
 
 def complete_chain(
@@ -95,6 +102,7 @@ def complete_chain(
             issuer = _issuer_from(urls[0], last, timeout=timeout)
         except CryptoError as exc:
             log.info("AIA completion stopped: %s", exc)
+            result.error = str(exc)
             result.notes.append(f"The panel tried to fetch the missing intermediate but {exc}")
             break
         result.chain.append(issuer)

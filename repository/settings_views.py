@@ -1,6 +1,7 @@
 """The settings page (/settings/): notification recipients, email delivery with its test email, the renewal
-sweep's last run and the ACME accounts. A GET shows it; each form posts to its own view, and one that does not
-validate shows the page again with its errors. Registering an ACME account is acme/views.py's."""
+sweep's last run and the ACME accounts, with the registrations a worker is carrying out (the page follows them).
+A GET shows it; each form posts to its own view, and one that does not validate shows the page again with its
+errors. Registering an ACME account is acme/views.py's."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from certpanel.notifications import last_of_kind, mail_server, undelivered
 from certpanel.web import staff_required
 from repository import emails
 from repository.acme.forms import RegisterAccountForm
+from repository.acme.registrations import acme_registrations_shown
 from repository.acme.selectors import acme_accounts
 from repository.acme.sweep_watch import sweep_state
 from repository.forms import NotificationForm
@@ -30,10 +32,13 @@ def settings_render(
     """The page, with the form that was just posted (bound, with its errors) in place of its empty one."""
     if notify is None:  # only reads: the settings row is created by the first save, not by the first visit
         notify = NotificationForm(initial={"notify_emails": emails.notify_emails_saved()})
+    registrations = list(acme_registrations_shown())
     context = {
         "notify": notify,
         "register": RegisterAccountForm() if register is None else register,
         "accounts": acme_accounts(),
+        "registrations": registrations,
+        "registering": any(row.status == "queued" for row in registrations),  # the page follows the worker
         "env_recipients": emails.recipients(),
         "sweep": sweep_state(),
         "mail_server": mail_server(),

@@ -14,6 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from certpanel.dispatch import broker_outage_clear, dispatch
+from repository import chain_fetches
+from repository.acme import registrations
 from repository.acme.orders import (
     acme_order_give_up,
     acme_order_process,
@@ -65,6 +67,18 @@ def acme_order_process_task(self: Any, order_id: int) -> str:
         return "gone"
 
 
+# Bounded: a registration asks a directory an admin typed (a few requests of CERTPANEL_ACME_TIMEOUT each); an AIA
+# fetch follows at most 4 hops of CERTPANEL_AIA_TIMEOUT. A row left queued by a killed task is resumed by the sweep.
+@shared_task(acks_late=True, time_limit=600, name=registrations.TASK)
+def acme_account_register_task(registration_id: int) -> str:
+    return registrations.acme_registration_run(registration_id)
+
+
+@shared_task(acks_late=True, time_limit=240, name=chain_fetches.TASK)
+def certificate_chain_fetch_task(certificate_id: int) -> str:
+    return chain_fetches.certificate_chain_fetch(certificate_id)
+
+
 @shared_task(acks_late=True, name="repository.certificate_renew")
 def certificate_renew_task(certificate_id: int) -> int | None:
     try:
@@ -100,7 +114,9 @@ def renewal_sweep_task() -> dict[str, int]:
 
 @shared_task(name="repository.order_resume_sweep", ignore_result=True)
 def order_resume_sweep_task() -> int:
-    """Every CERTPANEL_ORDER_RESUME_SECONDS: hand over the orders no worker has (one query over active rows).
+    """Every CERTPANEL_ORDER_RESUME_SECONDS: hand over the orders no worker has (one query over active rows), and
+    the account registrations and chain fetches no worker has (stored while the broker was down, or left by a
+    worker that died).
 
     Cheap enough to run every few seconds; this is what sends the orders stored while the broker was down,
     and resumes the order of a worker that died, once its lease runs out. A duplicate hand-over is harmless:
@@ -111,6 +127,8 @@ def order_resume_sweep_task() -> int:
     ids = acme_orders_to_resume(now)
     queue_many(acme_order_process_task, ids)
     acme_orders_dispatched(ids, now=now)
+    queue_many(acme_account_register_task, registrations.acme_registrations_resume(now))
+    queue_many(certificate_chain_fetch_task, chain_fetches.chain_fetches_resume(now))
     if ids:
         log.info("resumed %d order(s): %s", len(ids), ids)
     return len(ids)

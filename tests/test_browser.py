@@ -150,3 +150,56 @@ def test_the_services_page_follows_a_deployment_to_its_end_without_a_reload(page
     page.wait_for_selector("#deployments >> text=Rolled back", timeout=20_000)
     assert "the port does not serve the assigned certificate" in page.inner_text("#deployments")
     assert "Deployment of Files queued" in page.inner_text(".messages"), "updated in place, not reloaded"
+
+
+@pytest.mark.integration
+def test_the_settings_page_follows_an_account_registration_and_links_only_http_terms(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The worker asks Pebble (whose Terms of Service is a data: URL, shown as text); the page updates itself."""
+    from repository.models import AcmeAccount
+    from tests.support.acme_stack import acme_stack
+
+    with acme_stack(tmp_path) as stack:
+        _login(page)
+
+        def register(*, agree: bool) -> None:
+            page.goto("/settings/")
+            page.select_option("#id_preset", "custom")
+            page.fill("#id_directory_url", stack.pebble.directory_url)
+            page.fill("#id_ca_bundle", stack.pebble.ca_bundle_path.read_text())
+            page.fill("#id_name", "Pebble")
+            if agree:
+                page.check("#id_agree_tos")
+            page.click("button:has-text('Register')")
+            assert "queued: a worker asks the CA" in page.inner_text(".messages")
+
+        register(agree=False)
+        page.wait_for_selector("#acme-registrations >> text=failed", timeout=30_000)
+        assert "data:text/plain" in page.inner_text("#acme-registrations")
+        assert page.locator("a[href^='data:'], a[href^='javascript:']").count() == 0
+        register(agree=True)
+        page.wait_for_selector("#acme-registrations >> text=registered", timeout=30_000)
+        assert "Pebble" in page.inner_text("#acme-accounts table.list")
+        assert "queued: a worker asks the CA" in page.inner_text(".messages"), "updated in place, not reloaded"
+    assert AcmeAccount.objects.get().name == "Pebble"
+
+
+def test_a_javascript_terms_of_service_does_not_run(page) -> None:  # type: ignore[no-untyped-def]
+    from repository.keystore import key_store
+    from repository.models import AcmeAccount
+    from tests.support.factories import ec_key
+
+    AcmeAccount.objects.create(
+        name="evil",
+        directory_url="https://ca.example/dir",
+        key=key_store(ec_key()),
+        terms_of_service="javascript:alert(1)",
+    )
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    _login(page)
+    page.goto("/settings/")
+    cell = page.locator("#acme-accounts td:has-text('javascript:alert(1)')")
+    assert cell.count() == 1 and cell.locator("a").count() == 0
+    cell.click()
+    page.wait_for_timeout(300)
+    assert dialogs == [] and page.url.endswith("/settings/")

@@ -4,6 +4,10 @@ What the bare library does not do, and this does: bounded badNonce retries that 
 of the error response, Retry-After (seconds or HTTP-date) on 429/503 and on polls, retries with
 backoff on connection errors, fast polling (from 50 ms, backing off) under a deadline, `replaces`
 (ARI) and `profile` on new orders, and problem documents turned into `AcmeError`s.
+
+Every request, redirects included, goes through the outbound guard (certpanel/outbound.py): the directory URL was
+typed by an admin and every other URL comes from the CA, so each connection is checked against the allowed
+addresses, no answer is read past MAX_RESPONSE_BYTES, and errors name no internal host (details are logged).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from josepy.interfaces import JSONDeSerializable
 from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
+from certpanel import outbound
 from certpanel.files import write_atomically
 from repository.acme.problems import AcmeError, explain
 
@@ -43,6 +48,7 @@ USER_AGENT = "certpanel/0.1 (+acme-python)"
 NONCE_ATTEMPTS = 6
 NETWORK_ATTEMPTS = 4
 MAX_INLINE_WAIT = 20.0  # longer Retry-After values are left to the task's own retry
+MAX_RESPONSE_BYTES = 1024 * 1024  # a certificate chain is a few KB; a directory less
 # A CA answers fast when it can (Pebble in ~10 ms, Let's Encrypt in a second or two): look again soon, then back off.
 POLL_FIRST = 0.02
 POLL_MAX = 2.0
@@ -196,6 +202,7 @@ class AcmeSession:
             user_agent=USER_AGENT,
             timeout=timeout,
         )
+        outbound.guard(self.net.session, max_bytes=MAX_RESPONSE_BYTES, read_seconds=timeout)
         self.directory_url = directory_url
         self._client: acme_client.ClientV2 | None = None
 
@@ -227,24 +234,38 @@ class AcmeSession:
                 raise AcmeError(
                     "serverInternal", f"{what}: unexpected answer from the CA (HTTP {status})", transient=True
                 ) from None
+            except outbound.OutboundError as error:
+                raise AcmeError(
+                    "connectionToCA", f"{what}: cannot reach the CA at {self.directory_url}: {error}"
+                ) from None
             except requests.exceptions.SSLError as error:
-                raise AcmeError("tlsToCA", f"TLS verification of {self.directory_url} failed: {error}") from None
+                log.debug("%s: TLS to %s failed: %s", what, self.directory_url, error)
+                raise AcmeError("tlsToCA", f"TLS verification of {self.directory_url} failed") from None
             except (requests.ConnectionError, requests.Timeout) as error:
                 if attempt == NETWORK_ATTEMPTS:
+                    log.debug("%s: %s unreachable: %s", what, self.directory_url, error)
                     raise AcmeError(
                         "connectionToCA",
-                        f"{what}: cannot reach {self.directory_url} ({type(error).__name__})",
+                        f"{what}: cannot reach the CA at {self.directory_url}: {outbound.reason(error)}",
                         transient=True,
                     ) from None
                 time.sleep(0.25 * 2**attempt)
+            except requests.RequestException as error:  # a redirect loop or to another scheme, a broken body
+                log.debug("%s: request to %s failed: %s", what, self.directory_url, error)
+                raise AcmeError(
+                    "connectionToCA", f"{what}: the CA at {self.directory_url} failed: {outbound.reason(error)}"
+                ) from None
         raise AssertionError("unreachable")
 
     @property
     def client(self) -> acme_client.ClientV2:
         if self._client is None:
-            directory = self._call(
-                "directory", lambda: acme_client.ClientV2.get_directory(self.directory_url, self.net)
-            )
+            try:
+                directory = self._call(
+                    "directory", lambda: acme_client.ClientV2.get_directory(self.directory_url, self.net)
+                )
+            except (DeserializationError, ValueError):
+                raise AcmeError("malformed", f"{self.directory_url} is not an ACME directory") from None
             self._client = acme_client.ClientV2(directory, self.net)
         return self._client
 

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from certpanel.outbound import OutboundError, url_check
 from repository.acme.accounts import PRESETS
 from repository.acme.orders import order_hostnames
 from repository.errors import CryptoError
@@ -79,6 +80,11 @@ class RegisterAccountForm(forms.Form):
                 self.add_error("directory_url", "Give the directory URL of your CA.")
         elif preset in PRESETS:
             data["directory_url"] = PRESETS[preset][1]
+        if data.get("directory_url"):
+            try:
+                url_check(data["directory_url"])  # a literal address at once; a name when the worker resolves it
+            except OutboundError as exc:
+                self.add_error("directory_url", str(exc))
         if bool(data.get("eab_kid")) != bool(data.get("eab_hmac_key")):
             self.add_error("eab_hmac_key", "EAB needs both the key id and the HMAC key.")
         return data

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -17,9 +18,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from certpanel.dispatch import broker_label
 from certpanel.errors import PanelError
 from certpanel.web import acting_user, form_data, staff_required
-from repository.acme.accounts import acme_account_register
 from repository.acme.forms import NewCertificateForm, RegisterAccountForm
 from repository.acme.orders import acme_order_create, certificate_renew
+from repository.acme.registrations import acme_registration_create
 from repository.acme.selectors import (
     OrderProgress,
     acme_accounts_exist,
@@ -124,13 +125,13 @@ def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> 
 @require_POST
 @staff_required
 def account_register(request: HttpRequest) -> HttpResponse:
-    """The settings page's "Register an ACME account" form. The CA is asked inside the request, through the
-    action: nothing is stored unless it accepts the account."""
+    """The settings page's "Register an ACME account" form: stored and queued; a worker asks the CA (never this
+    request), and the settings page follows the registration to its end."""
     form = RegisterAccountForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            account = acme_account_register(
+            registration = acme_registration_create(
                 directory_url=data["directory_url"],
                 email=data["email"],
                 agree_tos=data["agree_tos"],
@@ -138,12 +139,17 @@ def account_register(request: HttpRequest) -> HttpResponse:
                 ca_bundle_pem=data["ca_bundle"],
                 eab_kid=data["eab_kid"],
                 eab_hmac_key=data["eab_hmac_key"],
+                user=acting_user(request),
             )
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Registered the ACME account {account.name}.")
-            return redirect("settings")
+            messages.info(
+                request,
+                f"Registration at {registration.directory_url} queued: a worker asks the CA, and this page shows "
+                "the result as it comes.",
+            )
+            return redirect(f"{reverse('settings')}#acme-accounts")
     return settings_render(request, register=form)
 
 

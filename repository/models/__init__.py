@@ -4,9 +4,17 @@ from repository.models.acme import (
     AcmeChallenge,
     AcmeOrder,
     AcmeOrderEvent,
+    AcmeRegistration,
     OrderStatus,
+    RegistrationStatus,
 )
-from repository.models.certificates import Certificate, CertificateSource, CertificateStatus
+from repository.models.certificates import (
+    Certificate,
+    CertificateSource,
+    CertificateStatus,
+    ChainFetch,
+    ChainFetchStatus,
+)
 from repository.models.keys import KeyExport, PrivateKey
 from repository.models.settings import PanelSettings
 
@@ -16,11 +24,15 @@ __all__ = [
     "AcmeChallenge",
     "AcmeOrder",
     "AcmeOrderEvent",
+    "AcmeRegistration",
     "Certificate",
     "CertificateSource",
     "CertificateStatus",
+    "ChainFetch",
+    "ChainFetchStatus",
     "KeyExport",
     "OrderStatus",
     "PanelSettings",
     "PrivateKey",
+    "RegistrationStatus",
 ]

@@ -126,3 +126,47 @@ class AcmeChallenge(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class RegistrationStatus(models.TextChoices):
+    QUEUED = "queued", "Registering"
+    REGISTERED = "registered", "Registered"
+    FAILED = "failed", "Failed"
+
+
+class AcmeRegistration(models.Model):
+    """An account registration asked for on the settings page and carried out by a worker: the directory fetch and
+    newAccount go to a URL an admin typed, so they never run inside a request (repository/acme/registrations.py).
+
+    The key is generated and stored when the admin asks, so a second worker taking over registers the same key (the
+    CA answers with the same account). The EAB HMAC key is sealed like a private key and erased once the row ends.
+    """
+
+    directory_url = models.URLField(max_length=500)
+    name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    ca_bundle_pem = models.TextField(blank=True)
+    agree_tos = models.BooleanField(default=False)
+    eab_kid = models.CharField(max_length=200, blank=True)
+    eab_hmac_sealed = models.BinaryField(blank=True, default=b"")
+    key = models.ForeignKey("repository.PrivateKey", null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=12, choices=RegistrationStatus.choices, default=RegistrationStatus.QUEUED)
+    error = models.TextField(blank=True)
+    # As the directory published it: shown as a link only when it is http(s).
+    terms_of_service = models.TextField(blank=True)
+    account = models.ForeignKey(AcmeAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    attempts = models.PositiveIntegerField(default=0)
+    # When last handed to the broker; NULL while it waits for the work queue (the resume sweep sends it).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "dispatched_at"])]
+
+    def __str__(self) -> str:
+        return f"registration #{self.pk} at {self.directory_url} ({self.status})"

@@ -83,3 +83,30 @@ class Certificate(models.Model):
     @property
     def is_pending(self) -> bool:
         return not self.certificate_pem
+
+
+class ChainFetchStatus(models.TextChoices):
+    QUEUED = "queued", "Fetching"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ChainFetch(models.Model):
+    """Completing a stored certificate's chain from its AIA "CA Issuers" URL: a worker's job, never a request's.
+
+    The entry is stored at once with what was uploaded; the worker adds what it fetched (if the entry still holds
+    the same certificate and chain) and leaves its notes here for the certificate's page."""
+
+    certificate = models.OneToOneField(Certificate, on_delete=models.CASCADE, related_name="chain_fetch")
+    status = models.CharField(max_length=8, choices=ChainFetchStatus.choices, default=ChainFetchStatus.QUEUED)
+    notes = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "dispatched_at"])]
+
+    def __str__(self) -> str:
+        return f"chain fetch of certificate #{self.certificate_id} ({self.status})"

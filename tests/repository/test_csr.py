@@ -1,9 +1,11 @@
 """CSR for a commercial CA: generate, download, sign with a test CA, upload what comes back."""
 
+import html
 import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -12,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from repository.models import Certificate
+from repository.tasks import certificate_chain_fetch_task
 from tests.support.factories import CA, der, ec_key, make_ca, pem
 
 
@@ -112,24 +115,40 @@ def test_complete_refuses_a_certificate_for_another_key(staff_client: Client, pe
     assert Certificate.objects.get().is_pending
 
 
-def test_missing_intermediate_is_fetched_from_aia(
-    staff_client: Client, pending: Certificate, ca: CA, aia_server: str
+def test_missing_intermediate_is_fetched_from_aia_by_the_worker(
+    staff_client: Client, pending: Certificate, ca: CA, aia_server: str, settings: Any
 ) -> None:
+    settings.CERTPANEL_OUTBOUND_ALLOW = ["127.0.0.1"]  # the CA's AIA server is on loopback: the admin allows it
     leaf = ca.sign_csr(_csr(pending), aia_url=aia_server)
     response = staff_client.post(
         f"/certificates/{pending.pk}/complete/", {"certificate_text": pem(leaf).decode()}, follow=True
     )
-    assert "Added the intermediate" in response.content.decode()
+    page = response.content.decode()
+    assert "is missing: the panel is fetching it" in page and "fetching</span>" in page and "refresh.js" in page
+    assert Certificate.objects.get().chain_pem == "", "stored at once with what was uploaded, nothing fetched"
+
+    assert certificate_chain_fetch_task.apply(args=[pending.pk]).get() == "done"  # what the worker runs
+    page = staff_client.get(f"/certificates/{pending.pk}/").content.decode()
+    assert "Added the intermediate" in page and "refresh.js" not in page
     assert Certificate.objects.get().chain_pem.encode() == pem(ca.intermediate)
 
 
-def test_offline_aia_names_the_missing_intermediate(staff_client: Client, pending: Certificate, ca: CA) -> None:
+def test_offline_aia_names_the_missing_intermediate(
+    staff_client: Client, pending: Certificate, ca: CA, settings: Any
+) -> None:
+    settings.CERTPANEL_OUTBOUND_ALLOW = ["127.0.0.1"]
     leaf = ca.sign_csr(_csr(pending), aia_url="http://127.0.0.1:9/int.der")  # discard port: refused
     response = staff_client.post(
         f"/certificates/{pending.pk}/complete/", {"certificate_text": pem(leaf).decode()}, follow=True
     )
     page = response.content.decode()
     assert "CN=Test Intermediate CA" in page and "is missing" in page
+    assert certificate_chain_fetch_task.apply(args=[pending.pk]).get() == "failed"
+    page = html.unescape(staff_client.get(f"/certificates/{pending.pk}/").content.decode())
+    assert "the CA Issuers URL could not be fetched: could not connect" in page
+    assert "CN=Test Intermediate CA" in page and "is missing: upload it as the chain" in page
+    notes = next(line for line in page.splitlines() if "could not be fetched" in line)
+    assert "127.0.0.1" not in notes and ":9" not in notes, "no internal address or port in the error"
     entry = Certificate.objects.get()
     assert not entry.is_pending and entry.chain_pem == ""
 

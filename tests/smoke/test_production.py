@@ -30,7 +30,14 @@ import redis
 from psycopg import sql
 
 from tests.smoke.conftest import DURATIONS
-from tests.support.pebble import Pebble, PebbleOptions, free_port, pebble_installed, running_pebble
+from tests.support.pebble import (
+    PEBBLE_ALLOW,
+    Pebble,
+    PebbleOptions,
+    free_port,
+    pebble_installed,
+    running_pebble,
+)
 from tests.support.runtime_panel import Panel, user_env, wait_until
 from tests.support.smtp import SmtpSink
 from tests.support.tls_files import FileTlsServer
@@ -235,6 +242,8 @@ def test_panel_installed_from_base_requirements_runs_end_to_end(
         "EMAIL_USE_TLS": "false",
         # Where _deploy's daemon reads its files: the admin allows that directory, as README's Security says.
         "CERTPANEL_DEPLOY_ROOTS": str(tmp_path),
+        # Pebble listens on loopback, which outbound fetches refuse: the admin allows it, as README's Security says.
+        "CERTPANEL_OUTBOUND_ALLOW": PEBBLE_ALLOW,
     }
     with SmtpSink() as sink, contextlib.ExitStack() as cleanup:
         settings["EMAIL_PORT"] = str(sink.port)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.test import override_settings
 
 from repository.acme.accounts import acme_account_register
 from repository.models import AcmeAccount
 from tests.support.challenge_gate import ChallengeGate
-from tests.support.pebble import Pebble, PebbleOptions, free_port
+from tests.support.pebble import PEBBLE_ALLOW, Pebble, PebbleOptions, free_port
 from tests.support.processes import (
     child_env,
     database_url_for_children,
@@ -98,6 +99,7 @@ def acme_stack(
         "CERTPANEL_DATA_DIR": str(settings.DATA_DIR),
         "CERTPANEL_KEY_ENCRYPTION_KEY": _kek_text(),
         "CERTPANEL_BASE_URL": "https://panel.example.net",
+        "CERTPANEL_OUTBOUND_ALLOW": PEBBLE_ALLOW,  # Pebble listens on loopback, which outbound fetches refuse
     }
     worker_env = child_env(**{**defaults, **(env or {})})
     stack = Stack(workdir, Pebble(workdir / "pebble", options), responder_port, worker_env)
@@ -116,7 +118,8 @@ def acme_stack(
         stack.pebble.start()
         if worker:
             stack.start_worker()
-        yield stack
+        with override_settings(CERTPANEL_OUTBOUND_ALLOW=[PEBBLE_ALLOW]):  # this process's ACME calls (CLI, views)
+            yield stack
     finally:
         stack.close()
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from tests.support.pebble import free_port
+from tests.support.pebble import PEBBLE_ALLOW, free_port
 from tests.support.processes import ROOT, start, wait_for
 
 STACKS = ("embedded", "production")
@@ -119,6 +119,7 @@ def _base_env(data_dir: Path) -> dict[str, str]:
         if not name.startswith(_INHERITED_PREFIXES) and name not in _INHERITED_NAMES
     }
     env.update(PYTHONUNBUFFERED="1", CERTPANEL_DATA_DIR=str(data_dir), CERTPANEL_HOSTNAME="panel.test")
+    env.update(CERTPANEL_OUTBOUND_ALLOW=PEBBLE_ALLOW)  # the Pebble these worlds use listens on loopback
     return env
 
 

@@ -45,6 +45,8 @@ PEBBLE_BIN = Path("/usr/bin/pebble")
 CHALLTESTSRV_BIN = Path("/usr/bin/pebble-challtestsrv")
 START_TIMEOUT = 20.0
 LOOPBACK = "127.0.0.1"
+# What a panel that talks to this Pebble needs in CERTPANEL_OUTBOUND_ALLOW: outbound fetches refuse loopback.
+PEBBLE_ALLOW = LOOPBACK
 
 
 class PebbleError(RuntimeError):

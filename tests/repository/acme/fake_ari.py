@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from django.test import override_settings
 
 from tests.support.factories import ec_key, make_ca, name
 
@@ -71,7 +72,8 @@ def fake_ari_ca() -> Iterator[FakeCA]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state
+    with override_settings(CERTPANEL_OUTBOUND_ALLOW=["127.0.0.1"]):  # loopback, which outbound fetches refuse
+        yield state
     server.shutdown()
 
 

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 
 from repository.keystore import key_store
-from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, Certificate
+from repository.models import AcmeAccount, AcmeChallenge, AcmeOrder, AcmeRegistration, Certificate
+from repository.tasks import acme_account_register_task
 from tests.repository.acme.builders import stored_certificate
 from tests.support.acme_stack import acme_stack
 from tests.support.factories import ec_key
@@ -102,7 +103,8 @@ def test_responder_answers_known_tokens_without_login(client: Client, account: A
 
 
 @pytest.mark.integration
-def test_register_account_from_the_settings_page(staff_client: Client, tmp_path: Path) -> None:
+def test_register_account_from_the_settings_page_through_the_worker(staff_client: Client, tmp_path: Path) -> None:
+    """Pebble's Terms of Service is a `data:` URL: shown as text, never a link; each attempt ends in the worker."""
     with acme_stack(tmp_path, worker=False) as stack:
         form = {
             "preset": "custom",
@@ -110,16 +112,26 @@ def test_register_account_from_the_settings_page(staff_client: Client, tmp_path:
             "ca_bundle": stack.pebble.ca_bundle_path.read_text(),
             "email": "ops@example.com",
         }
-        refused = staff_client.post("/settings/acme-account/", form)
-        assert "You must agree to the CA's Terms of Service: data:" in html.unescape(refused.content.decode())
+
+        def register(**fields: str) -> tuple[str, str]:
+            assert staff_client.post("/settings/acme-account/", {**form, **fields}).status_code == 302
+            row = AcmeRegistration.objects.first()
+            assert row is not None and row.status == "queued"
+            status = acme_account_register_task.apply(args=[row.pk]).get()  # what the worker runs
+            return status, html.unescape(staff_client.get("/settings/").content.decode())
+
+        status, page = register()
+        assert status == "failed" and "You must agree to the CA's Terms of Service" in page
+        assert 'read them: <span class="muted">data:text/plain' in page and 'href="data:' not in page
         assert not AcmeAccount.objects.exists()
-        untrusted = staff_client.post("/settings/acme-account/", {**form, "ca_bundle": "", "agree_tos": "on"})
-        assert "TLS verification" in untrusted.content.decode()
-        done = staff_client.post("/settings/acme-account/", {**form, "agree_tos": "on"}, follow=True)
-        assert "Registered the ACME account" in done.content.decode()
+        status, page = register(ca_bundle="", agree_tos="on")
+        assert status == "failed" and f"TLS verification of {stack.pebble.directory_url} failed" in page
+        status, page = register(agree_tos="on")
+        assert status == "registered" and "registered</span>" in page
         account = AcmeAccount.objects.get()
         assert account.uri.startswith(stack.pebble.directory_url.rsplit("/", 1)[0])
         assert b"PRIVATE KEY" not in bytes(account.key.sealed_pem)
+        assert 'agreed: <span class="muted">data:text/plain' in page and 'href="data:' not in page
 
 
 # ---------------------------------------------------------------- a broker that does not answer
