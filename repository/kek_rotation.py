@@ -30,8 +30,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Model, QuerySet
 
 from certpanel.files import create_atomically, fsync_path, write_atomically
 from repository.errors import KeyStoreError
@@ -48,7 +50,16 @@ from repository.keystore import (
     sealed_kek_id,
     unseal,
 )
-from repository.models import PrivateKey
+from repository.models import AcmeRegistration, PrivateKey
+
+# Every column holding a blob sealed under the KEK: private keys, and the EAB HMAC of a registration still queued
+# (erased once the registration ends). Empty blobs are skipped.
+SEALED: tuple[tuple[type[Model], str], ...] = ((PrivateKey, "sealed_pem"), (AcmeRegistration, "eab_hmac_sealed"))
+
+
+def _sealed(model: type[Model], field: str) -> QuerySet[Any]:
+    return model._default_manager.exclude(**{field: b""})
+
 
 # A pass that still finds keys under another KEK (sealed by a process that read the ring just before step 2) is
 # followed by another; more than this many means something keeps sealing under the old key.
@@ -103,18 +114,22 @@ def _refuse_a_pointless_or_conflicting_rotation(new_kek: bytes, *, configured: b
 def _check_every_key_opens(keks: dict[bytes, bytes]) -> int:
     """The number of stored keys; KeyStoreError naming the first one no known KEK opens (nothing written yet)."""
     count = 0
-    for pk, blob in PrivateKey.objects.order_by("pk").values_list("pk", "sealed_pem").iterator(chunk_size=500):
-        count += 1
-        kek = keks.get(sealed_kek_id(blob))
-        try:
-            if kek is None:
-                raise KeyStoreError(f"it is sealed under key-encryption key {sealed_kek_id(blob).hex()}")
-            unseal(blob, kek=kek)
-        except KeyStoreError as exc:
-            raise KeyStoreError(
-                f"Private key #{pk} cannot be opened with the panel's key-encryption key ({exc}); "
-                "rotating would not change that, so nothing was changed."
-            ) from None
+    for model, field in SEALED:
+        rows = _sealed(model, field).order_by("pk").values_list("pk", field).iterator(chunk_size=500)
+        for pk, value in rows:
+            blob = bytes(value)
+            count += 1
+            kek = keks.get(sealed_kek_id(blob))
+            try:
+                if kek is None:
+                    raise KeyStoreError(f"it is sealed under key-encryption key {sealed_kek_id(blob).hex()}")
+                unseal(blob, kek=kek)
+            except KeyStoreError as exc:
+                what = "Private key" if model is PrivateKey else str(model._meta.verbose_name).capitalize()
+                raise KeyStoreError(
+                    f"{what} #{pk} cannot be opened with the panel's key-encryption key ({exc}); "
+                    "rotating would not change that, so nothing was changed."
+                ) from None
     return count
 
 
@@ -127,26 +142,55 @@ def _reseal(
     total: int,
     progress: Callable[[str], None],
 ) -> int:
-    new_id, last, resealed = kek_id(new_kek), 0, 0
     _durable_commits()
+    resealed = 0
+    for model, field in SEALED:
+        resealed = _reseal_column(
+            model,
+            field,
+            new_kek,
+            keks,
+            batch_size=batch_size,
+            pause=pause,
+            done=resealed,
+            total=total,
+            progress=progress,
+        )
+    return resealed
+
+
+def _reseal_column(
+    model: type[Model],
+    field: str,
+    new_kek: bytes,
+    keks: dict[bytes, bytes],
+    *,
+    batch_size: int,
+    pause: float,
+    done: int,
+    total: int,
+    progress: Callable[[str], None],
+) -> int:
+    new_id, last, resealed = kek_id(new_kek), 0, done
     while True:
         with transaction.atomic():
             rows = list(
-                PrivateKey.objects.select_for_update()
+                _sealed(model, field)
+                .select_for_update()
                 .filter(pk__gt=last)
                 .order_by("pk")
-                .only("pk", "sealed_pem")[:batch_size]
+                .values_list("pk", field)[:batch_size]
             )
             if not rows:
                 return resealed
             changed = 0
-            for row in rows:
-                blob = bytes(row.sealed_pem)
+            for pk, value in rows:
+                blob = bytes(value)
                 if sealed_kek_id(blob) != new_id:
                     plaintext = unseal(blob, kek=keks[sealed_kek_id(blob)])
-                    PrivateKey.objects.filter(pk=row.pk).update(sealed_pem=seal(plaintext, kek=new_kek))
+                    model._default_manager.filter(pk=pk).update(**{field: seal(plaintext, kek=new_kek)})
                     changed += 1
-            last = rows[-1].pk
+            last = rows[-1][0]
         if changed:
             resealed += changed
             progress(f"re-sealed {resealed} of {total} keys")
@@ -155,8 +199,11 @@ def _reseal(
 
 
 def _keys_under_another(new_id: bytes) -> bool:
-    blobs = PrivateKey.objects.values_list("sealed_pem", flat=True).iterator(chunk_size=500)
-    return any(sealed_kek_id(blob) != new_id for blob in blobs)
+    return any(
+        sealed_kek_id(bytes(blob)) != new_id
+        for model, field in SEALED
+        for blob in _sealed(model, field).values_list(field, flat=True).iterator(chunk_size=500)
+    )
 
 
 def _switch(new_kek: bytes, *, configured: bytes) -> bool:

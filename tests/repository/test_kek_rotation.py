@@ -19,7 +19,7 @@ from repository import kek_rotation, keystore
 from repository.errors import KeyStoreError
 from repository.kek_rotation import kek_rotate
 from repository.keystore import kek_id, kek_text, key_load, key_store, sealed_kek_id, spki_sha256
-from repository.models import PrivateKey
+from repository.models import AcmeRegistration, PrivateKey
 from tests.support.factories import ec_key
 from tests.support.panel_world import STACKS, World, world
 from tests.support.processes import ROOT
@@ -303,3 +303,25 @@ def test_rotate_kek_killed_half_way_and_run_again_loses_no_key(panel: World, tmp
     assert _check_keys(panel) == (25, 0, {kek_id(new).hex()})
     assert keystore.decode_kek((panel.data_dir / "key_encryption_key").read_text()) == new
     assert not (panel.data_dir / "key_encryption_key.next").exists()
+
+
+@pytest.mark.django_db
+def test_a_queued_registrations_eab_secret_is_resealed_too(data_dir: Path) -> None:
+    """The EAB HMAC of a registration still waiting for a worker is sealed under the KEK: after the rotation it
+    opens with the new key, or the worker could not register the account once the old key is gone."""
+    expected = _keys(2)
+    hmac = b"c2VjcmV0LWhtYWMta2V5LWZyb20tdGhlLWNh"
+    queued = AcmeRegistration.objects.create(
+        directory_url="https://acme.example.net/directory",
+        eab_kid="kid-1",
+        eab_hmac_sealed=keystore.seal(hmac, kek=keystore.current_kek()),
+    )
+    ended = AcmeRegistration.objects.create(directory_url="https://acme.example.net/directory")  # erased: skipped
+    new = os.urandom(32)
+    done = kek_rotate(new)
+    assert (done.keys, done.resealed) == (3, 3)
+    _finished(data_dir, new, expected)
+    queued.refresh_from_db()
+    assert keystore.unseal(bytes(queued.eab_hmac_sealed), kek=new) == hmac
+    ended.refresh_from_db()
+    assert bytes(ended.eab_hmac_sealed) == b""
