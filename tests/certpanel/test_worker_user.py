@@ -4,6 +4,7 @@ and gunicorn's workers run as that user, on a data dir handed to it; only the su
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -24,15 +25,44 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs
 NOBODY = "nobody"
 
 
-def _runs_as(user: str) -> bool:
-    """Whether this interpreter can run as ``user`` (one installed under /root, as pyenv does, cannot)."""
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _runs_as(user: str, python: str = sys.executable) -> bool:
+    """Whether ``python`` can run the panel as ``user`` (one installed under /root, as pyenv does, cannot)."""
     account = account_of(user)
-    probe = [sys.executable, "-c", "import django, celery"]
+    probe = [python, "-c", "import django, celery, certpanel"]
     try:
-        done = subprocess.run(probe, user=account.uid, group=account.gid, cwd="/", capture_output=True, check=False)
+        done = subprocess.run(probe, user=account.uid, group=account.gid, cwd=ROOT, capture_output=True, check=False)
     except PermissionError:
         return False
     return done.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def nobody_python() -> str:
+    """An interpreter with the runtime requirements that ``nobody`` can run: this one, or else a venv in /tmp from
+    Debian's python3 (pyenv's lives under /root, which only root may enter), built once per requirements."""
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    if _runs_as(NOBODY):
+        return sys.executable
+    system = shutil.which("python3", path="/usr/bin")
+    if system is None:
+        pytest.skip("no /usr/bin/python3 to build an interpreter nobody can run")
+    requirements = ROOT / "requirements" / "base.txt"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    venv = Path(tempfile.gettempdir()) / f"certpanel-nobody-venv-{digest}"
+    python = str(venv / "bin" / "python")
+    if not (venv / ".complete").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([system, "-m", "venv", str(venv)], check=True, capture_output=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True, capture_output=True)
+        subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
+        (venv / ".complete").touch()
+    if not _runs_as(NOBODY, python):
+        pytest.skip(f"{NOBODY} cannot run {python} in {ROOT} (is the checkout readable by other users?)")
+    return python
 
 
 def test_children_switch_worker_beat_and_web_workers_only_when_asked() -> None:
@@ -59,15 +89,13 @@ def test_an_unknown_worker_user_is_one_clear_line_before_anything_starts(cli, se
 
 
 @needs_root
-def test_a_child_started_as_the_worker_user_has_its_ids() -> None:
-    if not _runs_as(NOBODY):
-        pytest.skip(f"{sys.executable} cannot be run by {NOBODY} (installed in a private directory)")
+def test_a_child_started_as_the_worker_user_has_its_ids(nobody_python: str) -> None:
     account = account_of(NOBODY)
     where = Path(tempfile.mkdtemp(dir="/tmp"))
     where.chmod(0o777)
     out = where / "ids"
     script = f"import os; open({str(out)!r}, 'w').write(repr((os.getuid(), os.getgid(), os.geteuid())))"
-    child = Child("probe", [sys.executable, "-c", script], account)
+    child = Child("probe", [nobody_python, "-c", script], account)
     supervisor = Supervisor([child])
     supervisor.start()
     assert child.process is not None and child.process.wait(timeout=30) == 0
@@ -123,9 +151,7 @@ KINDS = ((" worker ", "worker"), (" beat ", "beat"), ("gunicorn", "web"))
 
 @needs_root
 @pytest.mark.integration
-def test_runpanel_as_root_runs_the_worker_as_the_configured_user(tmp_path: Path) -> None:
-    if not _runs_as(NOBODY):
-        pytest.skip(f"{sys.executable} cannot be run by {NOBODY} (installed in a private directory)")
+def test_runpanel_as_root_runs_the_worker_as_the_configured_user(tmp_path: Path, nobody_python: str) -> None:
     # The data dir must be reachable by that user: pytest's own temp dirs are root's alone.
     data_dir = Path(tempfile.mkdtemp(prefix="certpanel-worker-user-", dir="/tmp"))
     port, log = free_port(), tmp_path / "panel.log"
@@ -139,7 +165,7 @@ def test_runpanel_as_root_runs_the_worker_as_the_configured_user(tmp_path: Path)
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"):
         env.pop(name, None)
     nobody = account_of(NOBODY)
-    panel = start(["manage.py", "runpanel"], env, log)
+    panel = start(["manage.py", "runpanel"], env, log, python=nobody_python)
     try:
         wait_for(lambda: (_health(port) or {}).get("worker_ok"), timeout=90, what="web and worker", log=log)
         first = _health(port)["worker_last_seen"]  # type: ignore[index]

@@ -40,11 +40,11 @@ def child_env(**extra: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v is not None}
 
 
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(args: list[str], env: dict[str, str], log: Path, *, python: str = sys.executable) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
     # Own session: a test can kill the process and all its children (Celery's prefork pool) at once.
     return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        [python, *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
