@@ -66,6 +66,15 @@ def _issuer_label(cert: x509.Certificate) -> str:
         return "(unreadable name)"
 
 
+def _unusable_key(issuer: x509.Certificate) -> CryptoError | None:
+    """Why signatures cannot be checked with the issuer's key, or None when they can."""
+    try:
+        safe.public_key(issuer)
+    except CryptoError as exc:
+        return exc
+    return None
+
+
 def _signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Whether the issuer's key verifies the certificate's signature; False when its key cannot be used."""
     try:
@@ -110,6 +119,9 @@ def _find_leaf(certificates: list[x509.Certificate], leaf_key: PublicKey | Priva
         for cert in certificates:
             if certificate_has_key(cert, leaf_key):
                 return cert
+        unreadable = next((reason for cert in certificates if (reason := _unusable_key(cert))), None)
+        if unreadable is not None:
+            raise CryptoError(f"None of the certificates matches the private key. {unreadable}")
         raise CryptoError("None of the certificates matches the private key.")
     # The leaf is the end of the path: no other certificate in the upload names it as its issuer. Names only, no
     # signature checks, so this is linear however many certificates share a name.
@@ -221,10 +233,8 @@ def _validity_problem(cert: x509.Certificate, now: datetime) -> str | None:
 def _link_problem(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
     if _issued_by(cert, issuer):
         return None
-    try:
-        safe.public_key(issuer)
-    except CryptoError as exc:
-        return f"The signature of {display_name(cert)} by {display_name(issuer)} cannot be checked: {exc}"
+    if safe.issuer_der(cert) == safe.subject_der(issuer) and (reason := _unusable_key(issuer)):
+        return f"The signature of {display_name(cert)} by {display_name(issuer)} cannot be checked: {reason}"
     return f"{display_name(cert)} is not signed by {display_name(issuer)}."
 
 
@@ -274,10 +284,8 @@ def _served_link_problem(cert: x509.Certificate, issuer: x509.Certificate) -> st
             f"the chain is out of order or wrong: '{_served_name(cert)}' is issued by "
             f"'{_issuer_label(cert)}', but the next certificate served is '{_served_name(issuer)}'"
         )
-    try:
-        safe.public_key(issuer)
-    except CryptoError as exc:
-        return f"the signature of '{_served_name(cert)}' by '{_served_name(issuer)}' cannot be checked: {exc}"
+    if reason := _unusable_key(issuer):
+        return f"the signature of '{_served_name(cert)}' by '{_served_name(issuer)}' cannot be checked: {reason}"
     return (
         f"the chain is broken: '{_served_name(issuer)}' is named as the issuer of '{_served_name(cert)}' "
         "but did not sign it"

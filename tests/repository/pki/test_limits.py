@@ -1,0 +1,196 @@
+"""Tests for repository.pki.limits and where parse applies them: every costly upload is refused, in well under a
+second, with a sentence that says what to do.
+
+Costly files are made by patching the iteration counts of cheap ones (tests/support/hostile.py): the refusal reads
+the counts from the DER, so the file never needs to be really expensive to build.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from repository.errors import CryptoError
+from repository.pki import limits, safe
+from repository.pki.convert import to_pkcs12
+from repository.pki.parse import load_private_key, parse_certificates, parse_pkcs12
+from tests.repository.pki.builders import Pki, pem
+from tests.support.hostile import integer, oid, tlv, with_pkcs8_iterations, with_pkcs12_mac_iterations
+
+TEN_MILLION = 10_000_000
+
+
+@contextmanager
+def quick(limit: float = 0.5) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    assert elapsed < limit, f"took {elapsed:.2f} s"
+
+
+def _refused(call: Callable[[], object], match: str) -> None:
+    with quick(), pytest.raises(CryptoError, match=match):
+        call()
+
+
+def test_a_pkcs12_claiming_ten_million_mac_iterations_is_refused_before_hashing(pki: Pki) -> None:
+    p12 = to_pkcs12(name="m", key=pki.leaf_key, cert=pki.leaf, chain=[], password=b"pw")
+    costly = with_pkcs12_mac_iterations(p12, TEN_MILLION)
+    message = r"^This PKCS#12 file hashes its password 10,000,000 times; the panel opens files of up to 200,000"
+    for password in (b"pw", b"wrong", None):
+        _refused(lambda password=password: parse_pkcs12(costly, password), message)
+    assert with_pkcs12_mac_iterations(p12, 2048) == p12  # the patch finds the MAC's count (cryptography writes 2048)
+
+
+def test_a_pkcs12_whose_encrypted_parts_claim_too_many_iterations_is_refused(pki: Pki) -> None:
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(limits.MAX_KDF_ITERATIONS + 1)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(b"pw")
+    )
+    p12 = pkcs12.serialize_key_and_certificates(b"m", pki.leaf_key, pki.leaf, None, encryption)
+    _refused(lambda: parse_pkcs12(with_pkcs12_mac_iterations(p12, 1), b"pw"), "hashes its password 200,001 times")
+
+
+def test_an_encrypted_key_claiming_ten_million_iterations_is_refused(rsa_key: rsa.RSAPrivateKey) -> None:
+    encrypted = rsa_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+    )
+    costly = with_pkcs8_iterations(encrypted, TEN_MILLION)
+    as_pem = pem_block("ENCRYPTED PRIVATE KEY", costly)
+    for data in (costly, as_pem):
+        _refused(lambda data=data: load_private_key(data, b"pw"), r"^This private key hashes its password 10,000,000")
+        # Without a passphrase nothing is hashed: the admin is asked for it first.
+        _refused(lambda data=data: load_private_key(data, None), r"^The private key is encrypted: enter its")
+
+
+def pem_block(label: str, data: bytes) -> bytes:
+    body = "\n".join(textwrap.wrap(base64.b64encode(data).decode(), 64))
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()
+
+
+def _pbkdf2(iterations: int) -> bytes:
+    return tlv(0x30, oid("1.2.840.113549.1.5.12") + tlv(0x30, tlv(0x04, b"salt") + integer(iterations)))
+
+
+def test_many_affordable_derivations_still_add_up_to_a_refusal() -> None:
+    six = tlv(0x30, b"".join(_pbkdf2(limits.MAX_KDF_ITERATIONS) for _ in range(6)))
+    with quick(), pytest.raises(CryptoError, match=r"too many password-protected parts \(1,200,000 iterations"):
+        limits.refuse_costly_key_derivation(six, what="PKCS#12 file")
+    limits.refuse_costly_key_derivation(tlv(0x30, _pbkdf2(2048) * 5), what="PKCS#12 file")
+
+
+def test_scrypt_work_is_capped() -> None:
+    def scrypt(n: int) -> bytes:
+        params = tlv(0x04, b"salt") + integer(n) + integer(8) + integer(1)
+        return tlv(0x30, oid("1.3.6.1.4.1.11591.4.11") + tlv(0x30, params))
+
+    limits.refuse_costly_key_derivation(scrypt(2**14), what="private key")
+    with pytest.raises(CryptoError, match=r"scrypt at a cost of 8,388,608"):
+        limits.refuse_costly_key_derivation(scrypt(2**20), what="private key")
+
+
+def test_nested_data_parts_are_read_too() -> None:
+    """PKCS#12 wraps SafeContents in OCTET STRINGs inside ``data`` ContentInfos: the count is found there."""
+    inner = tlv(0x30, _pbkdf2(TEN_MILLION))
+    content_info = tlv(0x30, oid("1.2.840.113549.1.7.1") + tlv(0xA0, tlv(0x04, inner)))
+    with pytest.raises(CryptoError, match="10,000,000 times"):
+        limits.refuse_costly_key_derivation(tlv(0x30, integer(3) + content_info), what="PKCS#12 file", pkcs12=True)
+
+
+def test_an_unreadable_structure_is_refused_not_handed_on() -> None:
+    with pytest.raises(CryptoError, match=r"^This PKCS#12 file is damaged: its structure cannot be read\.$"):
+        limits.refuse_costly_key_derivation(b"\x30\x80\x02\x01", what="PKCS#12 file", pkcs12=True)
+
+
+def test_more_certificates_than_the_limit_are_refused_before_decoding(pki: Pki) -> None:
+    many = pem(pki.leaf) * (limits.MAX_CERTIFICATES + 1)
+    _refused(lambda: parse_certificates(many), r"^The upload holds 101 certificates; the panel reads at most 100")
+    garbage = b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n" * 5000
+    _refused(lambda: parse_certificates(garbage), r"^The upload holds 5000 certificates")
+    assert len(parse_certificates(pem(pki.leaf) * limits.MAX_CERTIFICATES)) == 1  # duplicates count, then go
+
+
+def _certificate_with(public_key: rsa.RSAPublicKey) -> x509.Certificate:
+    signer = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "big.example.com")])
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public_key)
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(signer, hashes.SHA256())
+    )
+
+
+def _odd(bits: int) -> int:
+    return secrets.randbits(bits) | (1 << (bits - 1)) | 1
+
+
+@pytest.mark.parametrize(
+    ("bits", "exponent", "message"),
+    [
+        (16384, 65537, "This certificate has an RSA key of 16384 bits (the panel handles RSA keys of up to 8192"),
+        (3072, (1 << 64) + 1, "This certificate has an RSA key with a public exponent of more than 32 bits."),
+    ],
+)
+def test_keys_too_costly_to_check_signatures_with_are_refused(bits: int, exponent: int, message: str) -> None:
+    cert = _certificate_with(rsa.RSAPublicNumbers(exponent, _odd(bits)).public_key())
+    with pytest.raises(CryptoError) as caught:
+        safe.public_key(cert)
+    assert str(caught.value).startswith(message)
+
+
+def _fake_rsa_key(prime_bits: int) -> rsa.RSAPrivateKey:
+    """An RSA key of twice ``prime_bits`` whose "primes" are random odd numbers: consistent in every part a
+    damaged file would break, and instant to make (a real 8192-bit key takes minutes)."""
+    e = 65537
+    while True:
+        p, q = _odd(prime_bits), _odd(prime_bits)
+        lcm = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
+        if math.gcd(e, lcm) == 1 and math.gcd(p, q) == 1:
+            break
+    d = pow(e, -1, lcm)
+    numbers = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q))
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+
+
+def _pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def test_an_oversized_rsa_private_key_is_refused_without_openssls_primality_tests() -> None:
+    big = _pem(_fake_rsa_key(4200))
+    _refused(
+        lambda: load_private_key(big),
+        r"^This RSA private key has 8(399|400) bits; the panel handles RSA keys of up to 8192",
+    )
+
+
+def test_a_damaged_rsa_private_key_is_refused(rsa_key: rsa.RSAPrivateKey) -> None:
+    numbers = rsa_key.private_numbers()
+    damaged = rsa.RSAPrivateNumbers(
+        numbers.p, numbers.q, numbers.d, numbers.dmp1 ^ 2, numbers.dmq1, numbers.iqmp, numbers.public_numbers
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    _refused(lambda: load_private_key(_pem(damaged)), r"^The RSA private key is damaged: its parts do not fit")
+    assert load_private_key(_pem(rsa_key)).private_numbers() == numbers
