@@ -15,6 +15,9 @@ for ``CryptoError``, the one error it raises):
                 certificate covers a name (RFC 6125), as a client connecting to it decides.
 - ``chain``     ordering an upload into leaf + path (issuers looked up by name, never pairwise), verifying it,
                 what is missing, AIA URLs; checking a chain exactly as a server sends it.
+- ``rc2``       RC2-CBC decryption (RFC 2268) for legacy PKCS#12 exports; ``cryptography`` has 128-bit RC2 only.
+- ``pkcs12``    reading PKCS#12 ourselves: every password hashing charged to a budget before it runs, even inside
+                encrypted parts, and the key handed back unchecked by OpenSSL's slow RSA test.
 - ``parse``     reading uploads: PEM/DER/PKCS#7 certificates, bundles, PKCS#12, CSRs, private keys;
                 ``guard``, which turns stray cryptography exceptions into ``CryptoError``.
 - ``generate``  new private keys, self-signed certificates and CSRs.

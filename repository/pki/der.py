@@ -26,17 +26,25 @@ class DerError(ValueError):
 
 @dataclass(frozen=True)
 class Element:
-    """One element: its tag, where its content lies in ``source``, and its children when it is constructed."""
+    """One element: its tag, where its content lies in ``source`` (``start``..``end``) and where its whole
+    encoding does (``head``..``after``), and its children when it is constructed."""
 
     tag: int
     source: bytes
     start: int
     end: int
     children: tuple[Element, ...] = ()
+    head: int = 0
+    after: int = 0
 
     @property
     def content(self) -> bytes:
         return self.source[self.start : self.end]
+
+    @property
+    def encoding(self) -> bytes:
+        """The element as it was encoded: tag, length and content."""
+        return self.source[self.head : self.after]
 
     @property
     def constructed(self) -> bool:
@@ -85,7 +93,7 @@ class _Reader:
         if length is None:
             if not tag & 0x20:
                 raise DerError("indefinite length on a primitive element")
-            return self._indefinite(tag, start, stop, depth)
+            return self._indefinite(tag, pos, start, stop, depth)
         end = start + length
         if end > stop:
             raise DerError("truncated")
@@ -95,16 +103,16 @@ class _Reader:
             while child_pos < end:
                 child, child_pos = self.element(child_pos, end, depth + 1)
                 children.append(child)
-        return Element(tag, self.data, start, end, tuple(children)), end
+        return Element(tag, self.data, start, end, tuple(children), pos, end), end
 
-    def _indefinite(self, tag: int, start: int, stop: int, depth: int) -> tuple[Element, int]:
+    def _indefinite(self, tag: int, head: int, start: int, stop: int, depth: int) -> tuple[Element, int]:
         children: list[Element] = []
         pos = start
         while True:
             if pos + 2 > stop:
                 raise DerError("missing end-of-contents")
             if self.data[pos] == 0 and self.data[pos + 1] == 0:
-                return Element(tag, self.data, start, pos, tuple(children)), pos + 2
+                return Element(tag, self.data, start, pos, tuple(children), head, pos + 2), pos + 2
             child, pos = self.element(pos, stop, depth + 1)
             children.append(child)
 

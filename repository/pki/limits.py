@@ -7,16 +7,14 @@
   exponent costs 8 ms a check), and no CA issues them.
 - Key derivation, the password hashing of PKCS#12 files and encrypted private keys: at most ``MAX_KDF_ITERATIONS``
   per derivation (OpenSSL writes 2,048, ``cryptography`` 20,000, the panel's own exports 50,000; 10 million took
-  5.8 s) and ``MAX_KDF_TOTAL`` for a whole file; scrypt at most ``MAX_SCRYPT_WORK`` (N·r·p; OpenSSL's default is
-  2**17). The counts are read from the DER before ``cryptography`` runs the derivation. A derivation nested inside
-  an encrypted part cannot be seen before decrypting it; no common tool writes one.
+  5.8 s) and ``MAX_KDF_TOTAL`` hash blocks for a whole file (``KdfBudget``); scrypt at most ``MAX_SCRYPT_WORK``
+  (N·r·p; OpenSSL's default is 2**17). Each count is read from the DER before the derivation runs.
+- ``MAX_RC2_BYTES`` decrypted with RC2, the legacy cipher older PKCS#12 exports use, which the panel runs in Python.
 
 Only ``cryptography`` and the stdlib: no Django.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
@@ -30,12 +28,9 @@ MAX_RSA_BITS = 8192
 MAX_RSA_EXPONENT_BITS = 32
 MAX_DSA_BITS = 3072
 MAX_KDF_ITERATIONS = 200_000
-MAX_KDF_TOTAL = 1_000_000
+MAX_KDF_TOTAL = 600_000
 MAX_SCRYPT_WORK = 2**18
-
-# Attempts per PKCS#12 file: the password given, then none and the empty one (see parse._load_pkcs12); each
-# attempt checks the MAC, so its derivation counts that often.
-PKCS12_PASSWORD_ATTEMPTS = 3
+MAX_RC2_BYTES = 64 * 1024
 
 # Algorithm identifiers whose parameters are SEQUENCE { salt, iterationCount, ... }.
 _PBE_WITH_ITERATIONS = frozenset(
@@ -44,8 +39,39 @@ _PBE_WITH_ITERATIONS = frozenset(
     | {"1.2.840.113549.1.5.12"}  # PBKDF2 (inside PBES2 and PBMAC1)
 )
 _SCRYPT = "1.3.6.1.4.1.11591.4.11"
-_PKCS7_DATA = "1.2.840.113549.1.7.1"
-_NESTING = 3  # PFX -> AuthenticatedSafe -> SafeContents
+
+
+class KdfBudget:
+    """The password hashing one file may still cost; ``spend`` refuses a derivation before it runs."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # names the file in the messages: "PKCS#12 file", "private key"
+        self.spent = 0
+
+    def spend(self, iterations: int, *, blocks: int = 1) -> None:
+        """Account for a derivation of ``iterations`` rounds producing ``blocks`` hash blocks."""
+        if iterations < 1:
+            raise CryptoError(f"This {self.what} is damaged: it hashes its password {iterations} times.")
+        if iterations > MAX_KDF_ITERATIONS:
+            raise CryptoError(
+                f"This {self.what} hashes its password {iterations:,} times; the panel opens files of up to "
+                f"{MAX_KDF_ITERATIONS:,} iterations. Export it again with fewer (openssl's default is 2,048)."
+            )
+        self.spent += iterations * blocks
+        if self.spent > MAX_KDF_TOTAL:
+            raise CryptoError(
+                f"This {self.what} holds too many password-protected parts ({self.spent:,} iterations in all; "
+                f"the panel opens files of up to {MAX_KDF_TOTAL:,})."
+            )
+
+    def spend_scrypt(self, work: int) -> None:
+        """An scrypt derivation of N·r·p ``work``; one within its limit counts as one at the iteration limit."""
+        if work > MAX_SCRYPT_WORK:
+            raise CryptoError(
+                f"This {self.what} protects its password with scrypt at a cost of {work:,} (N·r·p); the panel "
+                f"opens files of up to {MAX_SCRYPT_WORK:,}. Export it again with the usual settings."
+            )
+        self.spend(MAX_KDF_ITERATIONS)
 
 
 def refuse_too_many_certificates(count: int) -> None:
@@ -68,71 +94,20 @@ def public_key_problem(key: PublicKey) -> str | None:
     return None
 
 
-def _data_content(item: der.Element) -> bytes | None:
-    """The bytes of a PKCS#7 ``data`` ContentInfo (SEQUENCE { id-data, [0] EXPLICIT OCTET STRING }), else None."""
-    if der.algorithm_oid(item) != _PKCS7_DATA or len(item.children) < 2 or item.children[1].tag != 0xA0:
-        return None
-    wrapped = item.children[1].children
-    if not wrapped or wrapped[0].tag not in (der.OCTET_STRING, der.OCTET_STRING_CONSTRUCTED):
-        return None
-    return der.octets(wrapped[0])
-
-
-def _visible(element: der.Element, budget: der.Budget, depth: int = 0) -> Iterator[der.Element]:
-    """Every element readable without a password, also inside the ``data`` parts PKCS#12 wraps in OCTET STRINGs."""
-    for item in der.walk(element):
-        yield item
-        content = _data_content(item) if depth < _NESTING else None
-        if content:
-            yield from _visible(der.parse(content, budget=budget), budget, depth + 1)
-
-
-def _costs(root: der.Element, budget: der.Budget) -> Iterator[tuple[str, int]]:
-    """(kind, cost) of every key derivation visible in the file."""
-    for item in _visible(root, budget):
-        oid = der.algorithm_oid(item)
-        if oid is None or len(item.children) < 2 or len(item.children[1].children) < 2:
-            continue
-        params = item.children[1].children
-        if oid in _PBE_WITH_ITERATIONS:
-            yield "iterations", der.integer(params[1])
-        elif oid == _SCRYPT and len(params) >= 4:
-            yield "scrypt", der.integer(params[1]) * der.integer(params[2]) * der.integer(params[3])
-
-
-def _mac_iterations(root: der.Element) -> int:
-    """PFX ::= SEQUENCE { version, authSafe, macData MacData OPTIONAL }; MacData's iterations DEFAULT 1."""
-    if len(root.children) < 3:
-        return 0
-    mac_data = root.children[2].children
-    return der.integer(mac_data[2]) if len(mac_data) >= 3 else 1
-
-
-def refuse_costly_key_derivation(data: bytes, *, what: str, pkcs12: bool = False) -> None:
-    """CryptoError when opening ``data`` (a PKCS#12 file or an encrypted private key) would hash its password
-    longer than the limits allow. ``what`` names the file in the message ("PKCS#12 file", "private key")."""
+def refuse_costly_key_derivation(data: bytes, *, what: str) -> None:
+    """CryptoError when opening ``data`` (an encrypted private key) would hash its password longer than the limits
+    allow; every derivation it names is in the clear. ``what`` names the file in the message."""
+    budget = KdfBudget(what)
     try:
-        budget = der.Budget()  # one bound for the file and everything nested in it
-        root = der.parse_prefix(data, budget=budget)
-        costs = list(_costs(root, budget))
-        mac = _mac_iterations(root) if pkcs12 else 0
+        root = der.parse_prefix(data)
+        for item in der.walk(root):
+            oid = der.algorithm_oid(item)
+            if oid is None or len(item.children) < 2 or len(item.children[1].children) < 2:
+                continue
+            params = item.children[1].children
+            if oid in _PBE_WITH_ITERATIONS:
+                budget.spend(der.integer(params[1]))
+            elif oid == _SCRYPT and len(params) >= 4:
+                budget.spend_scrypt(der.integer(params[1]) * der.integer(params[2]) * der.integer(params[3]))
     except der.DerError:
         raise CryptoError(f"This {what} is damaged: its structure cannot be read.") from None
-    for kind, cost in [*costs, ("iterations", mac)]:
-        if kind == "scrypt" and cost > MAX_SCRYPT_WORK:
-            raise CryptoError(
-                f"This {what} protects its password with scrypt at a cost of {cost:,} (N·r·p); the panel "
-                f"opens files of up to {MAX_SCRYPT_WORK:,}. Export it again with the usual settings."
-            )
-        if kind == "iterations" and cost > MAX_KDF_ITERATIONS:
-            raise CryptoError(
-                f"This {what} hashes its password {cost:,} times; the panel opens files of up to "
-                f"{MAX_KDF_ITERATIONS:,} iterations. Export it again with fewer (openssl's default is 2,048)."
-            )
-    # A scrypt derivation within its limit counts as one at the iteration limit.
-    total = mac * PKCS12_PASSWORD_ATTEMPTS + sum(MAX_KDF_ITERATIONS if k == "scrypt" else c for k, c in costs)
-    if total > MAX_KDF_TOTAL:
-        raise CryptoError(
-            f"This {what} holds too many password-protected parts ({total:,} iterations in all; the panel "
-            f"opens files of up to {MAX_KDF_TOTAL:,})."
-        )

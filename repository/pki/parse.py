@@ -23,10 +23,10 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from repository.errors import CryptoError
-from repository.pki import limits, safe
+from repository.pki import limits, pkcs12, safe
 from repository.pki.chain import unique_certificates
 from repository.pki.keytypes import PrivateKey
 from repository.pki.match import certificate_has_key
@@ -34,7 +34,7 @@ from repository.pki.match import certificate_has_key
 _KEY_ENCRYPTED = "The private key is encrypted: enter its passphrase."
 _NO_KEY = "No private key found: expected a PEM or DER private key."
 _NOT_CERT = "This is not a certificate: expected PEM, DER or PKCS#7."
-_NOT_P12 = "This is not a PKCS#12 (.pfx/.p12) file."
+_NOT_P12 = pkcs12.NOT_PKCS12
 _CERT_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
 _PKCS7_LABELS = frozenset({"PKCS7", "PKCS #7 SIGNED DATA", "CMS"})
 _CSR_LABELS = frozenset({"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"})
@@ -377,32 +377,23 @@ def looks_like_pkcs12(data: bytes) -> bool:
     return version is not None and version[0] == 0x02 and version[2] - version[1] == 1 and data[version[1]] == 3
 
 
-def _load_pkcs12(data: bytes, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates:
-    # Unprotected and empty-password files are common; a password typed for them is harmless.
-    attempts = [password] if password else []
-    for attempt in [*attempts, None, b""]:
-        try:
-            return pkcs12.load_pkcs12(data, attempt)
-        except ValueError as exc:
-            # cryptography says "Could not deserialize" for bad structure, "Invalid password" else.
-            if "deserialize" in str(exc).lower():
-                raise CryptoError(_NOT_P12) from exc
-    if password:
-        raise CryptoError("Wrong password for the PKCS#12 file.")
-    raise CryptoError("The PKCS#12 file is password-protected: enter its password.")
+def _certificate_in_pkcs12(data: bytes) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(data)
+    except x509.InvalidVersion:
+        raise CryptoError(_BAD_VERSION) from None
+    except ValueError:
+        raise CryptoError("A certificate in the PKCS#12 file is damaged.") from None
 
 
-@guard("This PKCS#12 file uses an unsupported algorithm; re-export it with AES encryption.")
+@guard(pkcs12.UNSUPPORTED)
 def parse_pkcs12(data: bytes, password: bytes | None) -> Bundle:
     """Key and certificates from a .pfx/.p12, the certificate matching the key first."""
     if not looks_like_pkcs12(bytes(data)):
         raise CryptoError(_NOT_P12)
-    limits.refuse_costly_key_derivation(bytes(data), what="PKCS#12 file", pkcs12=True)
-    p12 = _load_pkcs12(bytes(data), password)
-    limits.refuse_too_many_certificates(len(p12.additional_certs) + (p12.cert is not None))
-    key = supported_key(p12.key) if p12.key is not None else None
-    found = [p12.cert] if p12.cert is not None else []
-    certificates = unique_certificates([c.certificate for c in [*found, *p12.additional_certs]])
+    contents = pkcs12.read(bytes(data), password)  # each password hashing within limits, or refused first
+    key = supported_key(_load_der_key(contents.key, None)) if contents.key is not None else None
+    certificates = unique_certificates([_certificate_in_pkcs12(der) for der in contents.certificates])
     if not certificates:
         raise CryptoError("The PKCS#12 file contains no certificate.")
     if key is not None:

@@ -20,11 +20,15 @@ from pathlib import Path
 import cryptography
 import cryptography_vectors  # requirements/test.txt pins the release matching cryptography's pin
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import pkcs12 as openssl_pkcs12
 from django.test import override_settings
 
 from certpanel.errors import PanelError
 from repository import actions, selectors
 from repository.models import Certificate
+from repository.pki.parse import parse_pkcs12
 from repository.toolbox import tools
 from tests.support.processes import ROOT, child_env, database_url_for_children
 
@@ -161,3 +165,37 @@ def test_a_sample_of_the_corpus_through_a_real_manage_py() -> None:
         if not good:
             failures.append(f"{path.name}: exit {done.returncode}: {done.stderr.strip()[:300]}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_pkcs12_files_of_the_corpus_read_as_openssl_reads_them() -> None:
+    """The panel reads PKCS#12 itself (repository/pki/pkcs12.py): same key, same certificates as OpenSSL's reader,
+    or one of the panel's own refusals (unsupported key types, no certificate). PKITS's 405 files are alike and
+    OpenSSL's reader checks each RSA key for 0.1 s, so a sample of them."""
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    files = list(filter(_is_pkcs12, _corpus()))
+    pkits = [path for path in files if "PKITS_data" in path.parts]
+    sample = [path for path in files if path not in pkits] + random.Random(9).sample(pkits, 60)
+    compared, failures = 0, []
+    for path in sample:
+        data, password = path.read_bytes(), _password(path)
+        try:
+            theirs = openssl_pkcs12.load_pkcs12(data, password)
+        except ValueError:
+            continue  # OpenSSL cannot read it either
+        try:
+            ours = parse_pkcs12(data, password)
+        except PanelError as exc:
+            if "Only RSA, ECDSA and Ed25519" not in str(exc) and "contains no certificate" not in str(exc):
+                failures.append(f"{path.name}: {exc}")
+            continue
+        certificates = [c.certificate for c in ([theirs.cert] if theirs.cert else []) + list(theirs.additional_certs)]
+        same_key = (ours.key is None) == (theirs.key is None) and (
+            ours.key is None
+            or theirs.key is None
+            or ours.key.public_key().public_bytes(Encoding.DER, spki)
+            == theirs.key.public_key().public_bytes(Encoding.DER, spki)
+        )
+        if set(ours.certificates) != set(certificates) or not same_key:
+            failures.append(f"{path.name}: different key or certificates")
+        compared += 1
+    assert compared > 60 and not failures, "\n".join(failures[:20])

@@ -5,7 +5,8 @@
 - ``malformed_issuer_certificate``: an issuer name whose UTF8String is not UTF-8.
 - ``same_subject_bundle``: about 1 MB of self-signed certificates that all share one subject.
 - ``same_name_chain``: certificates sharing one name, each signed by the next: the costliest chain to order.
-- ``with_pkcs12_mac_iterations`` / ``with_pkcs8_iterations``: a file claiming an expensive password hashing.
+- ``with_pkcs12_mac_iterations`` / ``with_pkcs8_iterations``: a file claiming an expensive password hashing;
+  ``pkcs12_hiding_a_costly_key``: one whose costly count sits inside an encrypted part.
 
 Each hostile certificate is signed again after patching (by the issuing CA's key), so everything else about it is
 sound. The DER helpers here are independent of ``repository.pki.der``: the inputs must not depend on the code under
@@ -14,12 +15,15 @@ test. Nothing here is committed key material.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes as PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.x509.oid import ExtensionOID
 
 from tests.support.factories import CA, Key, name
@@ -229,3 +233,30 @@ def with_pkcs8_iterations(encrypted_key_der: bytes, iterations: int) -> bytes:
     """An encrypted PKCS#8 key claiming ``iterations`` for PBKDF2
     (EncryptedPrivateKeyInfo -> PBES2 AlgorithmIdentifier -> params -> PBKDF2 AlgorithmIdentifier -> params)."""
     return _replace_integer_at(encrypted_key_der, [0, 1, 0, 1, 1], iterations)
+
+
+def pkcs12_hiding_a_costly_key(key: Key, password: bytes, iterations: int) -> bytes:
+    """A PKCS#12 file (no MAC) whose only part is encrypted cheaply (PBES2, 2,048 iterations) and holds a shrouded
+    key bag claiming ``iterations``: the costly count cannot be seen before the part is decrypted."""
+    encrypted_key = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )
+    bag = tlv(0x30, oid("1.2.840.113549.1.12.10.1.2") + tlv(0xA0, with_pkcs8_iterations(encrypted_key, iterations)))
+    safe_contents = tlv(0x30, bag)
+    salt, iv = os.urandom(8), os.urandom(16)
+    aes_key = PBKDF2HMAC(hashes.SHA256(), 32, salt, 2048).derive(password)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(safe_contents) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padded) + encryptor.finalize()
+    prf = tlv(0x30, oid("1.2.840.113549.2.9") + b"\x05\x00")
+    pbkdf2 = tlv(0x30, oid("1.2.840.113549.1.5.12") + tlv(0x30, tlv(0x04, salt) + integer(2048) + prf))
+    scheme = tlv(0x30, oid("2.16.840.1.101.3.4.1.42") + tlv(0x04, iv))
+    pbes2 = tlv(0x30, oid("1.2.840.113549.1.5.13") + tlv(0x30, pbkdf2 + scheme))
+    encrypted_content_info = tlv(0x30, oid("1.2.840.113549.1.7.1") + pbes2 + tlv(0x80, ciphertext))
+    encrypted_data = tlv(0x30, oid("1.2.840.113549.1.7.6") + tlv(0xA0, tlv(0x30, integer(0) + encrypted_content_info)))
+    authenticated_safe = tlv(0x30, encrypted_data)
+    auth_safe = tlv(0x30, oid("1.2.840.113549.1.7.1") + tlv(0xA0, tlv(0x04, authenticated_safe)))
+    return tlv(0x30, integer(3) + auth_safe)

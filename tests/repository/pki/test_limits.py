@@ -27,7 +27,14 @@ from repository.pki import limits, safe
 from repository.pki.convert import to_pkcs12
 from repository.pki.parse import load_private_key, parse_certificates, parse_pkcs12
 from tests.repository.pki.builders import Pki, pem
-from tests.support.hostile import integer, oid, tlv, with_pkcs8_iterations, with_pkcs12_mac_iterations
+from tests.support.hostile import (
+    integer,
+    oid,
+    pkcs12_hiding_a_costly_key,
+    tlv,
+    with_pkcs8_iterations,
+    with_pkcs12_mac_iterations,
+)
 
 TEN_MILLION = 10_000_000
 
@@ -63,7 +70,7 @@ def test_a_pkcs12_whose_encrypted_parts_claim_too_many_iterations_is_refused(pki
         .build(b"pw")
     )
     p12 = pkcs12.serialize_key_and_certificates(b"m", pki.leaf_key, pki.leaf, None, encryption)
-    _refused(lambda: parse_pkcs12(with_pkcs12_mac_iterations(p12, 1), b"pw"), "hashes its password 200,001 times")
+    _refused(lambda: parse_pkcs12(p12, b"pw"), "hashes its password 200,001 times")  # the MAC (2,048) ran first
 
 
 def test_an_encrypted_key_claiming_ten_million_iterations_is_refused(rsa_key: rsa.RSAPrivateKey) -> None:
@@ -89,7 +96,7 @@ def _pbkdf2(iterations: int) -> bytes:
 
 def test_many_affordable_derivations_still_add_up_to_a_refusal() -> None:
     six = tlv(0x30, b"".join(_pbkdf2(limits.MAX_KDF_ITERATIONS) for _ in range(6)))
-    with quick(), pytest.raises(CryptoError, match=r"too many password-protected parts \(1,200,000 iterations"):
+    with quick(), pytest.raises(CryptoError, match=r"too many password-protected parts \(800,000 iterations"):
         limits.refuse_costly_key_derivation(six, what="PKCS#12 file")
     limits.refuse_costly_key_derivation(tlv(0x30, _pbkdf2(2048) * 5), what="PKCS#12 file")
 
@@ -104,17 +111,35 @@ def test_scrypt_work_is_capped() -> None:
         limits.refuse_costly_key_derivation(scrypt(2**20), what="private key")
 
 
-def test_nested_data_parts_are_read_too() -> None:
-    """PKCS#12 wraps SafeContents in OCTET STRINGs inside ``data`` ContentInfos: the count is found there."""
-    inner = tlv(0x30, _pbkdf2(TEN_MILLION))
-    content_info = tlv(0x30, oid("1.2.840.113549.1.7.1") + tlv(0xA0, tlv(0x04, inner)))
-    with pytest.raises(CryptoError, match="10,000,000 times"):
-        limits.refuse_costly_key_derivation(tlv(0x30, integer(3) + content_info), what="PKCS#12 file", pkcs12=True)
+def test_a_costly_key_hidden_inside_an_encrypted_part_is_refused_before_its_hashing(
+    ec_key: ec.EllipticCurvePrivateKey,
+) -> None:
+    """OpenSSL would decrypt the part and then hash ten million times; the count is read once it is visible."""
+    hidden = pkcs12_hiding_a_costly_key(ec_key, b"pw", TEN_MILLION)
+    _refused(lambda: parse_pkcs12(hidden, b"pw"), r"^This PKCS#12 file hashes its password 10,000,000 times")
+    affordable = pkcs12_hiding_a_costly_key(ec_key, b"pw", 2048)
+    assert _message(lambda: parse_pkcs12(affordable, b"pw")) == "The PKCS#12 file contains no certificate."
 
 
-def test_an_unreadable_structure_is_refused_not_handed_on() -> None:
-    with pytest.raises(CryptoError, match=r"^This PKCS#12 file is damaged: its structure cannot be read\.$"):
-        limits.refuse_costly_key_derivation(b"\x30\x80\x02\x01", what="PKCS#12 file", pkcs12=True)
+def _message(call: Callable[[], object]) -> str:
+    with pytest.raises(CryptoError) as caught:
+        call()
+    return str(caught.value)
+
+
+def test_an_unreadable_pkcs12_structure_is_refused_not_handed_on() -> None:
+    damaged = b"\x30\x80\x02\x01\x03\x30\x05"
+    assert (
+        _message(lambda: parse_pkcs12(damaged, b"pw")) == "This PKCS#12 file is damaged: its structure cannot be read."
+    )
+
+
+def test_a_pkcs12_with_an_oversized_rsa_key_is_refused_without_openssls_check() -> None:
+    """OpenSSL's reader checks an RSA key with primality tests (9 s at 8192 bits, minutes at 16384)."""
+    p12 = pkcs12.serialize_key_and_certificates(
+        b"big", _fake_rsa_key(4200), None, None, serialization.BestAvailableEncryption(b"pw")
+    )
+    _refused(lambda: parse_pkcs12(p12, b"pw"), r"^This RSA private key has 8(399|400) bits")
 
 
 def test_more_certificates_than_the_limit_are_refused_before_decoding(pki: Pki) -> None:
