@@ -26,12 +26,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from repository.errors import CryptoError
-from repository.pki import limits, pkcs12, safe
+from repository.pki import der, limits, pkcs12, safe
 from repository.pki.chain import unique_certificates
 from repository.pki.keytypes import PrivateKey
 from repository.pki.match import certificate_has_key
 
 _KEY_ENCRYPTED = "The private key is encrypted: enter its passphrase."
+_WRONG_PASSPHRASE = "Wrong passphrase for the private key."
+_ONLY_SUPPORTED = "Only RSA, ECDSA and Ed25519 private keys are supported."
+# rsaEncryption, RSASSA-PSS, id-ecPublicKey, Ed25519: what supported_key accepts, by PKCS#8 algorithm.
+_SUPPORTED_KEY_ALGORITHMS = frozenset(
+    {"1.2.840.113549.1.1.1", "1.2.840.113549.1.1.10", "1.2.840.10045.2.1", "1.3.101.112"}
+)
 _NO_KEY = "No private key found: expected a PEM or DER private key."
 _NOT_CERT = "This is not a certificate: expected PEM, DER or PKCS#7."
 _NOT_P12 = pkcs12.NOT_PKCS12
@@ -99,31 +105,74 @@ def supported_key(key: object) -> PrivateKey:
         return key
     if isinstance(key, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
         return key
-    raise CryptoError("Only RSA, ECDSA and Ed25519 private keys are supported.")
+    raise CryptoError(_ONLY_SUPPORTED)
+
+
+def _key_shape(data: bytes) -> str | None:
+    """What a DER private key is, read before any loader runs: "encrypted" (PKCS#8 EncryptedPrivateKeyInfo),
+    "supported", "unsupported" (a type the panel does not use: loading DH or DSA keys runs OpenSSL's parameter
+    checks, which a crafted prime makes slow), or None when it is not a private key's shape."""
+    try:
+        fields = der.parse_prefix(data, levels=2).children
+    except der.DerError:
+        return None
+    tags = [field.tag for field in fields]
+    if tags[:2] == [der.SEQUENCE, der.OCTET_STRING] and len(fields) == 2:
+        return "encrypted"
+    if tags[:3] == [der.INTEGER, der.SEQUENCE, der.OCTET_STRING]:  # PrivateKeyInfo
+        return "supported" if der.algorithm_oid(fields[1]) in _SUPPORTED_KEY_ALGORITHMS else "unsupported"
+    if len(tags) in (6, 9) and all(tag == der.INTEGER for tag in tags):  # traditional: RSA has 9 integers, DSA 6
+        return "supported" if len(tags) == 9 else "unsupported"
+    if tags[:2] == [der.INTEGER, der.OCTET_STRING]:  # traditional EC (RFC 5915)
+        return "supported"
+    return None
 
 
 def _open_key(
-    load: Callable[[bytes | None], object], passphrase: bytes | None, damaged: str, encrypted_der: bytes | None
+    load: Callable[[bytes | None], object], passphrase: bytes | None, damaged: str, key_der: bytes | None
 ) -> PrivateKey:
     """Load without a password first: that is how cryptography tells us the key is encrypted.
 
-    ``encrypted_der`` is what a PKCS#8 encrypted key would be, read for its password-hashing cost before any
-    passphrase is tried (None for the legacy PEM encryption, which hashes once).
+    ``key_der`` is the key's DER (None for the legacy PEM encryption, which hashes once): its type is read before
+    anything loads it, and an encrypted PKCS#8 key is decrypted here within the password-hashing limits.
     """
-    try:
-        return supported_key(load(None))
-    except TypeError:
-        pass  # encrypted; a passphrase for an unencrypted key is simply not needed
-    except ValueError as exc:
-        raise CryptoError(damaged) from exc
+    shape = _key_shape(key_der) if key_der is not None else None
+    if shape == "unsupported":
+        raise CryptoError(_ONLY_SUPPORTED)
+    if shape != "encrypted":
+        try:
+            return supported_key(load(None))
+        except TypeError:
+            pass  # encrypted; a passphrase for an unencrypted key is simply not needed
+        except ValueError as exc:
+            raise CryptoError(damaged) from exc
     if not passphrase:
         raise CryptoError(_KEY_ENCRYPTED)
-    if encrypted_der is not None:
-        limits.refuse_costly_key_derivation(encrypted_der, what="private key")
+    if key_der is not None and shape == "encrypted":
+        limits.refuse_costly_key_derivation(key_der, what="private key")
+        try:
+            plain = pkcs12.decrypt_private_key(key_der, passphrase)
+        except pkcs12.WrongPassword:
+            raise CryptoError(_WRONG_PASSPHRASE) from None
+        if plain is not None:
+            return _open_decrypted(plain)
     try:
         return supported_key(load(passphrase))
     except ValueError as exc:
-        raise CryptoError("Wrong passphrase for the private key.") from exc
+        raise CryptoError(_WRONG_PASSPHRASE) from exc
+
+
+def _open_decrypted(plain: bytes) -> PrivateKey:
+    """A PrivateKeyInfo this module decrypted: garbage here means the passphrase was wrong after all."""
+    shape = _key_shape(plain)
+    if shape == "unsupported":
+        raise CryptoError(_ONLY_SUPPORTED)
+    if shape is None:
+        raise CryptoError(_WRONG_PASSPHRASE)
+    try:
+        return supported_key(_load_der_key(plain, None))
+    except (ValueError, TypeError):
+        raise CryptoError(_WRONG_PASSPHRASE) from None
 
 
 def _load_der_key(data: bytes, password: bytes | None) -> object:
@@ -156,6 +205,8 @@ def _single_key_block(blocks: list[_PemBlock]) -> _PemBlock:
 def _load_key_block(block: _PemBlock, passphrase: bytes | None) -> PrivateKey:
     if block.label == "OPENSSH PRIVATE KEY":
         raise CryptoError("OpenSSH private keys are not supported: convert with 'ssh-keygen -p -m PKCS8 -f FILE'.")
+    if block.label == "DSA PRIVATE KEY":
+        raise CryptoError(_ONLY_SUPPORTED)
     key_der = _block_der(block, "private key")
     damaged = "The private key PEM block is damaged (bad base64 or DER)."
     if not block.headers:
@@ -207,12 +258,12 @@ def _pem_blocks(data: bytes) -> list[_PemBlock]:
 
 def _block_der(block: _PemBlock, what: str) -> bytes:
     try:
-        der = base64.b64decode(block.body, validate=True)
+        decoded = base64.b64decode(block.body, validate=True)
     except binascii.Error as exc:
         raise CryptoError(f"The {what} PEM block is damaged (bad base64 or DER).") from exc
-    if not der:
+    if not decoded:
         raise CryptoError(f"The {what} PEM block is damaged (bad base64 or DER).")
-    return der
+    return decoded
 
 
 def _rebuild_pem(block: _PemBlock) -> bytes:
@@ -239,11 +290,11 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
             if labels & _KEY_LABELS:
                 raise CryptoError("This is a private key, not a certificate signing request (CSR).")
             raise CryptoError("No certificate signing request (CSR) found.")
-        der = _block_der(csr_blocks[0], "certificate signing request")
+        request_der = _block_der(csr_blocks[0], "certificate signing request")
     else:
-        der = data
+        request_der = data
     try:
-        csr = x509.load_der_x509_csr(der)
+        csr = x509.load_der_x509_csr(request_der)
     except ValueError as exc:
         raise CryptoError("This is not a certificate signing request (CSR).") from exc
     if not csr.is_signature_valid:
@@ -270,22 +321,18 @@ def _certificates_from_block(block: _PemBlock) -> list[x509.Certificate]:
         raise CryptoError(f"The {what} PEM block is damaged (bad base64 or DER).") from exc
 
 
-def _not_a_certificate_der(der: bytes) -> str:
+def _not_a_certificate_der(data: bytes) -> str:
     """Explain what a DER blob is when it is not a certificate."""
-    if looks_like_pkcs12(der):
+    if looks_like_pkcs12(data):
         return "This is a PKCS#12 (.pfx/.p12) file: upload it as PKCS#12 with its password."
     try:
-        x509.load_der_x509_csr(der)
+        x509.load_der_x509_csr(data)
         return "This is a certificate signing request (CSR), not a certificate."
     except ValueError:
         pass
-    try:
-        _load_der_key(der, None)
-    except ValueError:
+    if _key_shape(data) is None:
         return _NOT_CERT
-    except (TypeError, UnsupportedAlgorithm):
-        pass  # encrypted or exotic, but a key all the same
-    return "This is a private key, not a certificate."
+    return "This is a private key, not a certificate."  # by its shape: nothing is loaded
 
 
 def _certificates_from_der(data: bytes) -> list[x509.Certificate]:
@@ -392,8 +439,10 @@ def parse_pkcs12(data: bytes, password: bytes | None) -> Bundle:
     if not looks_like_pkcs12(bytes(data)):
         raise CryptoError(_NOT_P12)
     contents = pkcs12.read(bytes(data), password)  # each password hashing within limits, or refused first
+    if contents.key is not None and _key_shape(contents.key) == "unsupported":
+        raise CryptoError(_ONLY_SUPPORTED)
     key = supported_key(_load_der_key(contents.key, None)) if contents.key is not None else None
-    certificates = unique_certificates([_certificate_in_pkcs12(der) for der in contents.certificates])
+    certificates = unique_certificates([_certificate_in_pkcs12(item) for item in contents.certificates])
     if not certificates:
         raise CryptoError("The PKCS#12 file contains no certificate.")
     if key is not None:

@@ -116,6 +116,13 @@ class _WrongPassword(Exception):
     """A decryption gave no valid padding or structure: the password (or the file) is wrong."""
 
 
+class _Unsupported(CryptoError):
+    """An algorithm this module does not do."""
+
+    def __init__(self) -> None:
+        super().__init__(UNSUPPORTED)
+
+
 def read(data: bytes, password: bytes | None) -> Contents:
     """The key and certificates of a PKCS#12 file; CryptoError with an admin sentence for anything else.
 
@@ -207,7 +214,7 @@ def _password_by_mac(
     iterations = der.integer(mac.children[2]) if len(mac.children) > 2 else 1
     digest = _DIGESTS.get(der.algorithm_oid(digest_info.children[0]) or "")
     if digest is None:
-        raise CryptoError(UNSUPPORTED)  # PBMAC1 and the rare digests OpenSSL 3.0 cannot use either
+        raise _Unsupported  # PBMAC1 and the rare digests OpenSSL 3.0 cannot use either
     expected = der.octets(digest_info.children[1])
     size = getattr(hashlib, digest)().digest_size
     for number, attempt in enumerate(attempts):
@@ -290,7 +297,7 @@ def _decrypt(algorithm: der.Element, data: bytes, password: bytes | None, budget
     elif oid == _PBES2:
         key, iv, cipher, block = _pbes2(algorithm.children[1], password, budget)
     else:
-        raise CryptoError(UNSUPPORTED)
+        raise _Unsupported
     if len(data) % block:
         raise _WrongPassword
     try:
@@ -307,16 +314,16 @@ def _pbes2(
     kdf, scheme = params.children[0], params.children[1]
     scheme_oid = der.algorithm_oid(scheme) or ""
     if der.algorithm_oid(kdf) != _PBKDF2 or scheme_oid not in _PBES2_CIPHERS:
-        raise CryptoError(UNSUPPORTED)
+        raise _Unsupported
     # PBKDF2-params ::= SEQUENCE { salt OCTET STRING, iterationCount, keyLength OPTIONAL, prf DEFAULT hmacWithSHA1 }
     fields = kdf.children[1].children
     if fields[0].tag != der.OCTET_STRING:
-        raise CryptoError(UNSUPPORTED)
+        raise _Unsupported
     salt, iterations = der.octets(fields[0]), der.integer(fields[1])
     prf = next((field for field in fields[2:] if field.tag == der.SEQUENCE), None)
     digest = _HMACS.get(der.algorithm_oid(prf) or "") if prf is not None else "sha1"
     if digest is None:
-        raise CryptoError(UNSUPPORTED)
+        raise _Unsupported
     key_size, cipher = _PBES2_CIPHERS[scheme_oid]
     budget.spend(iterations, blocks=-(-key_size // getattr(hashlib, digest)().digest_size))
     key = hashlib.pbkdf2_hmac(digest, password or b"", salt, iterations, key_size)
@@ -334,3 +341,24 @@ def _unpad(plain: bytes, block: int) -> bytes:
     if not 1 <= pad <= block or plain[-pad:] != bytes([pad]) * pad:
         raise _WrongPassword
     return plain[:-pad]
+
+
+class WrongPassword(Exception):
+    """Raised by ``decrypt_private_key`` when the password does not decrypt the key."""
+
+
+def decrypt_private_key(data: bytes, password: bytes) -> bytes | None:
+    """The PrivateKeyInfo inside an EncryptedPrivateKeyInfo (PKCS#8), decrypted here so that neither the password
+    hashing nor the key it hides escapes the limits; None when its encryption is one this module does not do
+    (scrypt, the DES/MD5 PBES1 schemes), for ``cryptography`` to try."""
+    budget = limits.KdfBudget("private key")
+    try:
+        encrypted = der.parse_prefix(data)
+        algorithm = encrypted.children[0]
+        return _decrypt(algorithm, der.octets(encrypted.children[1]), password, budget)
+    except _Unsupported:
+        return None
+    except _WrongPassword:
+        raise WrongPassword from None
+    except (der.DerError, IndexError):
+        raise CryptoError("This private key is damaged: its structure cannot be read.") from None

@@ -15,18 +15,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dh, ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from repository.errors import CryptoError
 from repository.pki import limits, safe
 from repository.pki.convert import to_pkcs12
 from repository.pki.parse import load_private_key, parse_certificates, parse_pkcs12
-from tests.repository.pki.builders import Pki, pem
+from tests.repository.pki.builders import Pki, needs_openssl, pem, run_openssl
 from tests.support.hostile import (
     integer,
     oid,
@@ -219,3 +220,60 @@ def test_a_damaged_rsa_private_key_is_refused(rsa_key: rsa.RSAPrivateKey) -> Non
     ).private_key(unsafe_skip_rsa_key_validation=True)
     _refused(lambda: load_private_key(_pem(damaged)), r"^The RSA private key is damaged: its parts do not fit")
     assert load_private_key(_pem(rsa_key)).private_numbers() == numbers
+
+
+# RFC 3526 group 14: a well-known 2048-bit safe prime, so a DH key can be made without generating parameters.
+MODP_2048 = int(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B"
+    "302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7EDEE386BFB5A899FA5AE9F24117C4B1FE6"
+    "49286651ECE45B3DC2007CB8A163BF0598DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB9ED529077096966D"
+    "670C354E4ABC9804F1746C08CA18217C32905E462E36CE3BE39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718"
+    "3995497CEA956AE515D2261898FA051015728E5A8AACAA68FFFFFFFFFFFFFFFF",
+    16,
+)
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")  # FFDH is deprecated
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_dh_private_key_is_refused_before_any_loader_checks_its_parameters(
+    monkeypatch: pytest.MonkeyPatch, encrypted: bool
+) -> None:
+    """Loading a DH key runs OpenSSL's parameter checks (60 ms for 1024 bits; a crafted 8192-bit safe prime takes
+    minutes): the type is read from the DER, and the key is never loaded."""
+    x = secrets.randbelow(MODP_2048 - 3) + 2
+    numbers = dh.DHParameterNumbers(MODP_2048, 2)
+    key = dh.DHPrivateNumbers(x, dh.DHPublicNumbers(pow(2, x, MODP_2048), numbers)).private_key()
+    encryption = serialization.BestAvailableEncryption(b"pw") if encrypted else serialization.NoEncryption()
+    data = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, encryption)
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("the key was handed to a loader")
+
+    monkeypatch.setattr(serialization, "load_der_private_key", never)
+    monkeypatch.setattr(serialization, "load_pem_private_key", never)
+    for upload in (data, pem_block("ENCRYPTED PRIVATE KEY" if encrypted else "PRIVATE KEY", data)):
+        _refused(lambda upload=upload: load_private_key(upload, b"pw"), r"^Only RSA, ECDSA and Ed25519 private keys")
+    assert "private key, not a certificate" in _message(lambda: parse_certificates(data))
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        ["-v1", "PBE-SHA1-3DES"],
+        ["-v2", "aes-128-cbc", "-v2prf", "hmacWithSHA1"],
+        ["-v2", "des3"],
+        ["-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA512"],
+        ["-scrypt"],  # not decrypted here: handed to cryptography after the cost check
+    ],
+    ids=lambda scheme: " ".join(scheme),
+)
+def test_openssl_encrypted_keys_open(rsa_key: rsa.RSAPrivateKey, tmp_path: Path, scheme: list[str]) -> None:
+    unencrypted = serialization.NoEncryption()
+    (tmp_path / "key.pem").write_bytes(
+        rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, unencrypted)
+    )
+    run_openssl("pkcs8", "-topk8", *scheme, "-in", "key.pem", "-out", "enc.pem", "-passout", "pass:pw", cwd=tmp_path)
+    data = (tmp_path / "enc.pem").read_bytes()
+    assert load_private_key(data, b"pw").private_numbers() == rsa_key.private_numbers()
+    assert _message(lambda: load_private_key(data, b"nope")) == "Wrong passphrase for the private key."
