@@ -32,6 +32,9 @@ from repository.pki.parse import parse_pkcs12
 from repository.toolbox import tools
 from tests.support.processes import ROOT, child_env, database_url_for_children
 
+# cryptography warns about what the corpus is made of (negative serials, BER, bad string types): expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
 VECTORS = Path(cryptography_vectors.__file__).parent
 SUFFIXES = {".pem", ".der", ".crt", ".cer", ".crl", ".p7b", ".p12", ".pfx", ".key", ".pub", ".csr"}
 WORST_ALLOWED = 2.0  # seconds for one file through one reader; the figure printed is far below
