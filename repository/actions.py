@@ -18,10 +18,10 @@ from repository.acme import schedule
 from repository.errors import CryptoError, InUseError, RepositoryError
 from repository.keystore import key_load, key_store, spki_sha256
 from repository.models import Certificate, CertificateSource, PrivateKey
-from repository.pki import keytypes
+from repository.pki import keytypes, safe
 from repository.pki.chain import order_chain, verify_chain
 from repository.pki.convert import certificate_to_pem, certificates_to_pem, csr_to_pem
-from repository.pki.describe import describe_certificate, describe_csr, fingerprint_sha256
+from repository.pki.describe import describe_certificate, describe_csr, fingerprint_sha256, require_readable
 from repository.pki.generate import SubjectFields, create_csr, create_self_signed, generate_private_key
 from repository.pki.hostnames import normalize_hostname
 from repository.pki.keytypes import key_type_of
@@ -145,10 +145,11 @@ def certificate_create_csr(
 
 
 def _certificates_from(uploads: Sequence[bytes]) -> list[x509.Certificate]:
+    """Every certificate of the uploads, each readable in full: one the panel cannot read is refused by name."""
     certificates: list[x509.Certificate] = []
     for data in uploads:
         certificates.extend(parse_certificates(data))
-    return certificates
+    return require_readable(certificates)
 
 
 def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Outcome:
@@ -157,7 +158,7 @@ def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Ou
     if not certificates:
         raise CryptoError("Upload the certificate the CA sent.")
     entry = _pending(certificate_get(certificate_id))
-    csr_key = load_csr(entry.csr_pem.encode("ascii")).public_key()
+    csr_key = safe.public_key(load_csr(entry.csr_pem.encode("ascii")))
     if not any(public_key_matches(csr_key, cert) for cert in certificates):
         raise CryptoError(
             "The uploaded certificate does not match this CSR's private key: it was issued for a different "
@@ -183,7 +184,7 @@ def _pending(entry: Certificate) -> Certificate:
 
 
 def _pending_entry_for(leaf: x509.Certificate) -> Certificate | None:
-    spki = spki_sha256(leaf.public_key())
+    spki = spki_sha256(safe.public_key(leaf))
     return Certificate.objects.filter(certificate_pem="", key__public_key_sha256=spki).first()
 
 
@@ -209,7 +210,7 @@ def certificate_import(
         if key is not None and not public_key_matches(key, separate):
             raise CryptoError("The certificate file contains a private key that differs from the key file.")
         key = separate
-    certificates = bundle.certificates + (parse_certificates(chain_data) if chain_data else [])
+    certificates = require_readable(bundle.certificates + (parse_certificates(chain_data) if chain_data else []))
     if key is not None and not any(public_key_matches(key, cert) for cert in certificates):
         raise CryptoError("The private key does not match the certificate: they are not a pair.")
     leaf, chain = order_chain(certificates, leaf_key=key)

@@ -15,11 +15,11 @@ from functools import cache
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from certpanel import outbound
 from repository.errors import CryptoError
-from repository.pki.chain import aia_ca_issuers_urls, missing_issuer
+from repository.pki import safe
+from repository.pki.chain import aia_ca_issuers_urls, missing_issuer, subject_label
 from repository.pki.describe import describe_certificate
 from repository.pki.parse import parse_certificates
 
@@ -49,12 +49,13 @@ def trusted_subjects() -> frozenset[bytes]:
                     roots = x509.load_pem_x509_certificates(Path(path).read_bytes())
             except ValueError:
                 continue
-            return frozenset(root.subject.public_bytes() for root in roots)
+            return frozenset(safe.subject_der(root) for root in roots)
     return frozenset()
 
 
 def _is_anchor(cert: x509.Certificate) -> bool:
-    return cert.issuer == cert.subject or cert.issuer.public_bytes() in trusted_subjects()
+    issuer = safe.issuer_der(cert)
+    return issuer == safe.subject_der(cert) or issuer in trusted_subjects()
 
 
 def fetch_certificates(url: str, *, timeout: float) -> list[x509.Certificate]:
@@ -72,13 +73,14 @@ def fetch_certificates(url: str, *, timeout: float) -> list[x509.Certificate]:
 
 def _issuer_from(url: str, child: x509.Certificate, *, timeout: float) -> x509.Certificate:
     for candidate in fetch_certificates(url, timeout=timeout):
-        if candidate.subject == child.issuer:
+        if safe.subject_der(candidate) == safe.issuer_der(child):
             try:
+                describe_certificate(candidate)  # every part readable, or it is no use as a chain certificate
                 child.verify_directly_issued_by(candidate)
-            except (ValueError, TypeError, InvalidSignature):
+            except (CryptoError, *safe.FAILURES):
                 continue
             return candidate
-    raise CryptoError(f"the CA Issuers URL did not serve the issuer of {child.subject.rfc4514_string()}")
+    raise CryptoError(f"the CA Issuers URL did not serve the issuer of {subject_label(child)}")
 
 
 def fetch_wanted(leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> bool:

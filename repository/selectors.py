@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from cryptography import x509
 from django.conf import settings
 from django.db.models import Case, CharField, Model, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from repository.errors import NotFoundError
+from repository.errors import CryptoError, NotFoundError
 from repository.models import AcmeOrder, Certificate, CertificateStatus, KeyExport
 from repository.pki.chain import verify_chain
 from repository.pki.describe import CertificateInfo, certificate_fields, describe_certificate
@@ -117,7 +118,9 @@ def certificate_status(entry: Certificate, *, now: datetime | None = None) -> st
 
 class CertificateDetail(TypedDict):
     """What the certificate page shows besides the row itself. A pending CSR has no certificate to read yet:
-    its ``info`` is None and its ``fields``, ``chain`` and ``chain_problems`` are empty."""
+    its ``info`` is None and its ``fields``, ``chain`` and ``chain_problems`` are empty. A stored certificate the
+    panel cannot read in full (stored before it refused such certificates) has ``info`` None and says why in
+    ``read_problems``; ``fields`` still shows every part that can be read."""
 
     status: str
     usages: list[str]
@@ -129,13 +132,50 @@ class CertificateDetail(TypedDict):
     fields: list[tuple[str, str]]
     chain: list[CertificateInfo]
     chain_problems: list[str]
+    read_problems: list[str]
+
+
+def _read_stored(entry: Certificate) -> tuple[x509.Certificate | None, list[x509.Certificate], list[str]]:
+    """(leaf, chain, why a part cannot be read) from the stored PEM; never raises for what was stored."""
+    if entry.is_pending:
+        return None, [], []
+    try:
+        leaf = parse_certificates(entry.certificate_pem.encode("ascii"))[0]
+    except CryptoError as exc:
+        return None, [], [f"The stored certificate cannot be read: {exc}"]
+    try:
+        chain = parse_certificates(entry.chain_pem.encode("ascii")) if entry.chain_pem else []
+    except CryptoError as exc:
+        return leaf, [], [f"The stored chain cannot be read: {exc}"]
+    return leaf, chain, []
+
+
+def _describe_all(
+    leaf: x509.Certificate | None, chain: list[x509.Certificate]
+) -> tuple[CertificateInfo | None, list[CertificateInfo], list[str]]:
+    """(the leaf's info, the chain's, why a certificate cannot be described): what can be read is shown."""
+    problems: list[str] = []
+    info: CertificateInfo | None = None
+    links: list[CertificateInfo] = []
+    for position, cert in enumerate([leaf, *chain] if leaf is not None else []):
+        try:
+            described = describe_certificate(cert)
+        except CryptoError as exc:
+            which = "This certificate" if position == 0 else f"Chain certificate {position}"
+            problems.append(f"{which} cannot be read in full: {exc}")
+            continue
+        if position == 0:
+            info = described
+        else:
+            links.append(described)
+    return info, links, problems
 
 
 def certificate_detail(entry: Certificate) -> CertificateDetail:
     """The certificate page: the stored PEM read again for its fields and chain check; the newest 20 key exports
     and 10 ACME orders (the ones that renewed it and the one that issued it)."""
-    leaf = None if entry.is_pending else parse_certificates(entry.certificate_pem.encode("ascii"))[0]
-    chain = parse_certificates(entry.chain_pem.encode("ascii")) if leaf is not None and entry.chain_pem else []
+    leaf, chain, read_problems = _read_stored(entry)
+    info, links, describe_problems = _describe_all(leaf, chain)
     return {
         "status": certificate_status(entry),
         "usages": certificate_usages(entry),
@@ -143,11 +183,21 @@ def certificate_detail(entry: Certificate) -> CertificateDetail:
         "key_label": key_description(entry.key.key_type) if entry.key else "",
         "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id").first(),
         "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
-        "info": describe_certificate(leaf) if leaf is not None else None,
+        "info": info,
         "fields": certificate_fields(leaf) if leaf is not None else [],
-        "chain": [describe_certificate(c) for c in chain],
-        "chain_problems": verify_chain(leaf, chain) if leaf is not None else [],
+        "chain": links,
+        "chain_problems": _chain_problems(leaf, chain),
+        "read_problems": read_problems + describe_problems,
     }
+
+
+def _chain_problems(leaf: x509.Certificate | None, chain: list[x509.Certificate]) -> list[str]:
+    if leaf is None:
+        return []
+    try:
+        return verify_chain(leaf, chain)
+    except CryptoError as exc:  # e.g. unreadable validity dates
+        return [f"The chain cannot be checked: {exc}"]
 
 
 def _iso(value: datetime | None) -> str | None:

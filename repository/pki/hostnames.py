@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from repository.errors import CryptoError
+from repository.pki import safe
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -103,17 +104,16 @@ def name_matches(pattern: str, hostname: str) -> bool:
 def covers_name(cert: x509.Certificate, server_name: str) -> bool:
     """Does the certificate name ``server_name``? SANs decide; the CN only when there is no SAN."""
     try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        sans = None
-    except (ValueError, x509.DuplicateExtension):
-        return False  # malformed extensions: no name can be trusted to be covered
+        sans = safe.extension(cert, x509.SubjectAlternativeName)
+        subject = safe.subject(cert) if sans is None else None
+    except CryptoError:
+        return False  # unreadable names: none can be trusted to be covered
     address = ip_literal(server_name)
     if sans is not None:
         if address is not None:
             return address in sans.get_values_for_type(x509.IPAddress)
         return any(name_matches(dns, server_name) for dns in sans.get_values_for_type(x509.DNSName))
-    names = [str(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    names = [str(attr.value) for attr in subject.get_attributes_for_oid(NameOID.COMMON_NAME)] if subject else []
     if address is not None:
         return any(ip_literal(cn) == address for cn in names)
     return any(name_matches(cn, server_name) for cn in names)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from cryptography import x509
 
 from repository.errors import CryptoError
-from repository.pki.chain import order_chain, verify_chain
+from repository.pki.chain import order_chain, subject_label, verify_chain
 from repository.pki.convert import convert as pki_convert
-from repository.pki.describe import certificate_fields, describe_certificate, describe_csr, describe_private_key
+from repository.pki.describe import certificate_fields, describe_csr, describe_private_key
 from repository.pki.keytypes import PrivateKey, key_description
 from repository.pki.match import public_key_matches
 from repository.pki.parse import (
@@ -98,12 +98,11 @@ def key_matches(*, key_data: bytes, other_data: bytes, passphrase: bytes | None 
 
 
 def verify(data: bytes) -> tuple[list[Section], list[str]]:
-    """Like `openssl verify -untrusted`: order what was pasted leaf→root and report every problem."""
+    """Like `openssl verify -untrusted`: order what was pasted leaf→root and report every problem.
+
+    A certificate with a part the panel cannot read is still shown, that part saying why."""
     leaf, chain = order_chain(parse_certificates(data))
-    sections = [
-        Section(f"{n}. {describe_certificate(c).subject}", certificate_fields(c))
-        for n, c in enumerate([leaf, *chain], 1)
-    ]
+    sections = [Section(f"{n}. {subject_label(c)}", certificate_fields(c)) for n, c in enumerate([leaf, *chain], 1)]
     return sections, verify_chain(leaf, chain)
 
 

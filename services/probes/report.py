@@ -12,6 +12,8 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives import serialization
 
+from repository.errors import CryptoError
+from repository.pki import safe
 from repository.pki.chain import verify_served_chain
 from repository.pki.dates import days_left
 from repository.pki.describe import fingerprint_sha256
@@ -57,13 +59,18 @@ def judge(base: ProbeResult, served: Served, *, expected: str, now: datetime) ->
     leaf = served.chain[0]
     served_fp = fingerprint_sha256(leaf)
     matches = served_fp == expected if expected else None
-    hostname_ok = covers_name(leaf, base.server_name)
-    problems = verify_served_chain(served.chain, now=now)
+    served_pem = [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in served.chain]
+    try:
+        safe.check_certificate(leaf)
+        hostname_ok = covers_name(leaf, base.server_name)
+        problems = verify_served_chain(served.chain, now=now)
+        not_after = safe.not_after(leaf)
+    except CryptoError as exc:
+        read = replace(base, served_fingerprint_sha256=served_fp, matches_expected=matches, served_chain_pem=served_pem)
+        return _unreadable(read, exc, expected)
     failures: list[str] = []
     if matches is False:
-        failures.append(
-            f"serves a different certificate (sha256 {served_fp[:12]}…) than the one assigned ({expected[:12]}…)"
-        )
+        failures.append(_different(served_fp, expected))
     if not hostname_ok:
         failures.append(f"the certificate does not cover {base.server_name}")
     failures += problems
@@ -75,8 +82,21 @@ def judge(base: ProbeResult, served: Served, *, expected: str, now: datetime) ->
         hostname_ok=hostname_ok,
         chain_ok=not problems,
         chain_problems=problems,
-        served_chain_pem=[c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in served.chain],
-        days_left=days_left(leaf.not_valid_after_utc, now=now),
-        not_after=leaf.not_valid_after_utc,
+        served_chain_pem=served_pem,
+        days_left=days_left(not_after, now=now),
+        not_after=not_after,
         error="; ".join(failures),
     )
+
+
+def _unreadable(base: ProbeResult, exc: CryptoError, expected: str) -> ProbeResult:
+    """The served certificate has a part the panel cannot read (a GOST key, an x400Address name): say so."""
+    reason = str(exc)
+    failures = [f"the served certificate cannot be checked: {reason[:1].lower()}{reason[1:]}"]
+    if base.matches_expected is False:
+        failures.insert(0, _different(base.served_fingerprint_sha256, expected))
+    return replace(base, error="; ".join(failures))
+
+
+def _different(served_fp: str, expected: str) -> str:
+    return f"serves a different certificate (sha256 {served_fp[:12]}…) than the one assigned ({expected[:12]}…)"

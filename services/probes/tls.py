@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from OpenSSL import SSL
 
+from repository.pki import safe
 from repository.pki.hostnames import ascii_hostname, ip_literal
 from services.probes.starttls import Channel, Deadline, Facts, ProbeFailure
 from services.protocols import Dialogue
@@ -138,7 +139,7 @@ def _handshake(sock: socket.socket, server_name: str, deadline: Deadline) -> Ser
             raise _tls_error(exc) from None
     try:
         chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
-    except ValueError:
+    except safe.FAILURES:
         raise ProbeFailure("the server sent a certificate that cannot be parsed") from None
     served = Served(chain, connection.get_protocol_version_name(), connection.get_cipher_name() or "")
     with contextlib.suppress(SSL.Error):

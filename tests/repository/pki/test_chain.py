@@ -5,6 +5,7 @@ Every key and certificate is generated at test time; no key material is committe
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +24,9 @@ from repository.pki.chain import (
     verify_served_chain,
 )
 from repository.pki.generate import create_self_signed
+from repository.pki.parse import parse_certificates
 from tests.repository.pki.builders import AIA_URL, NOW, Pki, issue, x509_name
+from tests.support import hostile
 from tests.support.factories import CA, make_ca, name
 
 
@@ -225,3 +228,55 @@ def test_served_chain_problems_in_full(served: Served) -> None:
     assert verify_served_chain([served.future, served.ca.intermediate], now=SERVED_NOW) == [
         f"the certificate '{SERVED_NAME}' is not valid until {not_before:%Y-%m-%d %H:%M} UTC"
     ]
+
+
+# --- bounded: issuers by name index, leaf by name count, a budget of signature checks ---------------------------
+
+
+def test_a_megabyte_of_same_subject_certificates_is_refused_in_well_under_a_second() -> None:
+    bundle = hostile.same_subject_bundle()
+    assert len(bundle) > 1_000_000
+    started = time.monotonic()
+    with pytest.raises(CryptoError, match=r"^The upload holds \d{4} certificates; the panel reads at most 100"):
+        order_chain(parse_certificates(bundle))
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_hundred_same_subject_certificates_are_ordered_without_pairwise_checks() -> None:
+    certs = parse_certificates(hostile.same_subject_bundle(100 * 470))[:100]
+    started = time.monotonic()
+    leaf, chain = order_chain(certs)
+    assert (leaf, chain) == (certs[0], [])  # each is self-signed by its own key: no path between them
+    assert verify_chain(leaf, chain) == []
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_same_name_chain_is_ordered_by_signatures() -> None:
+    chain = hostile.same_name_chain(12)
+    shuffled = [chain[0], *reversed(chain[1:])]
+    leaf, path = order_chain(shuffled)
+    assert (leaf, path) == (chain[0], chain[1:])
+    assert verify_chain(leaf, path) == []
+
+
+def test_a_same_name_chain_too_costly_to_order_is_refused_quickly() -> None:
+    chain = hostile.same_name_chain(100)
+    started = time.monotonic()
+    with pytest.raises(CryptoError, match=r"too many of them share the name 'same-chain\.example\.com'"):
+        order_chain([chain[0], *reversed(chain[1:])])
+    assert time.monotonic() - started < 1.0
+
+
+def test_order_chain_refuses_more_certificates_than_the_limit(pki: Pki) -> None:
+    extra = [
+        issue(
+            subject=x509_name(f"n{i}"),
+            public_key=pki.leaf_key.public_key(),
+            issuer=x509_name(f"n{i}"),
+            signing_key=pki.root_key,
+            ca=False,
+        )
+        for i in range(100)
+    ]
+    with pytest.raises(CryptoError, match=r"^The upload holds 101 certificates"):
+        order_chain([pki.leaf, *extra])

@@ -10,6 +10,7 @@ from datetime import timedelta
 from services.probes.report import ProbeResult, judge
 from services.probes.run import probe
 from services.probes.tls import Served
+from tests.support import hostile
 from tests.support.factories import pem
 from tests.support.probe_servers import HOST, NAME, NOW, MiniServer, Pki, fp, ftp, imap, implicit, pop3, smtp
 
@@ -105,3 +106,32 @@ def test_now_is_taken_into_account(serve: Callable[..., MiniServer], pki: Pki) -
     later = pki.leaf.not_valid_after_utc - timedelta(days=3, hours=1)
     result = probe(host=HOST, port=port, protocol="https", server_name=NAME, now=later.replace(tzinfo=None))
     assert result.ok and result.days_left == 3
+
+
+# --- certificates the panel cannot read in full (tests/support/hostile.py) ----------------------------------------
+
+
+def test_judge_says_what_it_cannot_read_in_a_served_certificate(pki: Pki) -> None:
+    for label, (cert, message) in hostile.hostile_certificates(pki.ca).items():
+        served = Served([cert, pki.ca.intermediate], "TLSv1.3", "TLS_AES_256_GCM_SHA384")
+        result = judge(BASE, served, expected=fp(pki.leaf), now=NOW)
+        assert not result.ok, label
+        mismatch, unreadable = result.error.split("; ")
+        assert mismatch.startswith("serves a different certificate") and result.matches_expected is False
+        assert unreadable.startswith("the served certificate cannot be checked: this certificate"), label
+        assert message in unreadable, label
+        assert result.served_fingerprint_sha256 == fp(cert) and len(result.served_chain_pem) == 2
+
+
+def test_served_certificates_with_x400_and_edi_party_names_are_reported_through_a_real_handshake(
+    serve: Callable[..., MiniServer], pki: Pki
+) -> None:
+    # (OpenSSL refuses to serve the malformed issuer, so that one is judged directly only.)
+    for cert in (
+        hostile.x400_san_certificate(pki.ca, NAME, pki.key.public_key()),
+        hostile.edi_party_san_certificate(pki.ca, NAME, pki.key.public_key()),
+    ):
+        server = serve(smtp(), chain=[cert, pki.ca.intermediate])
+        result = probe(host=HOST, port=server.port, protocol="smtp", server_name=NAME, expected_fingerprint=fp(cert))
+        assert not result.ok and result.matches_expected is True
+        assert result.error.startswith("the served certificate cannot be checked: this certificate")
