@@ -24,6 +24,7 @@ from repository.pki.hostnames import (
     normalize_hostname,
 )
 from tests.support.factories import Key, make_ca, name
+from tests.support.probe_servers import self_signed
 
 NAME = "mail.example.com"
 NOW = datetime.now(UTC)
@@ -99,21 +100,6 @@ def test_is_ip_address() -> None:
 
 
 # --- what a client connecting to a name checks -----------------------------------------------------------------
-
-
-def self_signed(key: Key, names: list[str], *, cn: str | None = None, san: bool = True) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name(cn or names[0]))
-        .issuer_name(name(cn or names[0]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=30))
-    )
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-    return builder.sign(key, hashes.SHA256())
 
 
 def with_ips(key: Key, ips: list[str]) -> x509.Certificate:
