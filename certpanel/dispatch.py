@@ -8,6 +8,7 @@ those rows send the work again once the broker answers. So the worst an outage c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,9 +37,16 @@ def dispatch(task: Any, *args: Any, **kwargs: Any) -> bool:
     return True
 
 
-def dispatch_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
-    """Queue once the caller's transaction commits (a worker must be able to load the row it is given)."""
-    transaction.on_commit(lambda: dispatch(task, *args, **kwargs))
+def dispatch_on_commit(task: Any, *args: Any, on_refused: Callable[[], object] | None = None, **kwargs: Any) -> None:
+    """Queue once the caller's transaction commits (a worker must be able to load the row it is given).
+
+    ``on_refused`` runs when the broker did not take it: the caller marks its row for its resume sweep."""
+
+    def hand_over() -> None:
+        if not dispatch(task, *args, **kwargs) and on_refused is not None:
+            on_refused()
+
+    transaction.on_commit(hand_over)
 
 
 def broker_outage_record(error: str) -> None:

@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from certpanel.celery import app as celery_app
-from certpanel.dispatch import dispatch
+from certpanel.dispatch import dispatch_on_commit
 from repository import aia
 from repository.models import Certificate, ChainFetch, ChainFetchStatus
 from repository.pki.chain import missing_issuer
@@ -59,14 +59,9 @@ def chain_fetch_queue(entry: Certificate, leaf: x509.Certificate, chain: Sequenc
         certificate=entry,
         defaults={"status": ChainFetchStatus.QUEUED, "notes": [], "attempts": 0, "dispatched_at": timezone.now()},
     )
-    certificate_id = entry.pk
-    transaction.on_commit(lambda: _hand_over(certificate_id))
+    rows = ChainFetch.objects.filter(certificate_id=entry.pk)
+    dispatch_on_commit(celery_app.signature(TASK), entry.pk, on_refused=lambda: rows.update(dispatched_at=None))
     return True
-
-
-def _hand_over(certificate_id: int) -> None:
-    if not dispatch(celery_app.signature(TASK), certificate_id):
-        ChainFetch.objects.filter(certificate_id=certificate_id).update(dispatched_at=None)
 
 
 def chain_fetches_resume(now: datetime) -> list[int]:

@@ -18,7 +18,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from certpanel.celery import app as celery_app
-from certpanel.dispatch import dispatch
+from certpanel.dispatch import dispatch_on_commit
 from certpanel.errors import PanelError
 from certpanel.outbound import url_check
 from repository.acme.accounts import (
@@ -76,15 +76,12 @@ def acme_registration_create(
             created_by=user,
             dispatched_at=timezone.now(),
         )
-        registration_id = registration.pk
-        transaction.on_commit(lambda: _hand_over(registration_id))
+        rows = AcmeRegistration.objects.filter(pk=registration.pk)
+        dispatch_on_commit(
+            celery_app.signature(TASK), registration.pk, on_refused=lambda: rows.update(dispatched_at=None)
+        )
     log.info("ACME registration #%s at %s queued", registration.pk, directory_url)
     return registration
-
-
-def _hand_over(registration_id: int) -> None:
-    if not dispatch(celery_app.signature(TASK), registration_id):
-        AcmeRegistration.objects.filter(pk=registration_id).update(dispatched_at=None)
 
 
 def acme_registrations_resume(now: datetime) -> list[int]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from celery import Celery
 from django.test import Client
 
-from certpanel.dispatch import broker_label, broker_outage, dispatch
+from certpanel.dispatch import broker_label, broker_outage, dispatch, dispatch_on_commit
 from certpanel.models import BrokerOutage
 from tests.support.processes import free_port
 
@@ -69,3 +70,17 @@ def test_pages_name_the_unavailable_work_queue(staff_client: Client, task_on: ob
 def test_broker_label_hides_the_password(settings: object) -> None:
     settings.CELERY_BROKER_URL = "redis://:hunter2@redis.internal:6380/0"  # type: ignore[attr-defined]
     assert broker_label() == "Redis at redis.internal:6380"
+
+
+def test_dispatch_on_commit_hands_a_refused_task_back_to_its_caller(
+    db: None, task_on: object, django_capture_on_commit_callbacks: Any
+) -> None:
+    """After the commit, a broker that does not answer makes ``on_refused`` run (the caller marks its row for its
+    resume sweep); nothing is sent and nothing runs before the commit."""
+    refused: list[str] = []
+    task = task_on(_nowhere())  # type: ignore[operator]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        dispatch_on_commit(task, on_refused=lambda: refused.append("row marked"))
+        assert refused == []
+    assert len(callbacks) == 1 and refused == ["row marked"]
+    assert broker_outage() is not None
