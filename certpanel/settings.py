@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_htmx",
     "certpanel",
     "repository",
     "services",
@@ -92,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     # A session past its idle or absolute limit ends before anything asks it for a second factor.
     "certpanel.middleware.SessionTimeoutMiddleware",
     "django_otp.middleware.OTPMiddleware",
