@@ -3,6 +3,7 @@ from django.http import HttpRequest
 from certpanel.access.gate import twofactor_pending
 from certpanel.dispatch import broker_label, broker_outage
 from certpanel.heartbeat import heartbeat_last_seen, worker_is_stale
+from certpanel.navigation import nav_items
 from certpanel.notifications import undelivered_summary
 from repository.acme.sweep_watch import sweep_state
 
@@ -16,6 +17,7 @@ def panel(request: HttpRequest) -> dict[str, object]:
     last_seen = heartbeat_last_seen()
     sweep = sweep_state()
     return {
+        "nav_items": nav_items(request),
         "worker_last_seen": last_seen,
         "worker_stale": worker_is_stale(last_seen),
         "sweep_stalled": sweep.stalled,

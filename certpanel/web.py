@@ -11,8 +11,16 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponseBase, QueryDict
 from django.utils.datastructures import MultiValueDict
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.middleware import HtmxDetails
 
 View = Callable[..., HttpResponseBase]
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it, for views that answer htmx with a partial."""
+
+    htmx: HtmxDetails
 
 
 def staff_required(view: View) -> View:
@@ -36,3 +44,12 @@ def form_data(request: HttpRequest) -> tuple[QueryDict | None, MultiValueDict[st
 def acting_user(request: HttpRequest) -> User | None:
     """The logged-in user behind a request, for the actions that record who acted; None when anonymous."""
     return request.user if isinstance(request.user, User) else None
+
+
+def safe_next(request: HttpRequest) -> str:
+    """The panel page a form should return to (`next` in the POST or query), or "" when absent or not ours: a
+    link from elsewhere must not turn the panel into a redirector."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return ""
+    return target
