@@ -40,6 +40,7 @@ def settings_render(
         "registrations": registrations,
         "registering": any(row.status == "queued" for row in registrations),  # the page follows the worker
         "env_recipients": emails.recipients(),
+        "notified": emails.recipients_state(),
         "sweep": sweep_state(),
         "mail_server": mail_server(),
         "undelivered_rows": undelivered(),
