@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from certpanel.dispatch import broker_label
 from certpanel.errors import PanelError
-from certpanel.web import acting_user, form_data, staff_required
+from certpanel.roles import may_administer
+from certpanel.web import acting_user, admin_required, form_data, staff_required
 from repository.acme.forms import NewCertificateForm, RegisterAccountForm
 from repository.acme.orders import acme_order_create, certificate_renew
 from repository.acme.registrations import acme_registration_create
@@ -50,7 +51,10 @@ def letsencrypt(request: HttpRequest) -> HttpResponse:
 @staff_required
 def new_certificate(request: HttpRequest) -> HttpResponse:
     if not acme_accounts_exist():
-        messages.warning(request, "Register an ACME account first (Settings).")
+        if not may_administer(request.user):
+            messages.warning(request, "There is no ACME account yet: an admin registers one under Settings.")
+        else:
+            messages.warning(request, "Register an ACME account first (Settings).")
         return redirect("settings")
     form = NewCertificateForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
@@ -123,7 +127,7 @@ def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> 
 
 @sensitive_post_parameters("eab_hmac_key")
 @require_POST
-@staff_required
+@admin_required
 def account_register(request: HttpRequest) -> HttpResponse:
     """The settings page's "Register an ACME account" form: stored and queued; a worker asks the CA (never this
     request), and the settings page follows the registration to its end."""
