@@ -15,7 +15,7 @@ from repository.actions import certificate_create_self_signed
 from repository.models import Certificate
 from services.models import Deployment, Listener
 
-PASSWORD = "correct-horse-battery"  # noqa: S105 - a test account's
+PASSWORD = "correct-horse-battery"
 
 
 def _client(user: User) -> Client:
