@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import User
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -25,6 +26,10 @@ class AccountError(PanelError):
         self.field = field
 
 
+# ASCII only: a name in the list, in key exports and in the history must not pass for another (a Cyrillic a, say).
+USERNAME = ASCIIUsernameValidator(
+    message="Enter a valid username: letters a to z (no accents), digits and @ . + - _ only."
+)
 LAST_ADMIN = (
     "{name} is the last active admin: make another user an admin first, or no one would be left to manage users "
     "and settings."
@@ -61,6 +66,10 @@ def _not_yourself(user: User, by: User | None, refusal: str) -> None:
 
 def user_create(*, username: str, email: str, role: Role, password: str, by: User | None = None) -> User:
     """A new, active account with its role; the user sets up two-factor login at the first login."""
+    try:
+        USERNAME(username)
+    except ValidationError as exc:
+        raise AccountError(" ".join(exc.messages), field="username") from None
     user = User(username=username, email=email)
     role_set(user, role)
     _password_check(password, user)

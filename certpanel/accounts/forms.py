@@ -7,9 +7,9 @@ from typing import Any
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import User
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
+from certpanel.accounts.actions import USERNAME
 from certpanel.roles import ROLE_CHOICES, Role
 
 
@@ -55,8 +55,8 @@ class PasswordForm(forms.Form):
 class UserCreateForm(PasswordForm):
     username = forms.CharField(
         max_length=150,
-        validators=[UnicodeUsernameValidator()],
-        help_text="Letters, digits and @ . + - _ only; up to 150 characters.",
+        validators=[USERNAME],
+        help_text="Letters a to z (no accents), digits and @ . + - _ only; up to 150 characters.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}),
     )
     email = forms.EmailField(required=False, label="Email (optional)")

@@ -88,6 +88,9 @@ def test_only_admins_open_users_and_change_settings(who: str, request: pytest.Fi
     assert "/settings/notifications/" not in page and "Register an ACME account" not in page
     assert "Send test email" not in page and "Only admins change settings." in page
     assert 'href="/users/' not in _page(client.get("/certificates/"))
+    if who == "operator":  # certificates are theirs, ACME accounts (settings) are not
+        asked = client.get("/certificates/letsencrypt/new/", follow=True)
+        assert "There is no ACME account yet: an admin registers one under Settings." in _page(asked)
 
 
 def test_admin_sees_every_user_with_role_and_the_roles_explained(
@@ -122,8 +125,9 @@ def test_admin_adds_a_user_with_each_role(admin_client: Client) -> None:
     ("fields", "field", "message"),
     [
         ({"username": "ALICE"}, "username", "There is already a user named ALICE."),
-        ({"username": "<script>alert(1)</script>"}, "username", "Enter a valid username."),
+        ({"username": "<script>alert(1)</script>"}, "username", "Enter a valid username"),
         ({"username": "x" * 151}, "username", "at most 150 characters"),
+        ({"username": "\u0430lice"}, "username", "Enter a valid username"),  # a Cyrillic a: looks like alice
         ({"username": "nul\x00byte"}, "username", "Null characters are not allowed."),
         ({"username": ""}, "username", "This field is required."),
         ({"email": "not an address"}, "email", "Enter a valid email address."),
