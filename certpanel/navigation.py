@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from certpanel.roles import may_administer
+
 
 @dataclass(frozen=True)
 class Section:
@@ -25,7 +27,7 @@ SECTIONS = (
     Section("Audit log", "audit"),
     Section("Toolbox", "toolbox"),
     Section("Settings", "settings"),
-    Section("Users", "admin:index", admins_only=True),
+    Section("Users", "users:list", admins_only=True),
 )
 
 
@@ -44,7 +46,7 @@ def nav_items(request: HttpRequest) -> list[NavItem]:
     """The sections this user sees, the one the page belongs to marked current."""
     items = []
     for section in SECTIONS:
-        if section.admins_only and not request.user.is_superuser:
+        if section.admins_only and not may_administer(request.user):
             continue
         try:
             url = reverse(section.url_name)

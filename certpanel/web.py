@@ -1,4 +1,4 @@
-"""View helpers every app shares: who may change things, and binding forms to a request."""
+"""View helpers every app shares: who may change things (certpanel/roles.py), and binding forms to a request."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
+from certpanel.roles import may_administer, may_change
+
 View = Callable[..., HttpResponseBase]
 
 
@@ -24,12 +26,25 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def staff_required(view: View) -> View:
-    """Everyone logged in may look; only staff may change anything or take keys out."""
+    """Everyone logged in may look; only operators and admins may change certificates and services or take keys
+    out."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff users may change the repository.")
+        if not may_change(request.user):
+            raise PermissionDenied("Your account is read-only: it may look at everything but change nothing.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view: View) -> View:
+    """Users and settings: admins only (operators change certificates and services, read-only users nothing)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not may_administer(request.user):
+            raise PermissionDenied("Only admins may manage users and change settings.")
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from certpanel.access.reauth import reauth_confirm
 from certpanel.errors import PanelError
+from certpanel.roles import may_export_keys
 from certpanel.web import acting_user, form_data, staff_required
 from repository import actions, selectors
 from repository.errors import NotFoundError
@@ -132,7 +133,8 @@ def import_certificate(request: HttpRequest) -> HttpResponse:
 
 def certificate_detail(request: HttpRequest, certificate_id: int) -> HttpResponse:
     entry = _entry_or_404(certificate_id)
-    context: dict[str, Any] = {"entry": entry, "export_form": ExportForm(), **selectors.certificate_detail(entry)}
+    export_form = ExportForm(keys=may_export_keys(request.user))
+    context: dict[str, Any] = {"entry": entry, "export_form": export_form, **selectors.certificate_detail(entry)}
     if entry.is_pending:
         context["complete_form"] = CompleteForm()
     return render(request, "repository/detail.html", context)
@@ -161,11 +163,15 @@ def complete(request: HttpRequest, certificate_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
     entry = _entry_or_404(certificate_id)
-    form = ExportForm(request.POST)
+    keys = may_export_keys(request.user)
+    if not keys and request.POST.get("export_format") in SECRET_FORMATS:
+        raise PermissionDenied(
+            "Your account is read-only: it may download certificates and chains, never a private key. "
+            "Ask an admin or an operator."
+        )
+    form = ExportForm(request.POST, keys=keys)
     if form.is_valid():
         export_format = form.cleaned_data["export_format"]
-        if export_format in SECRET_FORMATS and not request.user.is_staff:
-            raise PermissionDenied("Only staff users may export private keys.")
         # A private key leaves only after its user proved who they are, recently: a stolen session is not enough.
         reauth_form = reauth_confirm(request) if export_format in SECRET_FORMATS else None
         if reauth_form is not None:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from certpanel.dispatch import broker_label
 from certpanel.errors import PanelError
-from certpanel.web import HtmxHttpRequest, acting_user, form_data, safe_next, staff_required
+from certpanel.web import HtmxHttpRequest, acting_user, admin_required, form_data, safe_next, staff_required
 from repository.acme.forms import NewCertificateForm, RegisterAccountForm
 from repository.acme.orders import acme_order_create, certificate_renew
 from repository.acme.registrations import acme_registration_agree, acme_registration_create
@@ -138,7 +138,7 @@ def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> 
 
 @sensitive_post_parameters("eab_hmac_key")
 @require_POST
-@staff_required
+@admin_required
 def account_register(request: HttpRequest) -> HttpResponse:
     """The settings page's "Register an ACME account" form: stored and queued; a worker asks the CA (never this
     request), and the settings page follows the registration to its end."""
@@ -193,7 +193,7 @@ def registration_status(request: HtmxHttpRequest, registration_id: int) -> HttpR
 
 @sensitive_post_parameters("eab_hmac_key")
 @require_http_methods(["GET", "POST"])
-@staff_required
+@admin_required
 def registration_agree(request: HttpRequest, registration_id: int) -> HttpResponse:
     """ "I agree and register" under the terms a registration brought back. A refresh (GET) goes back to the page."""
     back = safe_next(request)

@@ -82,6 +82,8 @@ PAGES = [
     ("/services/{listener}/", "Services"),
     ("/toolbox/", "Toolbox"),
     ("/settings/", "Settings"),
+    ("/users/", "Users"),
+    ("/users/add/", "Users"),
 ]
 
 
