@@ -234,7 +234,9 @@ def certificate_create_csr_from(
         old = certificate_get(certificate_id, for_update=True)
         _refuse_second_successor(old)
         protect = passphrase if old.key and old.key.has_passphrase else None
-        entry = _csr_entry(subject=subject, sans=old.sans, key=key, stored_key=stored or key_store(key, passphrase=protect))
+        entry = _csr_entry(
+            subject=subject, sans=old.sans, key=key, stored_key=stored or key_store(key, passphrase=protect)
+        )
         entry.renewed_from, entry.created_by = old, _user(user)
         entry.save()
     log.info("created CSR #%s from certificate #%s", entry.pk, old.pk)
@@ -382,7 +384,9 @@ def certificates_delete_unused(*, certificate_ids: Sequence[int]) -> BulkDeleteO
         try:
             Certificate.objects.filter(pk__in=[entry.pk for entry in doomed]).delete()
         except ProtectedError:
-            raise InUseError("A selected certificate was assigned to a service meanwhile: nothing was deleted.") from None
+            raise InUseError(
+                "A selected certificate was assigned to a service meanwhile: nothing was deleted."
+            ) from None
         shared = set(Certificate.objects.filter(key_id__in=key_ids).values_list("key_id", flat=True))
         for key in PrivateKey.objects.filter(pk__in=key_ids - shared):
             try:

@@ -146,6 +146,10 @@ def certificates_export_public(*, certificate_ids: Sequence[int]) -> ExportFile:
                 archive.writestr(f"{stem}-chain.pem", entry.chain_pem)
             count += 1
     if not count:
-        raise RepositoryError(f"None of the selected entries has a certificate yet ({CertificateStatus.PENDING.label}).")
+        raise RepositoryError(
+            f"None of the selected entries has a certificate yet ({CertificateStatus.PENDING.label})."
+        )
     log.info("exported %d public certificates as a zip", count)
-    return ExportFile(filename="certificates.zip", content=buffer.getvalue(), content_type="application/zip", secret=False)
+    return ExportFile(
+        filename="certificates.zip", content=buffer.getvalue(), content_type="application/zip", secret=False
+    )

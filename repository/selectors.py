@@ -148,7 +148,7 @@ def certificate_counts(*, now: datetime | None = None) -> dict[str, int]:
     """How many entries have each status, and "all": one aggregate query, whatever the repository's size."""
     now = now or timezone.now()
     rows = Certificate.objects.annotate(status=status_expression(now)).values("status").annotate(n=Count("id"))
-    counts = {value: 0 for value in CertificateStatus.values}
+    counts = dict.fromkeys(CertificateStatus.values, 0)
     for row in rows.order_by():
         counts[row["status"]] = row["n"]
     return {**counts, "all": sum(counts.values())}
@@ -165,7 +165,9 @@ def certificates_bulk_delete_preview(certificate_ids: list[int]) -> BulkDeletePr
     entries = (
         Certificate.objects.filter(pk__in=certificate_ids)
         .only(*LIST_COLUMNS)
-        .prefetch_related("listeners", Prefetch("sni_listeners", queryset=_related("sni_listeners").select_related("listener")))
+        .prefetch_related(
+            "listeners", Prefetch("sni_listeners", queryset=_related("sni_listeners").select_related("listener"))
+        )
         .order_by("name", "id")
     )
     preview: BulkDeletePreview = {"unused": [], "used": []}

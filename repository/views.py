@@ -145,18 +145,18 @@ def bulk_export(request: HttpRequest) -> HttpResponse:
 def bulk_delete(request: HttpRequest) -> HttpResponse:
     """The list's "Delete unused": the list posts its selection here and is sent on to the confirmation page
     (GET ?ids=…), which names what goes and what stays because a service uses it; its POST deletes."""
-    ids = _selected_ids(request.POST.getlist("ids") if request.method == "POST" else request.GET.getlist("ids"))
-    back = _list_query(request.POST.get("query", "") if request.method == "POST" else request.GET.get("query", ""))
+    data = request.POST if request.method == "POST" else request.GET
+    ids, query = _selected_ids(data.getlist("ids")), data.get("query", "")
     if not ids:
         messages.error(request, "Select the certificates to delete first.")
-        return redirect(back)
+        return redirect(_list_query(query))
     confirming = request.method == "POST" and "confirm_page" in request.POST
+    if request.method == "POST" and not confirming:  # from the list: on to the confirmation page, a GET
+        params = QueryDict(mutable=True)
+        params.setlist("ids", [str(pk) for pk in ids])
+        params["query"] = query
+        return redirect(reverse("repository:bulk_delete") + "?" + params.urlencode())
     form = BulkDeleteForm(request.POST if confirming else None)
-    if request.method == "POST" and not confirming:
-        query = QueryDict(mutable=True)
-        query.setlist("ids", [str(pk) for pk in ids])
-        query["query"] = request.POST.get("query", "")
-        return redirect(reverse("repository:bulk_delete") + "?" + query.urlencode())
     if confirming and form.is_valid():
         try:
             outcome = actions.certificates_delete_unused(certificate_ids=ids)
@@ -167,9 +167,9 @@ def bulk_delete(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Deleted {len(outcome.deleted)}: {', '.join(outcome.deleted)}.")
             if outcome.kept:
                 messages.warning(request, f"Kept because services use them: {', '.join(outcome.kept)}.")
-            return redirect(back)
+            return redirect(_list_query(query))
     preview = selectors.certificates_bulk_delete_preview(ids)
-    context = {**preview, "form": form, "ids": ids, "query": request.GET.get("query", request.POST.get("query", ""))}
+    context = {**preview, "form": form, "ids": ids, "query": query, "back": _list_query(query)}
     return render(request, "repository/bulk_delete.html", context, status=400 if form.errors else 200)
 
 
@@ -418,9 +418,7 @@ def csr_from_certificate(request: HttpRequest, certificate_id: int) -> HttpRespo
     entry = _entry_or_404(certificate_id)
     if not _takes_new_csr(entry):
         return redirect("repository:detail", entry.pk)
-    form = CsrFromCertificateForm(
-        _posted(request), key_has_passphrase=bool(entry.key and entry.key.has_passphrase)
-    )
+    form = CsrFromCertificateForm(_posted(request), key_has_passphrase=bool(entry.key and entry.key.has_passphrase))
     if request.method == "POST" and form.is_valid():
         try:
             new = actions.certificate_create_csr_from(

@@ -93,9 +93,11 @@ def _progress(order_id: int) -> OrderProgress:
         raise Http404(str(exc)) from None
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 @staff_required
 def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    if request.method != "POST":  # a refresh or a bookmark: back to the certificate, no dead end
+        return redirect("repository:detail", certificate_id)
     asked = timezone.now()
     try:
         order = certificate_renew(certificate_id, user=acting_user(request))

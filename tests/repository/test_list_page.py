@@ -107,7 +107,7 @@ def test_self_signed_issuer_and_same_named_entries_are_told_apart(staff_client: 
     assert sum("mail.example.com" in head for head in rows) == 2
     for entry in (first, second):
         assert f"#{entry.pk} · " in page and entry.fingerprint_sha256[:8] in page
-    assert page.count("<td>self-signed</td>") == 2
+    assert page.count(">self-signed</td>") == 2
     assert "<td>Test Intermediate CA</td>" in next(row for head, row in rows.items() if "www.example.com" in head)
 
 

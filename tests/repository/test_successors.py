@@ -114,7 +114,7 @@ def test_new_csr_from_a_ca_certificate_has_its_subject_and_names(
     assert "Public CAs may now issue at most" in page and f'Renewed from <a href="/certificates/{issued.pk}/">' in page
 
 
-@pytest.mark.parametrize("suffix", ["export/", "complete/"])
+@pytest.mark.parametrize("suffix", ["export/", "complete/", "renew/"])
 def test_get_on_an_action_url_goes_to_the_certificate_page(staff_client: Client, suffix: str) -> None:
     entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
     response = staff_client.get(f"/certificates/{entry.pk}/{suffix}")
