@@ -216,6 +216,19 @@ def certificate_status(entry: Certificate, *, now: datetime | None = None) -> st
     return CertificateStatus.VALID
 
 
+def certificate_successor_kind(entry: Certificate) -> str:
+    """How the panel makes this entry's successor by hand: "renew" (a self-signed certificate, signed again), "csr"
+    (a CA-issued certificate whose key is here: a new CSR for the CA), or "" (a pending CSR, no key, or ACME, which
+    renews itself)."""
+    if entry.is_pending or entry.key_id is None:
+        return ""
+    if entry.source == CertificateSource.SELF_SIGNED:
+        return "renew"
+    if entry.source in (CertificateSource.CSR, CertificateSource.IMPORTED):
+        return "csr"
+    return ""
+
+
 class CertificateDetail(TypedDict):
     """What the certificate page shows besides the row itself. A pending CSR has no certificate to read yet:
     its ``info`` is None and its ``fields``, ``chain`` and ``chain_problems`` are empty. A stored certificate the
@@ -229,6 +242,7 @@ class CertificateDetail(TypedDict):
     key_exports: QuerySet[KeyExport]
     key_label: str
     renewed_by: Certificate | None
+    successor_kind: str
     orders: QuerySet[AcmeOrder]
     info: CertificateInfo | None
     fields: list[tuple[str, str]]
@@ -286,6 +300,7 @@ def certificate_detail(entry: Certificate) -> CertificateDetail:
         "key_exports": entry.key_exports.all()[:20],
         "key_label": key_description(entry.key.key_type) if entry.key else "",
         "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id", "name", "not_after").first(),
+        "successor_kind": certificate_successor_kind(entry),
         "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
         "info": info,
         "fields": certificate_fields(leaf) if leaf is not None else [],

@@ -34,7 +34,7 @@ from repository.forms import (
     RenewSelfSignedForm,
     SelfSignedForm,
 )
-from repository.models import Certificate, CertificateSource, CertificateStatus
+from repository.models import Certificate, CertificateStatus
 from repository.pki.dates import public_ca_validity_note
 
 PAGE_SIZE = 50
@@ -205,7 +205,7 @@ def create_self_signed(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def create_csr(request: HttpRequest) -> HttpResponse:
-    form = CsrForm(*form_data(request))
+    form = CsrForm(*form_data(request), initial={"common_name": settings.CERTPANEL_HOSTNAME})
     if request.method == "POST" and form.is_valid():
         try:
             entry = actions.certificate_create_csr(
@@ -379,7 +379,7 @@ def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
 @staff_required
 def renew_self_signed(request: HttpRequest, certificate_id: int) -> HttpResponse:
     entry = _entry_or_404(certificate_id)
-    if entry.source != CertificateSource.SELF_SIGNED or entry.is_pending:
+    if selectors.certificate_successor_kind(entry) != "renew":
         return redirect("repository:detail", entry.pk)
     lifetime = (entry.not_after - entry.not_before).days if entry.not_after and entry.not_before else 365
     has_passphrase = bool(entry.key and entry.key.has_passphrase)
@@ -416,7 +416,7 @@ def renew_self_signed(request: HttpRequest, certificate_id: int) -> HttpResponse
 @staff_required
 def csr_from_certificate(request: HttpRequest, certificate_id: int) -> HttpResponse:
     entry = _entry_or_404(certificate_id)
-    if not _takes_new_csr(entry):
+    if selectors.certificate_successor_kind(entry) != "csr":
         return redirect("repository:detail", entry.pk)
     form = CsrFromCertificateForm(_posted(request), key_has_passphrase=bool(entry.key and entry.key.has_passphrase))
     if request.method == "POST" and form.is_valid():
@@ -446,12 +446,6 @@ def csr_from_certificate(request: HttpRequest, certificate_id: int) -> HttpRespo
 
 def _posted(request: HttpRequest) -> QueryDict | None:
     return request.POST if request.method == "POST" else None
-
-
-def _takes_new_csr(entry: Certificate) -> bool:
-    """A CA-issued certificate whose key is in the panel: made from a CSR here, or imported with its key."""
-    sources = (CertificateSource.CSR, CertificateSource.IMPORTED)
-    return entry.source in sources and not entry.is_pending and entry.key_id is not None
 
 
 @require_http_methods(["GET", "POST"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -52,7 +53,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
     if not acme_accounts_exist():
         messages.warning(request, "Register an ACME account first (Settings).")
         return redirect("settings")
-    form = NewCertificateForm(*form_data(request))
+    form = NewCertificateForm(*form_data(request), initial={"hostnames": settings.CERTPANEL_HOSTNAME})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         asked = timezone.now()

@@ -15,6 +15,7 @@ from repository.actions import certificate_create_self_signed, certificate_impor
 from repository.keystore import key_load
 from repository.models import Certificate
 from repository.pki.match import public_key_matches
+from services.models import Listener, SniCertificate
 from tests.support.factories import CA, ec_key, key_pem, pem
 
 pytestmark = pytest.mark.django_db
@@ -147,6 +148,29 @@ def test_a_complete_error_shows_on_the_pending_page(staff_client: Client, ca: CA
     assert Certificate.objects.get().is_pending
 
 
-def test_the_self_signed_form_starts_with_the_panels_hostname(staff_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
-    page = staff_client.get("/certificates/new/self-signed/").content.decode()
-    assert f'name="hostname" value="{settings.CERTPANEL_HOSTNAME}"' in page
+@pytest.mark.parametrize(
+    ("url", "field"), [("/certificates/new/self-signed/", "hostname"), ("/certificates/new/csr/", "common_name")]
+)
+def test_new_certificate_forms_start_with_the_panels_hostname(staff_client: Client, settings, url, field) -> None:  # type: ignore[no-untyped-def]
+    page = staff_client.get(url).content.decode()
+    assert f'name="{field}" value="{settings.CERTPANEL_HOSTNAME}"' in page
+
+
+def test_the_certificate_page_links_each_use_to_its_service_and_shows_days_left(staff_client: Client) -> None:
+    entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256", days=30)
+    imaps = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, certificate=entry)
+    smtps = Listener.objects.create(name="SMTPS", protocol="smtps", port=465)
+    SniCertificate.objects.create(listener=smtps, server_name="mail.example.com", certificate=entry)
+    page = staff_client.get(f"/certificates/{entry.pk}/").content.decode()
+    assert f'<a href="/services/{imaps.pk}/">IMAPS</a>' in page
+    assert f'<a href="/services/{smtps.pk}/">SMTPS (mail.example.com)</a>' in page
+    assert "29 days left" in page.split('id="days-left"')[1].split("</p>")[0]
+    assert "/services/replace/" not in page  # shown once services:replace exists
+
+
+@pytest.mark.urls("tests.repository.urls_with_replace")
+def test_the_replace_button_appears_once_services_offers_it(staff_client: Client) -> None:
+    entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
+    Listener.objects.create(name="IMAPS", protocol="imaps", port=993, certificate=entry)
+    page = staff_client.get(f"/certificates/{entry.pk}/").content.decode()
+    assert f'href="/services/replace/?from={entry.pk}">Replace on all these services with…</a>' in page
