@@ -276,3 +276,42 @@ class NotificationForm(forms.Form):
 
     def clean_notify_emails(self) -> str:
         return "\n".join(emails.parse_recipients(self.cleaned_data["notify_emails"]))
+
+
+class _SuccessorForm(forms.Form):
+    """Base of the renewal forms: keep the key or not, and the current key's passphrase when it has one."""
+
+    keep_key = forms.BooleanField(
+        required=False,
+        label="Keep the current private key",
+        help_text="Unticked (recommended): a new key of the same type is generated.",
+    )
+    passphrase = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        label="Current key passphrase",
+        help_text="The current key is protected: its passphrase unlocks it, and a new key gets the same one.",
+    )
+
+    def __init__(self, *args: Any, key_has_passphrase: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if key_has_passphrase:
+            self.fields["passphrase"].required = True
+        else:
+            del self.fields["passphrase"]
+
+    def secret(self) -> bytes | None:
+        return secret_bytes(self.cleaned_data.get("passphrase", ""))
+
+
+class RenewSelfSignedForm(_SuccessorForm):
+    days = forms.IntegerField(min_value=1, max_value=3650, label="Validity (days)")
+    field_order = ["days", "keep_key", "passphrase"]
+
+
+class CsrFromCertificateForm(_SuccessorForm):
+    pass
+
+
+class BulkDeleteForm(forms.Form):
+    confirm = forms.BooleanField(required=True, label="Yes, delete the unused certificates listed above")

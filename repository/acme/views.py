@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -51,7 +52,7 @@ def letsencrypt(request: HttpRequest) -> HttpResponse:
 def new_certificate(request: HttpRequest) -> HttpResponse:
     if not acme_accounts_exist():
         return _account_first(request, RegisterAccountForm())
-    form = NewCertificateForm(*form_data(request))
+    form = NewCertificateForm(*form_data(request), initial={"hostnames": settings.CERTPANEL_HOSTNAME})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         asked = timezone.now()
@@ -108,9 +109,11 @@ def _progress(order_id: int) -> OrderProgress:
         raise Http404(str(exc)) from None
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 @staff_required
 def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    if request.method != "POST":  # a refresh or a bookmark: back to the certificate, no dead end
+        return redirect("repository:detail", certificate_id)
     asked = timezone.now()
     try:
         order = certificate_renew(certificate_id, user=acting_user(request))

@@ -76,6 +76,8 @@ def furnished(db: None) -> dict[str, str]:
 
 
 PAGES = [
+    ("/certificates/", "Repository"),
+    ("/certificates/{certificate}/", "Repository"),
     ("/certificates/letsencrypt/", "Repository"),
     ("/certificates/letsencrypt/new/", "Repository"),
     ("/certificates/new/self-signed/", "Repository"),
