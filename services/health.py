@@ -28,10 +28,12 @@ def days_badge(days: int | None) -> str:
 
 
 def days_text(days: int | None) -> str:
+    """``days`` as repository.pki.dates.days_left counts them (floor: -1 within the first day after expiry)."""
     if days is None:
         return ""
     if days < 0:
-        return f"expired {-days} day{'s' * (days != -1)} ago"
+        since = -days - 1
+        return "expired today" if since == 0 else f"expired {since} day{'s' * (since != 1)} ago"
     return f"{days} day{'s' * (days != 1)} left"
 
 

@@ -43,7 +43,8 @@ def test_a_refused_connection_is_the_one_reason_and_suppresses_the_rest() -> Non
     ("entry", "days", "expected"),
     [
         ({}, 12, ""),
-        ({}, -2, "the certificate expired 2 days ago"),
+        ({}, -3, "the certificate expired 2 days ago"),
+        ({}, -1, "the certificate expired today"),
         ({"ok": False, "matches_expected": False, "hostname_ok": False}, 12, "serves a different certificate"),
         ({"ok": False, "hostname_ok": False}, 12, "does not cover mail.example.com"),
         ({"ok": False, "chain_ok": False, "chain_problems": ["issuer missing", "x"]}, 12, "chain: issuer missing"),
