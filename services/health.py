@@ -146,9 +146,9 @@ def failed_output(log: str) -> str:
 def deployment_outcome(*, status: str, label: str, error: str, log: str) -> str:
     """One sentence: how the deployment ended and why, the cause in the daemon's words when a command failed."""
     if status == "succeeded":
-        return "Succeeded: the port serves the assigned certificate."
+        return "The port serves the assigned certificate."
     if status not in ("rolled_back", "failed"):
-        return f"{label}…"
+        return f"In progress ({label.lower()}): the page follows it."
     cause = failed_output(log)
     reason = error.rstrip(". ") or "no reason was recorded"
     if cause and cause not in reason:

@@ -91,5 +91,5 @@ def test_the_cause_of_a_failed_command_comes_first() -> None:
     outcome = deployment_outcome(status="rolled_back", label="Rolled back", log=DOVECONF_LOG,
                                  error="the configuration check failed; previous files restored")  # fmt: skip
     assert outcome.startswith("Rolled back: the configuration check failed; previous files restored — doveconf")
-    assert deployment_outcome(status="writing", label="Writing files", error="", log="") == "Writing files…"
-    assert deployment_outcome(status="succeeded", label="Succeeded", error="", log="").startswith("Succeeded")
+    assert deployment_outcome(status="writing", label="Writing files", error="", log="") == "In progress (writing files): the page follows it."
+    assert deployment_outcome(status="succeeded", label="Succeeded", error="", log="").startswith("The port serves")
