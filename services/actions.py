@@ -211,7 +211,7 @@ def listener_assign_and_deploy(
 def listeners_replace(
     *, targets: list[str], certificate_id: int, passphrase: bytes | None = None, confirmed: bool = False
 ) -> list[Deployment]:
-    """"Replace on all these services": every listener and SNI name in ``targets`` ("listener:<id>", "sni:<id>")
+    """ "Replace on all these services": every listener and SNI name in ``targets`` ("listener:<id>", "sni:<id>")
     gets the certificate, then a deployment each and a verification after it, in one transaction: either all
     are reassigned and queued, or nothing is."""
     certificate = Certificate.objects.select_related("key").filter(pk=certificate_id).first()

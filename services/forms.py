@@ -93,4 +93,6 @@ class ReplaceForm(forms.Form):
 
     def __init__(self, *args: Any, targets: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["targets"].choices = [(key, key) for key in targets]
+        field = self.fields["targets"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(key, key) for key in targets]

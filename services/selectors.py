@@ -270,9 +270,13 @@ def certificate_covers(certificate: Certificate | None, name: str) -> bool | Non
     if certificate is None:
         return None
     return not fitness(
-        sans=certificate.sans, common_name=certificate.common_name, not_before=None, not_after=None,
-        names=[name], now=timezone.now(),
-    ).warnings  # fmt: skip
+        sans=certificate.sans,
+        common_name=certificate.common_name,
+        not_before=None,
+        not_after=None,
+        names=[name],
+        now=timezone.now(),
+    ).warnings
 
 
 def replace_targets(*, source: Certificate | None, new: Certificate | None) -> list[ReplaceTarget]:

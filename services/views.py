@@ -14,8 +14,8 @@ from certpanel.access.reauth import ReauthForm, reauth_confirm
 from certpanel.errors import PanelError
 from certpanel.web import form_data, staff_required
 from repository.forms import secret_bytes
-from services import actions, selectors
 from repository.models import Certificate
+from services import actions, selectors
 from services.deploy import server_name_of
 from services.errors import ListenerNotFound, NeedsConfirmation
 from services.forms import AssignForm, ListenerForm, ReplaceForm
@@ -45,7 +45,8 @@ def _post_only(request: HttpRequest, to: str, *args: object) -> HttpResponse | N
 
 def _live(request: HttpRequest, page: str, partial: str, context: dict[str, object]) -> HttpResponse:
     """The page, or only its live part when htmx polls it (every 2 s while work is in progress)."""
-    return render(request, partial if request.htmx else page, context)
+    polled = bool(getattr(request, "htmx", False))  # django-htmx's middleware: true for an HX-Request
+    return render(request, partial if polled else page, context)
 
 
 def service_list(request: HttpRequest) -> HttpResponse:
@@ -109,6 +110,7 @@ def service_delete(request: HttpRequest, listener_id: int) -> HttpResponse:
     return render(request, "services/delete.html", context)
 
 
+@sensitive_post_parameters("passphrase")
 @require_http_methods(["GET", "POST"])
 @staff_required
 def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
@@ -246,7 +248,7 @@ def service_replace(request: HttpRequest) -> HttpResponse:
             query = urlencode([("d", d.pk) for d in requested])
             return redirect(f"{reverse('services:replace_progress')}?{query}")
     if form.is_bound:
-        ticked = set(form.data.getlist("targets"))
+        ticked = set(request.POST.getlist("targets"))
         for target in targets:
             target.checked = target.key in ticked
     offers = [] if fixed else selectors.certificates_offered(names=[], current_id=source.pk if source else None)

@@ -34,9 +34,13 @@ def test_replace_on_all_moves_five_listeners_in_one_step_and_follows_them_live(
         listeners = []
         for index in range(5):
             listener = Listener.objects.create(
-                name=f"Mail {index}", protocol="imaps", port=1, daemon="files", server_name="mail.example.com",
+                name=f"Mail {index}",
+                protocol="imaps",
+                port=1,
+                daemon="files",
+                server_name="mail.example.com",
                 certificate=old,
-            )  # fmt: skip
+            )
             files = listener_files(listener).paths
             port = ports.enter_context(FileTlsPort(files["fullchain"], files["key"]))
             Listener.objects.filter(pk=listener.pk).update(port=port.port)

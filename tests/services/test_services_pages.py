@@ -27,15 +27,23 @@ def _text(html: bytes) -> str:
 
 
 def test_the_list_groups_listeners_like_the_secure_ports_table_and_names_the_tls_mode(staff_client: Client) -> None:
-    for name, protocol, port in [("LDAPS", "ldaps", 636), ("FTP", "ftp", 21), ("Webmail HTTPS", "https", 443),
-                                 ("FTPS", "ftps", 990), ("IMAPS", "imaps", 993), ("SMTP", "smtp", 25)]:  # fmt: skip
+    for name, protocol, port in [
+        ("LDAPS", "ldaps", 636),
+        ("FTP", "ftp", 21),
+        ("Webmail HTTPS", "https", 443),
+        ("FTPS", "ftps", 990),
+        ("IMAPS", "imaps", 993),
+        ("SMTP", "smtp", 25),
+    ]:
         Listener.objects.create(name=name, protocol=protocol, port=port)
     page = staff_client.get("/services/").content.decode()
     groups = re.findall(r'<h2 id="group-[a-z]+">(\w+)</h2>', page)
     assert groups == ["Mail", "Webmail", "FTP", "LDAP"]
     mail = page[page.index('data-group="Mail"') : page.index('data-group="Webmail"')]
     assert mail.index(">SMTP<") < mail.index(">IMAPS<")
-    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr id="listener-\d+">.*?>([\w ]+)</a>(.*?)</tr>', page, re.S)}
+    rows = {
+        m.group(1): m.group(2) for m in re.finditer(r'<tr id="listener-\d+">.*?>([\w ]+)</a>(.*?)</tr>', page, re.S)
+    }
     assert "STARTTLS" in rows["FTP"] and "implicit TLS" in rows["FTPS"] and "STARTTLS" in rows["SMTP"]
 
 
@@ -45,8 +53,17 @@ def test_days_left_badges_last_deployment_and_one_reason(staff_client: Client, c
     ftp = Listener.objects.create(name="FTP", protocol="ftp", port=21, certificate=expired)
     ftps = Listener.objects.create(name="FTPS", protocol="ftps", port=990, certificate=soon)
     ftps.last_verify_ok, ftps.last_verified_at = False, datetime.now(UTC)
-    ftps.last_report = [{"server_name": "ftps.example.com", "port": 990, "ok": False, "served_fingerprint_sha256": "",
-                         "hostname_ok": False, "chain_ok": False, "error": "connection refused"}]  # fmt: skip
+    ftps.last_report = [
+        {
+            "server_name": "ftps.example.com",
+            "port": 990,
+            "ok": False,
+            "served_fingerprint_sha256": "",
+            "hostname_ok": False,
+            "chain_ok": False,
+            "error": "connection refused",
+        }
+    ]
     ftps.save()
     Deployment.objects.create(listener=ftp, certificate=expired, status="rolled_back", trigger="manual")
     page = staff_client.get("/services/").content.decode()
@@ -68,7 +85,7 @@ def test_select_refuses_an_expired_certificate_and_marks_the_current_one(staff_c
     assert f'href="?certificate={expired.pk}"' not in listing and "not selectable: expired on" in listing
     assert '<tr class="current">' in listing and "in use here" in listing
     chosen = staff_client.get(f"/services/{listener.pk}/select/?certificate={expired.pk}").content.decode()
-    assert "cannot be used: expired on" in chosen and "<button class=\"primary\">Save" not in chosen
+    assert "cannot be used: expired on" in chosen and '<button class="primary">Save' not in chosen
     refused = staff_client.post(f"/services/{listener.pk}/select/", {"certificate": expired.pk, "confirm": "on"})
     assert refused.status_code == 200 and "clients would refuse it" in refused.content.decode()
     listener.refresh_from_db()
@@ -101,7 +118,9 @@ def test_replace_on_all_moves_five_listeners_and_queues_a_deployment_then_a_veri
     staff_client: Client, ca: CA, django_capture_on_commit_callbacks: Any
 ) -> None:
     old, new = _issued(ca, ["mail.example.com"]), _issued(ca, ["mail.example.com", "*.example.com"])
-    listeners = [Listener.objects.create(name=f"L{i}", protocol="imaps", port=2000 + i, certificate=old) for i in range(4)]
+    listeners = [
+        Listener.objects.create(name=f"L{i}", protocol="imaps", port=2000 + i, certificate=old) for i in range(4)
+    ]
     keep = Listener.objects.create(name="Keep", protocol="imaps", port=3000, certificate=new)
     SniCertificate.objects.create(listener=keep, server_name="mail.example.com", certificate=old)
     Listener.objects.create(name="Elsewhere", protocol="imaps", port=3001)
