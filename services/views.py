@@ -184,9 +184,9 @@ def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
+    """One listener: queued for a worker (a probe is outbound traffic, never made inside a request)."""
     if moved := _post_only(request, "services:detail", listener_id):
         return moved
-    """One listener: queued for a worker (a probe is outbound traffic, never made inside a request)."""
     listener = _listener(listener_id)
     actions.listener_verify_queue(listener)
     messages.info(request, f"Verification of {listener.name} queued: the result appears here as it comes.")
