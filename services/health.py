@@ -37,25 +37,32 @@ def days_text(days: int | None) -> str:
     return f"{days} day{'s' * (days != 1)} left"
 
 
-def one_reason(report: Sequence[Mapping[str, Any]], *, certificate_days: int | None = None) -> str:
-    """The one reason a verified listener is not OK ("" when it is), in the order an admin fixes things:
+def one_reason(
+    report: Sequence[Mapping[str, Any]], *, certificate_days: int | None = None, failed_deployment: str = ""
+) -> str:
+    """The one reason a listener is not OK ("" when it is), in the order an admin fixes things:
 
     1. a name the port did not answer with a certificate for (refused, timed out, no STARTTLS, handshake
        failed): that alone, since nothing else could be checked;
     2. the assigned certificate has expired;
-    3. the port serves another certificate than the assigned one;
-    4. the served certificate does not cover the name asked for;
-    5. the served chain is incomplete or invalid;
-    6. whatever else the probe reported.
+    3. its newest deployment did not succeed (then the port still serves the previous certificate: that is the
+       symptom, this the cause);
+    4. the port serves another certificate than the assigned one;
+    5. the served certificate does not cover the name asked for;
+    6. the served chain is incomplete or invalid;
+    7. whatever else the probe reported.
 
-    ``report`` is a listener's stored ``last_report`` (services/verification.py); ``certificate_days`` the days
-    left of the assigned certificate.
+    ``report`` is a listener's stored ``last_report`` (services/verification.py, [] when never verified);
+    ``certificate_days`` the days left of the assigned certificate; ``failed_deployment`` how the newest
+    deployment ended when it did not succeed ("Rolled back: …").
     """
     for entry in report:
         if not entry.get("served_fingerprint_sha256"):
             return f"unreachable: {_where(entry)} — {entry.get('error') or 'no certificate was served'}"
     if certificate_days is not None and certificate_days < 0:
         return f"the certificate {days_text(certificate_days)}"
+    if failed_deployment:
+        return f"last deployment {failed_deployment[:1].lower()}{failed_deployment[1:]}"
     for entry in report:
         if entry.get("matches_expected") is False:
             return f"{_where(entry)} serves a different certificate than the one assigned (not deployed yet?)"

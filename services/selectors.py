@@ -18,7 +18,7 @@ from services.daemons.base import SnippetContext
 from services.deploy import listener_files, server_name_of
 from services.errors import ListenerNotFound
 from services.health import Fitness, days_badge, days_text, deployment_outcome, fitness, one_reason
-from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, Listener, SniCertificate
+from services.models import FINAL_DEPLOYMENT_STATUSES, Deployment, DeploymentStatus, Listener, SniCertificate
 from services.protocols import BY_CODE, GROUPS, PROTOCOLS, Protocol
 
 
@@ -124,13 +124,15 @@ def listener_row(
 ) -> ListenerRow:
     certificate = listener.certificate
     days = days_left(certificate.not_after, now=now) if certificate and certificate.not_after else None
-    reason = ""
-    if listener.last_verify_ok is False:
-        reason = one_reason(listener.last_report, certificate_days=days) or "the last verification failed"
-    elif certificate is None:
+    failed = ""
+    if last is not None and last.status in (DeploymentStatus.ROLLED_BACK, DeploymentStatus.FAILED):
+        failed = f"{last.get_status_display()}: {last.error.rstrip('. ')}"
+    report = listener.last_report if listener.last_verify_ok is False else []
+    reason = one_reason(report, certificate_days=days, failed_deployment=failed)
+    if not reason and listener.last_verify_ok is False:
+        reason = "the last verification failed"
+    if certificate is None:
         reason = "no certificate assigned"
-    elif days is not None and days < 0:
-        reason = f"the certificate {days_text(days)}"
     return ListenerRow(
         listener=listener,
         protocol=BY_CODE.get(listener.protocol),

@@ -251,8 +251,11 @@ def service_replace(request: HttpRequest) -> HttpResponse:
         ticked = set(request.POST.getlist("targets"))
         for target in targets:
             target.checked = target.key in ticked
-    offers = [] if fixed else selectors.certificates_offered(names=[], current_id=source.pk if source else None)
+    names = sorted({name for target in targets if target.checked for name in target.strict_names})
+    offers = [] if fixed else selectors.certificates_offered(names=names, current_id=source.pk if source else None)
+    daemons = sorted({target.listener.get_daemon_display() for target in targets})
     context = {
+        "daemons": ", ".join(daemons),
         "source": source,
         "fixed": fixed,
         "picked": picked,

@@ -54,6 +54,13 @@ def test_tls_mode_is_named(code: str, mode: str) -> None:
     assert BY_CODE[code].tls_mode == mode
 
 
+def test_a_failed_deployment_is_the_cause_a_different_served_certificate_the_symptom() -> None:
+    different = {**GOOD, "ok": False, "matches_expected": False}
+    reason = one_reason([different], certificate_days=20, failed_deployment="Rolled back: the reload failed")
+    assert reason == "last deployment rolled back: the reload failed"
+    assert one_reason([], certificate_days=20) == ""
+
+
 def test_a_refused_connection_is_the_one_reason_and_suppresses_the_rest() -> None:
     refused = {
         **GOOD,
