@@ -201,6 +201,7 @@ def listener_assign_and_deploy(
     certificate = Certificate.objects.filter(pk=certificate_id).first()
     if certificate is None:
         raise ListenerError(f"There is no certificate #{certificate_id}.")
+    sni_name = normalize_hostname(sni_name) if sni_name else ""  # a name that is no hostname is said as such
     where = f"{listener.name}{' for ' + sni_name if sni_name else ''}"
     _fitness_check(certificate, selectors.listener_names(listener, sni_name=sni_name), confirmed=confirmed, where=where)
     with transaction.atomic():

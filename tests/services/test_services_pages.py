@@ -172,3 +172,12 @@ def test_htmx_polls_get_the_live_part_only(staff_client: Client, partial: str) -
     url = f"/services/{listener.pk}/" if partial == "detail" else partial
     body = staff_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "<html" not in body and "every 2s" not in body, "idle: the poll stops"
+
+
+def test_an_sni_name_that_is_no_hostname_is_said_so_before_any_name_check(staff_client: Client, ca: CA) -> None:
+    entry = _issued(ca, ["mail.example.com"])
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, certificate=entry)
+    response = staff_client.post(f"/services/{listener.pk}/select/", {"certificate": entry.pk, "sni_name": "bad host"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "is not a valid hostname" in page and "Tick to confirm" not in page
+    assert not SniCertificate.objects.exists() and not Deployment.objects.exists()
