@@ -165,12 +165,12 @@ def test_the_certificate_page_links_each_use_to_its_service_and_shows_days_left(
     assert f'<a href="/services/{imaps.pk}/">IMAPS</a>' in page
     assert f'<a href="/services/{smtps.pk}/">SMTPS (mail.example.com)</a>' in page
     assert "29 days left" in page.split('id="days-left"')[1].split("</p>")[0]
-    assert "/services/replace/" not in page  # shown once services:replace exists
-
-
-@pytest.mark.urls("tests.repository.urls_with_replace")
-def test_the_replace_button_appears_once_services_offers_it(staff_client: Client) -> None:
-    entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
-    Listener.objects.create(name="IMAPS", protocol="imaps", port=993, certificate=entry)
-    page = staff_client.get(f"/certificates/{entry.pk}/").content.decode()
     assert f'href="/services/replace/?from={entry.pk}">Replace on all these services with…</a>' in page
+    assert f'href="/services/replace/?certificate={entry.pk}">Use it on services…</a>' in page
+
+
+def test_an_unused_certificate_offers_use_it_on_services_only(staff_client: Client, viewer_client: Client) -> None:
+    entry = certificate_create_self_signed(hostname="mail.example.com", key_type="ec256")
+    page = staff_client.get(f"/certificates/{entry.pk}/").content.decode()
+    assert "Replace on all these services" not in page and "Use it on services…" in page
+    assert "/services/replace/" not in viewer_client.get(f"/certificates/{entry.pk}/").content.decode()
