@@ -7,6 +7,8 @@ from repository.models.acme import (
     AcmeRegistration,
     OrderStatus,
     RegistrationStatus,
+    SweepRun,
+    SweepRunStatus,
 )
 from repository.models.certificates import (
     Certificate,
@@ -35,4 +37,6 @@ __all__ = [
     "PanelSettings",
     "PrivateKey",
     "RegistrationStatus",
+    "SweepRun",
+    "SweepRunStatus",
 ]

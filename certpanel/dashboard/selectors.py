@@ -1,0 +1,188 @@
+"""Reads for the dashboard: a fixed number of queries whatever the number of certificates and listeners.
+
+counts (1 query), timeline (1: a window query, at most STACK rows a day), services matrix (1), recent failures
+(2: orders, deployments; failing probes come from the matrix rows). The health of the worker, beat, broker and
+the outbox (undelivered emails) is what certpanel/context_processors.py already reads for every page's banners:
+the template uses those values, nothing is read twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, F, Q
+from django.db.models.functions import RowNumber, TruncDate
+from django.db.models.expressions import Window
+from django.utils import timezone
+
+from certpanel.dashboard.timeline import DAYS, STACK, Row, Timeline, timeline_layout
+from repository.models import AcmeOrder, Certificate, CertificateStatus, OrderStatus
+from repository.selectors import status_expression
+from services.models import Deployment, DeploymentStatus, Listener
+
+RECENT = 5
+RED_DAYS = 7  # a listener whose certificate ends within a week is red, whatever the probe said
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    key: str  # the certificate list's ?status= value
+    label: str
+    count: int
+
+
+def certificate_counts(*, now: datetime) -> list[StatusCount]:
+    """Certificates by status (as the list computes it) and those whose renewal is failing: one query."""
+    status = status_expression(now)
+    totals = Certificate.objects.annotate(status=status).aggregate(
+        valid=Count("pk", filter=Q(status=CertificateStatus.VALID)),
+        expiring=Count("pk", filter=Q(status=CertificateStatus.EXPIRING)),
+        expired=Count("pk", filter=Q(status=CertificateStatus.EXPIRED)),
+        failing=Count("pk", filter=Q(renewal_failures__gt=0)),
+        pending=Count("pk", filter=Q(status=CertificateStatus.PENDING)),
+    )
+    labels = {
+        "valid": "Valid",
+        "expiring": f"Expiring ≤ {settings.CERTPANEL_EXPIRING_DAYS} days",
+        "expired": "Expired",
+        "failing": "Renewal failing",
+        "pending": "Pending CSR",
+    }
+    return [StatusCount(key, label, int(totals[key] or 0)) for key, label in labels.items()]
+
+
+def expiry_timeline(*, now: datetime) -> Timeline:
+    """Certificates expiring in the next DAYS days (not those already replaced by a renewal): one query that keeps
+    at most STACK a day and counts each day's total with window functions."""
+    day = TruncDate("not_after")
+    rows = (
+        Certificate.objects.filter(not_after__gte=now, not_after__lt=now + timedelta(days=DAYS), renewed_by=None)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[day], order_by=[F("not_after").asc(), F("id").asc()]),
+            day_total=Window(Count("id"), partition_by=[day]),
+        )
+        .filter(rank__lte=STACK)
+        .order_by("not_after", "id")
+        .values_list("id", "name", "not_after", "renew_at", "day_total")
+    )
+    return timeline_layout(
+        (Row(*values) for values in rows), today=now.date(), expiring_days=settings.CERTPANEL_EXPIRING_DAYS
+    )
+
+
+@dataclass(frozen=True)
+class Light:
+    """A listener's colour on the dashboard and the one reason for it."""
+
+    colour: str  # red | amber | green
+    reason: str
+
+
+def _first_problem(report: list[dict[str, Any]]) -> str:
+    for result in report or []:
+        if isinstance(result, dict) and not result.get("ok"):
+            name = result.get("server_name") or "the port"
+            return f"{name}: {result.get('error') or 'not the assigned certificate'}"
+    return "the last check failed"
+
+
+def listener_light(listener: Listener, *, now: datetime) -> Light:
+    """The worst of: no certificate, a pending CSR, expired, the last probe failing, days left; then whether it
+    was ever verified. (The services pages have their own one-reason function; unify at merge.)"""
+    certificate = listener.certificate
+    if certificate is None:
+        return Light("amber", "No certificate assigned")
+    if certificate.not_after is None:
+        return Light("red", "Its certificate is a CSR still waiting for the CA")
+    if certificate.not_after < now:
+        return Light("red", f"Its certificate expired on {certificate.not_after:%Y-%m-%d}")
+    if listener.last_verify_ok is False:
+        return Light("red", f"Last verification failed — {_first_problem(listener.last_report)}")
+    left = (certificate.not_after - now).days
+    if left < RED_DAYS:
+        return Light("red", f"Its certificate expires in {left} day{'s' if left != 1 else ''}")
+    if left < settings.CERTPANEL_EXPIRING_DAYS:
+        return Light("amber", f"Its certificate expires in {left} days")
+    if listener.last_verified_at is None:
+        return Light("amber", "Never verified")
+    return Light("green", "Serves its certificate")
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    listener: Listener
+    days_left: int | None
+    light: Light
+
+
+def services_matrix(*, now: datetime) -> list[MatrixRow]:
+    """Every listener with its certificate (one query), days left and its light."""
+    listeners = Listener.objects.select_related("certificate").only(
+        "id",
+        "name",
+        "protocol",
+        "host",
+        "port",
+        "last_verified_at",
+        "last_verify_ok",
+        "last_report",
+        "verify_queued_at",
+        "certificate__id",
+        "certificate__name",
+        "certificate__not_after",
+    )
+    rows = []
+    for listener in listeners:
+        not_after = listener.certificate.not_after if listener.certificate else None
+        days_left = (not_after - now).days if not_after else None
+        rows.append(MatrixRow(listener, days_left, listener_light(listener, now=now)))
+    return rows
+
+
+@dataclass(frozen=True)
+class Failures:
+    orders: list[AcmeOrder]
+    deployments: list[Deployment]
+    probes: list[MatrixRow]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.orders or self.deployments or self.probes)
+
+
+def recent_failures(matrix: list[MatrixRow]) -> Failures:
+    """The newest RECENT failed orders and failed or rolled-back deployments (2 queries), and the listeners whose
+    last probe failed (from the matrix). Undelivered emails: the context processor's ``undelivered`` summary."""
+    orders = AcmeOrder.objects.filter(status=OrderStatus.FAILED).only("id", "hostnames", "error", "updated_at")
+    deployments = (
+        Deployment.objects.filter(status__in=[DeploymentStatus.FAILED, DeploymentStatus.ROLLED_BACK])
+        .select_related("listener")
+        .only("id", "status", "error", "started_at", "finished_at", "listener__id", "listener__name")
+    )
+    probes = [row for row in matrix if row.listener.last_verify_ok is False]
+    probes.sort(key=lambda row: row.listener.last_verified_at or timezone.now(), reverse=True)
+    return Failures(
+        orders=list(orders.order_by("-updated_at", "-id")[:RECENT]),
+        deployments=list(deployments.order_by("-started_at", "-id")[:RECENT]),
+        probes=probes[:RECENT],
+    )
+
+
+def last_verification(matrix: list[MatrixRow]) -> datetime | None:
+    return max((row.listener.last_verified_at for row in matrix if row.listener.last_verified_at), default=None)
+
+
+def dashboard(*, now: datetime | None = None) -> dict[str, object]:
+    now = now or timezone.now()
+    matrix = services_matrix(now=now)
+    return {
+        "counts": certificate_counts(now=now),
+        "timeline": expiry_timeline(now=now),
+        "matrix": matrix,
+        "failures": recent_failures(matrix),
+        "last_verification": last_verification(matrix),
+        "now": now,
+    }
