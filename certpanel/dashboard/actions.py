@@ -29,7 +29,7 @@ def job_retry(kind: str, pk: int, *, user: User | None) -> str:
             return f"Deployment #{deployment.pk} of {deployment.listener.name} queued."
         if kind == "email":
             if not notification_resend(pk):
-                raise NotRetryable(f"Email #{pk} was already delivered.")
+                raise NotRetryable(f"Email #{pk} is not waiting to be sent (delivered already, or gone).")
             return f"Email #{pk} handed to the worker again."
         if kind == "verification":
             count = verification_run_retry(pk)
