@@ -3,9 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from certpanel import views
-from certpanel.dashboard import views as dashboard_views
 from certpanel.access import views as twofactor_views
 from certpanel.access.gate import twofactor_step
+from certpanel.dashboard import views as dashboard_views
 from repository import settings_views
 from repository.acme import views as acme_views
 

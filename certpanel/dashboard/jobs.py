@@ -1,6 +1,6 @@
 """Reads for the Jobs page: every background job of every kind, as one list, newest first.
 
-Each kind is its own table; a page merges them. For page N each kind gives at most N × PAGE + 1 of its newest
+Each kind is its own table; a page merges them. For page N each kind gives at most N * PAGE + 1 of its newest
 matching rows (one query a kind, seven in all), the merge sorts them and the page is cut out, so the cost grows
 with how deep one pages, not with how many rows are stored (MAX_PAGE bounds it; filter to go further).
 """
@@ -195,9 +195,8 @@ def _text(*fields: str) -> Callable[[QuerySet[Any], str], QuerySet[Any]]:
 
 
 def _order_search(queryset: QuerySet[Any], text: str) -> QuerySet[Any]:
-    return queryset.annotate(names_text=Cast("hostnames", TextField())).filter(
-        Q(names_text__icontains=text) | Q(error__icontains=text)
-    )
+    found: QuerySet[Any] = queryset.annotate(names_text=Cast("hostnames", TextField()))
+    return found.filter(Q(names_text__icontains=text) | Q(error__icontains=text))
 
 
 KINDS: dict[str, Kind] = {

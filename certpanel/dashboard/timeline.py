@@ -2,7 +2,7 @@
 
 No Django: the selector fetches at most STACK rows per day (a window query) plus each day's total, and this
 module places them. Days run left to right from today; a day's marks stack upwards; a day with more
-certificates than STACK shows "+N" above its column, so 10,000 certificates cost at most DAYS × STACK marks.
+certificates than STACK shows "+N" above its column, so 10,000 certificates cost at most DAYS * STACK marks.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 
 from certpanel.dashboard import jobs as job_selectors
@@ -49,7 +49,7 @@ def job_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return render(request, "dashboard/job_detail.html", {"job": job, "row": row, "label": label, "nav": "jobs"})
 
 
-def job_retry_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def job_retry_view(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
     """POST: retry; a GET (a refresh, a bookmarked URL) goes back to the Jobs page instead of a bare 405."""
     if request.method != "POST":
         return redirect("jobs")

@@ -96,8 +96,12 @@ def test_matrix_colours_each_listener_with_one_reason(staff_client: Client) -> N
     soon = certificate("soon", days=20)
     gone = certificate("gone", days=-3)
     now = timezone.now()
-    Listener.objects.create(name="green-l", protocol="smtps", port=465, certificate=good, last_verified_at=now, last_verify_ok=True)
-    Listener.objects.create(name="amber-l", protocol="imaps", port=993, certificate=soon, last_verified_at=now, last_verify_ok=True)
+    Listener.objects.create(
+        name="green-l", protocol="smtps", port=465, certificate=good, last_verified_at=now, last_verify_ok=True
+    )
+    Listener.objects.create(
+        name="amber-l", protocol="imaps", port=993, certificate=soon, last_verified_at=now, last_verify_ok=True
+    )
     Listener.objects.create(name="red-l", protocol="pop3s", port=995, certificate=gone)
     Listener.objects.create(
         name="broken-l",
@@ -119,10 +123,16 @@ def test_matrix_colours_each_listener_with_one_reason(staff_client: Client) -> N
 def test_recent_failures_list_orders_deployments_probes_and_emails(staff_client: Client) -> None:
     key = PrivateKey.objects.create(key_type="ec256", sealed_pem=b"x", public_key_sha256="0" * 64)
     account = AcmeAccount.objects.create(name="le", directory_url="https://ca.example/dir", key=key)
-    AcmeOrder.objects.create(account=account, hostnames=["bad.example"], key_type="ec256", status=OrderStatus.FAILED, error="rate limited")
-    listener = Listener.objects.create(name="mx", protocol="smtps", port=465, last_verify_ok=False, last_verified_at=timezone.now())
+    AcmeOrder.objects.create(
+        account=account, hostnames=["bad.example"], key_type="ec256", status=OrderStatus.FAILED, error="rate limited"
+    )
+    listener = Listener.objects.create(
+        name="mx", protocol="smtps", port=465, last_verify_ok=False, last_verified_at=timezone.now()
+    )
     Deployment.objects.create(listener=listener, status=DeploymentStatus.ROLLED_BACK, error="postfix check failed")
-    Notification.objects.create(kind="expiry_warning", message_id="<a@x>", subject="Expiring soon", body_text="b", last_error="SMTP refused")
+    Notification.objects.create(
+        kind="expiry_warning", message_id="<a@x>", subject="Expiring soon", body_text="b", last_error="SMTP refused"
+    )
     failures = staff_client.get("/").content.decode().split('id="failures"')[1]
     for text in ("rate limited", "postfix check failed", "mx", "SMTP refused"):
         assert text in failures

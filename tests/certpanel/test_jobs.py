@@ -77,11 +77,23 @@ def test_every_kind_appears_with_status_and_who_started_it(staff_client: Client)
     assert run.status == "failed" and run.failed == 1 and "connection refused" in run.log
     assert SweepRun.objects.get().status == "done"
     page = staff_client.get("/jobs/").content.decode()
-    for label in ("ACME order", "ACME registration", "Deployment", "Verification", "Renewal sweep", "Chain fetch", "Email"):
+    for label in (
+        "ACME order",
+        "ACME registration",
+        "Deployment",
+        "Verification",
+        "Renewal sweep",
+        "Chain fetch",
+        "Email",
+    ):
         assert f"<td>{label}</td>" in page, label
     assert re.search(r"renewal sweep: [^<]*0 renew", page) and "Verify button" in page and "schedule" in page
     for kind in ("deployment", "verification", "sweep", "email", "chain", "registration"):
-        pk = world[kind].pk if kind in world else (VerificationRun if kind == "verification" else SweepRun).objects.get().pk
+        pk = (
+            world[kind].pk
+            if kind in world
+            else (VerificationRun if kind == "verification" else SweepRun).objects.get().pk
+        )
         assert staff_client.get(f"/jobs/{kind}/{pk}/").status_code == 200, kind
     assert "connection refused" in staff_client.get(f"/jobs/verification/{run.pk}/").content.decode()
     assert staff_client.get("/jobs/nope/1/").status_code == 404
