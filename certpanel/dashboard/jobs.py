@@ -321,6 +321,11 @@ class JobPage:
     def has_previous(self) -> bool:
         return self.number > 1
 
+    @property
+    def busy(self) -> bool:
+        """Something on the page is still running: the table refreshes itself."""
+        return any(job.status == "running" for job in self.jobs)
+
 
 def jobs_page(*, kind: str = "", status: str = "", text: str = "", page: int = 1) -> JobPage:
     """One page of jobs, newest first, of one kind or all; ``status`` failed/running/done; ``text`` searched in

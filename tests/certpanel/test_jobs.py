@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from certpanel.dashboard.timeline import DAYS  # noqa: F401 - the dashboard package imports cleanly
 from certpanel.models import Notification
+from repository.acme.sweep_runs import sweep_runs_prune
 from repository.models import (
     AcmeAccount,
     AcmeOrder,
@@ -25,6 +26,7 @@ from repository.models import (
 from repository.tasks import renewal_sweep_task
 from services.models import Deployment, DeploymentStatus, Listener, VerificationRun
 from services.tasks import verify_listeners_task
+from services.verification import verification_runs_prune
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +131,7 @@ def test_retry_of_a_failed_deployment_and_email_queues_them(
     listener = Listener.objects.create(name="MX", protocol="smtps", port=465, certificate=_certificate())
     failed = Deployment.objects.create(listener=listener, status=DeploymentStatus.ROLLED_BACK)
     email = _failed_email()
-    Notification.objects.filter(pk=email.pk).update(next_attempt_at=timezone.now() + timezone.timedelta(hours=1))
+    Notification.objects.filter(pk=email.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
     with django_capture_on_commit_callbacks() as queued:
         staff_client.post(f"/jobs/deployment/{failed.pk}/retry/")
         staff_client.post(f"/jobs/email/{email.pk}/retry/")
@@ -157,3 +159,14 @@ def test_retrying_what_did_not_fail_says_so(staff_client: Client) -> None:
     assert "has not failed" in page
     assert "is not waiting to be sent" in staff_client.post("/jobs/email/999/retry/", follow=True).content.decode()
     assert "cannot be retried" in staff_client.post("/jobs/sweep/1/retry/", follow=True).content.decode()
+
+
+def test_run_records_older_than_30_days_are_pruned_by_the_sweeps() -> None:
+    old = timezone.now() - timedelta(days=31)
+    for model in (SweepRun, VerificationRun):
+        kept = model.objects.create()
+        gone = model.objects.create()
+        model.objects.filter(pk=gone.pk).update(started_at=old)
+        assert model.objects.filter(pk=kept.pk).exists()
+    assert sweep_runs_prune() == 1 and verification_runs_prune() == 1
+    assert SweepRun.objects.count() == 1 and VerificationRun.objects.count() == 1
