@@ -62,7 +62,10 @@ def run_log_line(listener: Listener, results: list[ProbeResult]) -> str:
 
 def listeners_verify(listeners: Sequence[Listener], *, trigger: str = "manual") -> dict[int, list[ProbeResult]]:
     """Probe every name of every listener concurrently; store each report; alert once per incident, and on
-    recovery. The run is recorded as a VerificationRun (its log one line per listener) for the Jobs page."""
+    recovery. The run is recorded as a VerificationRun (its log one line per listener) for the Jobs page; probing
+    nothing (no listener has a certificate) records nothing."""
+    if not listeners:
+        return {}
     run = VerificationRun.objects.create(trigger=trigger[:40], listener_ids=[listener.pk for listener in listeners])
     wanted = {listener.pk: _probe_targets(listener) for listener in listeners}
     flat = [target for targets in wanted.values() for target in targets]
@@ -76,7 +79,7 @@ def listeners_verify(listeners: Sequence[Listener], *, trigger: str = "manual") 
             listener_alert_update(listener, by_listener[listener.pk])
             lines.append(run_log_line(listener, by_listener[listener.pk]))
     except BaseException as error:
-        lines.append(f"the run stopped: {error or type(error).__name__}")
+        lines.append(f"the run stopped: {str(error) or type(error).__name__}")
         passed = sum(1 for results_of in by_listener.values() if all(r.ok for r in results_of))
         _run_finish(run, lines, failed=len(listeners) - passed, status=RunStatus.FAILED)
         raise
