@@ -7,8 +7,6 @@ from repository.models.acme import (
     AcmeRegistration,
     OrderStatus,
     RegistrationStatus,
-    SweepRun,
-    SweepRunStatus,
 )
 from repository.models.certificates import (
     Certificate,
@@ -18,6 +16,7 @@ from repository.models.certificates import (
     ChainFetchStatus,
 )
 from repository.models.keys import KeyExport, PrivateKey
+from repository.models.runs import SweepRun, SweepRunStatus
 from repository.models.settings import PanelSettings
 
 __all__ = [
