@@ -170,4 +170,3 @@ class AcmeRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"registration #{self.pk} at {self.directory_url} ({self.status})"
-
