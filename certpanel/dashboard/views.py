@@ -15,7 +15,7 @@ from certpanel.web import acting_user, staff_required
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/index.html", {**dashboard_data(), "nav": "dashboard"})
+    return render(request, "dashboard/index.html", dashboard_data())
 
 
 def _page_number(raw: str | None) -> int:
@@ -34,7 +34,6 @@ def jobs(request: HttpRequest) -> HttpResponse:
         "q": text,
         "kinds": [(key, each.label) for key, each in job_selectors.KINDS.items()],
         "statuses": job_selectors.STATUSES,
-        "nav": "jobs",
     }
     template = "dashboard/partials/jobs_table.html" if getattr(request, "htmx", False) else "dashboard/jobs.html"
     return render(request, template, context)
@@ -46,7 +45,7 @@ def job_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     except LookupError:
         raise Http404(f"There is no {kind} #{pk}.") from None
     label = job_selectors.KINDS[kind].label
-    return render(request, "dashboard/job_detail.html", {"job": job, "row": row, "label": label, "nav": "jobs"})
+    return render(request, "dashboard/job_detail.html", {"job": job, "row": row, "label": label})
 
 
 def job_retry_view(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
