@@ -25,7 +25,7 @@ def _log_in(page: Any, username: str, password: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button:has-text('Log in')")
-    page.wait_for_url("**/certificates/")
+    page.wait_for_url(lambda url: url.endswith("/") and "/login/" not in url)  # the dashboard
 
 
 def _log_out(page: Any) -> None:
@@ -92,7 +92,8 @@ def test_admin_adds_an_operator_and_a_read_only_user_who_see_only_their_share(
     _log_out(page)
 
     _log_in(page, "rita", NEW_PASSWORD)
-    page.click("text=mail.example.com")
+    page.click("nav >> text=Repository")
+    page.click("table.list >> text=mail.example.com")
     page.wait_for_url(f"**/certificates/{entry.pk}/")
     for width in (1366, 390):
         page.set_viewport_size({"width": width, "height": 900})

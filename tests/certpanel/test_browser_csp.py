@@ -62,7 +62,7 @@ def page(browser, live_server, transactional_db):  # type: ignore[no-untyped-def
     page.fill("#id_username", "alice")
     page.fill("#id_password", "browser-pass-1")
     page.click("button:has-text('Log in')")
-    page.wait_for_url("**/certificates/")
+    page.wait_for_url(lambda url: url.endswith("/") and "/login/" not in url)  # the dashboard
     yield page
     context.close()
 

@@ -48,7 +48,8 @@ def test_every_logged_in_page_has_the_policy_and_is_never_stored(staff_client: C
 
 def test_a_read_only_users_pages_and_a_logged_in_redirect_are_not_stored(viewer_client: Client) -> None:
     assert "no-store" in viewer_client.get("/certificates/")["Cache-Control"]
-    redirect = viewer_client.get("/")
+    assert "no-store" in viewer_client.get("/")["Cache-Control"]  # the dashboard
+    redirect = viewer_client.get("/login/")  # a logged-in user is sent on
     assert redirect.status_code == 302 and "no-store" in redirect["Cache-Control"]
 
 
