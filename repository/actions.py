@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from certpanel.audit.actions import AuditAction, audit_record
 from repository import chain_fetches
 from repository.acme import schedule
 from repository.errors import CryptoError, InUseError, RepositoryError
@@ -111,6 +112,8 @@ def certificate_create_self_signed(
         )
         fill_from_x509(entry, leaf, [])
         entry.save()
+        detail = f"{key_type}, {days} days" + (", the panel's default" if is_default else "")
+        audit_record(action=AuditAction.CERTIFICATE_CREATE, actor=user, target=entry, detail=detail)
     log.info("created self-signed certificate #%s for %s", entry.pk, name)
     return entry
 
@@ -140,6 +143,7 @@ def certificate_create_csr(
             search_text=" ".join([common_name, *sans_all]).lower(),
             created_by=_user(user),
         )
+        audit_record(action=AuditAction.CSR_CREATE, actor=user, target=entry, detail=key_type)
     log.info("created CSR #%s for %s", entry.pk, common_name)
     return entry
 
@@ -152,7 +156,7 @@ def _certificates_from(uploads: Sequence[bytes]) -> list[x509.Certificate]:
     return require_readable(certificates)
 
 
-def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Outcome:
+def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes], user: User | None = None) -> Outcome:
     """Turn a pending CSR into a certificate with what the CA sent (leaf and chain, any order/format)."""
     certificates = _certificates_from([data for data in uploads if data])
     if not certificates:
@@ -173,6 +177,7 @@ def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Ou
         fill_from_x509(entry, leaf, chain)
         entry.save()
         chain_fetches.chain_fetch_queue(entry, leaf, chain)
+        audit_record(action=AuditAction.CSR_COMPLETE, actor=user, target=entry, detail=f"issued by {entry.issuer}")
     log.info("completed CSR #%s", entry.pk)
     return Outcome(entry, warnings)
 
@@ -215,7 +220,9 @@ def certificate_import(
         raise CryptoError("The private key does not match the certificate: they are not a pair.")
     leaf, chain = order_chain(certificates, leaf_key=key)
     if key is None and (pending := _pending_entry_for(leaf)) is not None:
-        outcome = certificate_complete(certificate_id=pending.pk, uploads=[certificates_to_pem(certificates)])
+        outcome = certificate_complete(
+            certificate_id=pending.pk, uploads=[certificates_to_pem(certificates)], user=user
+        )
         outcome.warnings.insert(0, f"This certificate answers the pending CSR #{pending.pk}, which is now complete.")
         return outcome
     _refuse_duplicate(leaf)
@@ -232,11 +239,15 @@ def certificate_import(
         fill_from_x509(entry, leaf, chain)
         entry.save()
         chain_fetches.chain_fetch_queue(entry, leaf, chain)
+        detail = ("PKCS#12" if pkcs12_data else "certificate file") + (
+            ", with its key" if key is not None else ", no key"
+        )
+        audit_record(action=AuditAction.CERTIFICATE_IMPORT, actor=user, target=entry, detail=detail)
     log.info("imported certificate #%s (%s)", entry.pk, entry.name)
     return Outcome(entry, warnings)
 
 
-def certificate_delete(*, certificate_id: int) -> str:
+def certificate_delete(*, certificate_id: int, user: User | None = None) -> str:
     """Delete an entry that no service uses; its key goes too unless another entry shares it."""
     with transaction.atomic():
         entry = certificate_get(certificate_id, for_update=True)
@@ -247,6 +258,7 @@ def certificate_delete(*, certificate_id: int) -> str:
                 "assign another certificate to those services first."
             )
         key_id, name = entry.key_id, entry.name
+        audit_record(action=AuditAction.CERTIFICATE_DELETE, actor=user, target=entry, detail=entry.common_name)
         try:
             entry.delete()
         except ProtectedError:

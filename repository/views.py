@@ -146,7 +146,9 @@ def complete(request: HttpRequest, certificate_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             outcome = actions.certificate_complete(
-                certificate_id=entry.pk, uploads=[form.cleaned_data["certificate"], form.cleaned_data["chain"]]
+                certificate_id=entry.pk,
+                uploads=[form.cleaned_data["certificate"], form.cleaned_data["chain"]],
+                user=acting_user(request),
             )
         except PanelError as exc:
             form.add_error(None, str(exc))
@@ -200,7 +202,7 @@ def delete(request: HttpRequest, certificate_id: int) -> HttpResponse:
     form = DeleteForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
-            name = actions.certificate_delete(certificate_id=entry.pk)
+            name = actions.certificate_delete(certificate_id=entry.pk, user=acting_user(request))
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from certpanel.access.reauth import ReauthForm, reauth_confirm
 from certpanel.errors import PanelError
-from certpanel.web import form_data, staff_required
+from certpanel.web import acting_user, form_data, staff_required
 from repository.forms import secret_bytes
 from services import actions, selectors
 from services.errors import ListenerNotFound
@@ -51,7 +51,7 @@ def service_add(request: HttpRequest) -> HttpResponse:
     reauth_form = None
     if request.method == "POST" and form.is_valid() and (reauth_form := _reauth_needed(request, form)) is None:
         try:
-            listener = actions.listener_create(**form.cleaned_data)
+            listener = actions.listener_create(user=acting_user(request), **form.cleaned_data)
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
@@ -70,7 +70,7 @@ def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
     reauth_form = None
     if request.method == "POST" and form.is_valid() and (reauth_form := _reauth_needed(request, form)) is None:
         try:
-            actions.listener_update(listener, **form.cleaned_data)
+            actions.listener_update(listener, user=acting_user(request), **form.cleaned_data)
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
@@ -84,7 +84,7 @@ def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
 @staff_required
 def service_delete(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
-    actions.listener_delete(listener)
+    actions.listener_delete(listener, user=acting_user(request))
     messages.success(request, f"Removed {listener.name} (its files on disk were left in place).")
     return redirect("services:list")
 
@@ -102,7 +102,11 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
         passphrase = secret_bytes(form.cleaned_data["passphrase"])
         try:
             actions.listener_assign_and_deploy(
-                listener, form.cleaned_data["certificate"], sni_name=sni_name, passphrase=passphrase
+                listener,
+                form.cleaned_data["certificate"],
+                sni_name=sni_name,
+                passphrase=passphrase,
+                user=acting_user(request),
             )
         except PanelError as exc:
             form.add_error(None, str(exc))
@@ -128,7 +132,7 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
 @staff_required
 def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
-    actions.listener_remove_sni(listener, request.POST.get("sni_name", ""))
+    actions.listener_remove_sni(listener, request.POST.get("sni_name", ""), user=acting_user(request))
     return redirect("services:detail", listener.pk)
 
 
@@ -136,7 +140,7 @@ def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
 @staff_required
 def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
     listener = _listener(listener_id)
-    actions.listener_deploy_queue(listener, trigger="manual")
+    actions.listener_deploy_queue(listener, trigger="manual", user=acting_user(request))
     messages.success(request, f"Deployment of {listener.name} queued.")
     return redirect("services:detail", listener.pk)
 
@@ -146,7 +150,7 @@ def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
 def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
     """One listener: queued for a worker (a probe is outbound traffic, never made inside a request)."""
     listener = _listener(listener_id)
-    actions.listener_verify_queue(listener)
+    actions.listener_verify_queue(listener, user=acting_user(request))
     messages.info(request, f"Verification of {listener.name} queued: the result appears here as it comes.")
     return redirect("services:detail", listener_id)
 
@@ -155,7 +159,7 @@ def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
 @staff_required
 def service_verify_all(request: HttpRequest) -> HttpResponse:
     """Every listener: queued for a worker, which probes them concurrently; the page shows stored results."""
-    count = actions.listeners_verify_queue()
+    count = actions.listeners_verify_queue(user=acting_user(request))
     messages.info(
         request,
         f"Verification of {count} listener{'s' if count != 1 else ''} queued: results appear here as they come.",
