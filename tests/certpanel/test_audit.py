@@ -14,6 +14,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.audit.origin import acting_as
@@ -216,3 +217,20 @@ def test_a_locked_out_login_is_recorded_once_per_attempt(client: Client, admin_u
         client.post("/login/", {"username": "alice", "password": "Wrong-Secret-42"})
     details = list(AuditEvent.objects.filter(action="login_failed").order_by("id").values_list("detail", flat=True))
     assert details == ["wrong user name or password", *["refused: too many failed logins (locked out)"] * 2]
+
+
+def test_password_change_and_a_cli_two_factor_reset_are_recorded(admin_user, cli) -> None:
+    admin_user.set_password("Old-Secret-42")
+    admin_user.save()
+    client = Client()
+    client.force_login(admin_user)
+    form = {"old_password": "Old-Secret-42", "new_password1": "New-Secret-4242", "new_password2": "New-Secret-4242"}
+    response = client.post("/password/", form)
+    assert response.status_code == 302 and response["Location"] == "/"
+    TOTPDevice.objects.create(user=admin_user, name="authenticator", confirmed=True)
+    assert cli("twofa", "reset", "alice").code == 0
+    assert _rows("password_change", "twofactor_reset") == [
+        ("password_change", "alice", "alice"),
+        ("twofactor_reset", "cli:twofa", "alice"),
+    ]
+    assert "Secret" not in " ".join(AuditEvent.objects.values_list("detail", flat=True))
