@@ -65,7 +65,9 @@ def main() -> None:
     engine = connection.vendor
     print(f"certificates list, {ROWS} rows, {engine}, {RUNS} runs each")
     for label, url in [
-        ("first page", "/certificates/"),
+        ("first page", "/certificates/"),  # sorted by days left
+        ("sorted by name", "/certificates/?sort=name"),
+        ("by status, desc", "/certificates/?sort=status&dir=desc"),
         ("search one host", "/certificates/?q=host04242"),
         ("filter expiring", "/certificates/?status=expiring"),
         ("last page", "/certificates/?page=200"),

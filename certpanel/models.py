@@ -108,6 +108,7 @@ class AuditEvent(models.Model):
         USER_ADD = "user_add", "added a user"
         USER_CHANGE = "user_change", "changed a user"
         USER_DEACTIVATE = "user_deactivate", "deactivated a user"
+        USER_ACTIVATE = "user_activate", "reactivated a user"
         USER_PASSWORD_RESET = "user_password_reset", "reset a user's password"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)

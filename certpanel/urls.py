@@ -22,6 +22,7 @@ urlpatterns = [
     path("certificates/", include("repository.urls")),
     path("services/", include("services.urls")),
     path("toolbox/", include("repository.toolbox.urls")),
+    path("users/", include("certpanel.accounts.urls")),
     path("settings/", settings_views.settings_page, name="settings"),
     path("settings/notifications/", settings_views.notify_recipients_save, name="settings_notify"),
     path("settings/test-email/", settings_views.test_email_send, name="settings_test_email"),

@@ -1,4 +1,4 @@
-"""View helpers every app shares: who may change things, and binding forms to a request."""
+"""View helpers every app shares: who may change things (certpanel/roles.py), and binding forms to a request."""
 
 from __future__ import annotations
 
@@ -11,17 +11,40 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponseBase, QueryDict
 from django.utils.datastructures import MultiValueDict
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.middleware import HtmxDetails
+
+from certpanel.roles import may_administer, may_change
 
 View = Callable[..., HttpResponseBase]
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it, for views that answer htmx with a partial."""
+
+    htmx: HtmxDetails
+
+
 def staff_required(view: View) -> View:
-    """Everyone logged in may look; only staff may change anything or take keys out."""
+    """Everyone logged in may look; only operators and admins may change certificates and services or take keys
+    out."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff users may change the repository.")
+        if not may_change(request.user):
+            raise PermissionDenied("Your account is read-only: it may look at everything but change nothing.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view: View) -> View:
+    """Users and settings: admins only (operators change certificates and services, read-only users nothing)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not may_administer(request.user):
+            raise PermissionDenied("Only admins may manage users and change settings.")
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -36,3 +59,12 @@ def form_data(request: HttpRequest) -> tuple[QueryDict | None, MultiValueDict[st
 def acting_user(request: HttpRequest) -> User | None:
     """The logged-in user behind a request, for the actions that record who acted; None when anonymous."""
     return request.user if isinstance(request.user, User) else None
+
+
+def safe_next(request: HttpRequest) -> str:
+    """The panel page a form should return to (`next` in the POST or query), or "" when absent or not ours: a
+    link from elsewhere must not turn the panel into a redirector."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return ""
+    return target

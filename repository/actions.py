@@ -11,7 +11,7 @@ from cryptography import x509
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Q
 
 from certpanel.audit.actions import AuditAction, audit_record
 from repository import chain_fetches
@@ -23,7 +23,13 @@ from repository.pki import keytypes, safe
 from repository.pki.chain import order_chain, verify_chain
 from repository.pki.convert import certificate_to_pem, certificates_to_pem, csr_to_pem
 from repository.pki.describe import describe_certificate, describe_csr, fingerprint_sha256, require_readable
-from repository.pki.generate import SubjectFields, create_csr, create_self_signed, generate_private_key
+from repository.pki.generate import (
+    SubjectFields,
+    create_csr,
+    create_self_signed,
+    generate_private_key,
+    subject_fields_of,
+)
 from repository.pki.hostnames import normalize_hostname
 from repository.pki.keytypes import key_type_of
 from repository.pki.match import public_key_matches
@@ -127,24 +133,121 @@ def certificate_create_csr(
     user: User | None = None,
 ) -> Certificate:
     """Generate a key that stays in the panel and a CSR for it; the entry waits for the CA's answer."""
-    common_name = normalize_hostname(subject.common_name)
     key = generate_private_key(key_type)
+    with transaction.atomic():
+        entry = _csr_entry(subject=subject, sans=sans, key=key, stored_key=key_store(key, passphrase=passphrase))
+        entry.created_by = _user(user)
+        entry.save()
+        audit_record(action=AuditAction.CSR_CREATE, actor=user, target=entry, detail=key_type)
+    log.info("created CSR #%s for %s", entry.pk, entry.name)
+    return entry
+
+
+def _csr_entry(
+    *, subject: SubjectFields, sans: Sequence[str], key: keytypes.PrivateKey, stored_key: PrivateKey
+) -> Certificate:
+    """A pending entry (not saved) holding a new CSR for ``key``, which ``stored_key`` keeps in the panel."""
+    common_name = normalize_hostname(subject.common_name)
     csr = create_csr(key=key, subject=subject, sans=list(sans))
     sans_all = describe_csr(csr)["sans"]
+    return Certificate(
+        name=common_name,
+        source=CertificateSource.CSR,
+        key=stored_key,
+        csr_pem=csr_to_pem(csr).decode("ascii"),
+        common_name=common_name,
+        sans=sans_all,
+        key_type=key_type_of(key),
+        search_text=" ".join([common_name, *sans_all]).lower(),
+    )
+
+
+def _refuse_second_successor(entry: Certificate) -> None:
+    successor = Certificate.objects.filter(renewed_from=entry).only("id", "name").first()
+    if successor is not None:
+        raise RepositoryError(
+            f"'{entry.name}' was already renewed by #{successor.pk}: open that entry (delete it first to start over)."
+        )
+
+
+def _successor_key(
+    entry: Certificate, *, keep_key: bool, passphrase: bytes | None
+) -> tuple[keytypes.PrivateKey, PrivateKey | None]:
+    """The key of a renewal and, when it is the old one, its stored row. A new key has the old key's type and, if
+    the old key was protected, the same passphrase (checked against the old key first, so a typo cannot lock the
+    new key away)."""
+    if entry.key is None:
+        raise RepositoryError(f"'{entry.name}' has no private key in the panel: it cannot be renewed here.")
+    old_key = certificate_private_key(entry, passphrase=passphrase) if keep_key or entry.key.has_passphrase else None
+    if keep_key and old_key is not None:
+        return old_key, entry.key
+    key_type = entry.key.key_type if entry.key.key_type in keytypes.KEY_TYPES else DEFAULT_KEY_TYPE
+    return generate_private_key(key_type), None
+
+
+def certificate_renew_self_signed(
+    *,
+    certificate_id: int,
+    days: int,
+    keep_key: bool = False,
+    passphrase: bytes | None = None,
+    user: User | None = None,
+) -> Certificate:
+    """A fresh self-signed certificate for the same names as ``certificate_id``, stored as a new entry that names
+    the old one as ``renewed_from`` (as ACME renewals do); the old entry stays, and keeps its services, until an
+    admin replaces and deletes it."""
+    old = certificate_get(certificate_id)
+    if old.source != CertificateSource.SELF_SIGNED or old.is_pending:
+        raise RepositoryError(f"'{old.name}' is not a self-signed certificate: renew it where it was issued.")
+    _refuse_second_successor(old)
+    key, stored = _successor_key(old, keep_key=keep_key, passphrase=passphrase)
+    sans = [name for name in old.sans if name != old.common_name]
+    leaf = create_self_signed(key=key, common_name=old.common_name or old.name, sans=sans, days=days)
     with transaction.atomic():
-        entry = Certificate.objects.create(
-            name=common_name,
-            source=CertificateSource.CSR,
-            key=key_store(key, passphrase=passphrase),
-            csr_pem=csr_to_pem(csr).decode("ascii"),
-            common_name=common_name,
-            sans=sans_all,
-            key_type=key_type_of(key),
-            search_text=" ".join([common_name, *sans_all]).lower(),
+        old = certificate_get(certificate_id, for_update=True)
+        _refuse_second_successor(old)
+        entry = Certificate(
+            name=old.name,
+            source=CertificateSource.SELF_SIGNED,
+            key=stored or key_store(key, passphrase=passphrase if old.key and old.key.has_passphrase else None),
+            renewed_from=old,
             created_by=_user(user),
         )
-        audit_record(action=AuditAction.CSR_CREATE, actor=user, target=entry, detail=key_type)
-    log.info("created CSR #%s for %s", entry.pk, common_name)
+        fill_from_x509(entry, leaf, [])
+        entry.save()
+        detail = f"renewal of #{old.pk}, {days} days" + (", same key" if stored else ", new key")
+        audit_record(action=AuditAction.CERTIFICATE_RENEW, actor=user, target=entry, detail=detail)
+    log.info("renewed self-signed certificate #%s as #%s", old.pk, entry.pk)
+    return entry
+
+
+def certificate_create_csr_from(
+    *,
+    certificate_id: int,
+    keep_key: bool = False,
+    passphrase: bytes | None = None,
+    user: User | None = None,
+) -> Certificate:
+    """A pending CSR with the subject and names of a CA-issued certificate (made from a CSR here, or imported with
+    its key), for the CA's next certificate; linked to it as ``renewed_from``. The old entry stays in service."""
+    old = certificate_get(certificate_id)
+    if old.source not in (CertificateSource.CSR, CertificateSource.IMPORTED) or old.is_pending:
+        raise RepositoryError(f"'{old.name}' is not a CA-issued certificate with its key in the panel.")
+    _refuse_second_successor(old)
+    subject = subject_fields_of(parse_certificates(old.certificate_pem.encode("ascii"))[0])
+    key, stored = _successor_key(old, keep_key=keep_key, passphrase=passphrase)
+    with transaction.atomic():
+        old = certificate_get(certificate_id, for_update=True)
+        _refuse_second_successor(old)
+        protect = passphrase if old.key and old.key.has_passphrase else None
+        entry = _csr_entry(
+            subject=subject, sans=old.sans, key=key, stored_key=stored or key_store(key, passphrase=protect)
+        )
+        entry.renewed_from, entry.created_by = old, _user(user)
+        entry.save()
+        detail = f"for the renewal of #{old.pk}" + (", same key" if stored else ", new key")
+        audit_record(action=AuditAction.CSR_CREATE, actor=user, target=entry, detail=detail)
+    log.info("created CSR #%s from certificate #%s", entry.pk, old.pk)
     return entry
 
 
@@ -269,6 +372,50 @@ def certificate_delete(*, certificate_id: int, user: User | None = None) -> str:
     return name
 
 
+@dataclass
+class BulkDeleteOutcome:
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def certificates_delete_unused(*, certificate_ids: Sequence[int], user: User | None = None) -> BulkDeleteOutcome:
+    """Delete the selected entries no service uses, all in one transaction: if one cannot go, none goes. Entries in
+    use are kept and named; keys go with their last entry."""
+    outcome = BulkDeleteOutcome()
+    with transaction.atomic():
+        locked = list(
+            Certificate.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(certificate_ids))
+            .order_by("pk")
+            .only("id", "name", "key_id", "common_name")
+        )
+        used = set(
+            Certificate.objects.filter(pk__in=[entry.pk for entry in locked])
+            .filter(Q(listeners__isnull=False) | Q(sni_listeners__isnull=False))
+            .values_list("pk", flat=True)
+        )
+        doomed = [entry for entry in locked if entry.pk not in used]
+        outcome.kept = [f"{entry.name} (#{entry.pk})" for entry in locked if entry.pk in used]
+        key_ids = {entry.key_id for entry in doomed if entry.key_id}
+        for entry in doomed:
+            audit_record(action=AuditAction.CERTIFICATE_DELETE, actor=user, target=entry, detail=entry.common_name)
+        try:
+            Certificate.objects.filter(pk__in=[entry.pk for entry in doomed]).delete()
+        except ProtectedError:
+            raise InUseError(
+                "A selected certificate was assigned to a service meanwhile: nothing was deleted."
+            ) from None
+        shared = set(Certificate.objects.filter(key_id__in=key_ids).values_list("key_id", flat=True))
+        for key in PrivateKey.objects.filter(pk__in=key_ids - shared):
+            try:
+                key.delete()
+            except ProtectedError:  # an ACME order or account still names it: the key stays, sealed
+                continue
+        outcome.deleted = [f"{entry.name} (#{entry.pk})" for entry in doomed]
+    log.info("deleted %d unused certificates, kept %d in use", len(outcome.deleted), len(outcome.kept))
+    return outcome
+
+
 def certificate_ensure_default(*, hostname: str) -> Certificate | None:
     """First start: a self-signed certificate for this host, so every service has one from day one."""
     if Certificate.objects.filter(is_default=True).exists():
@@ -283,12 +430,16 @@ def certificate_private_key(entry: Certificate, *, passphrase: bytes | None) -> 
 
 
 __all__ = [
+    "BulkDeleteOutcome",
     "Outcome",
     "certificate_complete",
     "certificate_create_csr",
+    "certificate_create_csr_from",
     "certificate_create_self_signed",
     "certificate_delete",
     "certificate_ensure_default",
     "certificate_import",
     "certificate_private_key",
+    "certificate_renew_self_signed",
+    "certificates_delete_unused",
 ]

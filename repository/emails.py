@@ -15,12 +15,13 @@ matches the logs and ``openssl``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -157,19 +158,48 @@ def expiry_advice(source: str, *, auto_renew: bool = False) -> str:
 
 def recipients(extra: Sequence[str] = ()) -> list[str]:
     """CERTPANEL_NOTIFY_EMAILS then ``extra``: blanks dropped, duplicates (any case) dropped, order kept."""
+    return recipients_unique([*settings.CERTPANEL_NOTIFY_EMAILS, *extra])
+
+
+def notify_to() -> list[str]:
+    """Who gets every notification: CERTPANEL_NOTIFY_EMAILS, then the addresses saved on the settings page; when
+    both are empty, every active admin with an email address, so a fresh panel never fails in silence."""
+    return recipients(parse_recipients(notify_emails_saved())) or admin_emails()
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Who notifications go to and why, for the pages that warn when it is nobody or only the fallback."""
+
+    addresses: list[str]
+    configured: bool
+
+    @property
+    def nobody(self) -> bool:
+        return not self.addresses
+
+
+def recipients_state() -> Recipients:
+    configured = recipients(parse_recipients(notify_emails_saved()))
+    return Recipients(addresses=configured or admin_emails(), configured=bool(configured))
+
+
+def admin_emails() -> list[str]:
+    """The addresses of the active admins, the fallback recipients (oldest admin first)."""
+    users = get_user_model().objects.filter(is_active=True, is_superuser=True).exclude(email="")
+    return recipients_unique(users.order_by("pk").values_list("email", flat=True))
+
+
+def recipients_unique(addresses: Iterable[str]) -> list[str]:
+    """Blanks dropped, duplicates (any case) dropped, order kept."""
     result: list[str] = []
     seen: set[str] = set()
-    for address in [*settings.CERTPANEL_NOTIFY_EMAILS, *extra]:
+    for address in addresses:
         cleaned = address.strip()
         if cleaned and cleaned.casefold() not in seen:
             seen.add(cleaned.casefold())
             result.append(cleaned)
     return result
-
-
-def notify_to() -> list[str]:
-    """Who gets every notification: CERTPANEL_NOTIFY_EMAILS, then the addresses saved on the settings page."""
-    return recipients(parse_recipients(PanelSettings.load().notify_emails))
 
 
 def notify_emails_saved() -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
@@ -12,7 +15,7 @@ from django.db import transaction
 from certpanel.audit.actions import AuditAction, audit_record
 from repository.actions import certificate_private_key
 from repository.errors import RepositoryError
-from repository.models import Certificate, KeyExport
+from repository.models import Certificate, CertificateStatus, KeyExport
 from repository.pki.convert import certificate_to_der, private_key_to_pem, to_pkcs12
 from repository.pki.parse import parse_certificates
 from repository.selectors import certificate_get
@@ -121,4 +124,37 @@ def certificate_export(
         content=content,
         content_type=_TYPES.get(export_format, "application/x-pem-file"),
         secret=secret,
+    )
+
+
+MAX_BULK_EXPORT = 1000
+
+
+def certificates_export_public(*, certificate_ids: Sequence[int]) -> ExportFile:
+    """One zip of the selected entries' certificates and chains (PEM): public parts only, never a key, so nothing
+    is audited. Pending CSRs have no certificate yet and are left out."""
+    if len(certificate_ids) > MAX_BULK_EXPORT:
+        raise RepositoryError(f"Export at most {MAX_BULK_EXPORT} certificates at once.")
+    entries = (
+        Certificate.objects.filter(pk__in=list(certificate_ids))
+        .exclude(certificate_pem="")
+        .only("id", "name", "certificate_pem", "chain_pem")
+        .order_by("name", "id")
+    )
+    buffer = io.BytesIO()
+    count = 0
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for entry in entries:
+            stem = f"{_safe_name(entry.name)}-{entry.pk}"
+            archive.writestr(f"{stem}.crt", entry.certificate_pem)
+            if entry.chain_pem:
+                archive.writestr(f"{stem}-chain.pem", entry.chain_pem)
+            count += 1
+    if not count:
+        raise RepositoryError(
+            f"None of the selected entries has a certificate yet ({CertificateStatus.PENDING.label})."
+        )
+    log.info("exported %d public certificates as a zip", count)
+    return ExportFile(
+        filename="certificates.zip", content=buffer.getvalue(), content_type="application/zip", secret=False
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from repository import emails
 from repository.errors import CryptoError
-from repository.exports import FORMATS
+from repository.exports import FORMATS, SECRET_FORMATS
 from repository.pki.generate import SubjectFields
 from repository.pki.hostnames import normalize_hostname
 from repository.pki.keytypes import KEY_TYPES
@@ -249,8 +249,17 @@ class ExportForm(forms.Form):
         help_text="Protects the .p12 file; required for PKCS#12.",
     )
 
+    def __init__(self, *args: Any, keys: bool = True, **kwargs: Any) -> None:
+        """``keys=False``: only the public formats, for a user who is never offered a private key (read-only)."""
+        super().__init__(*args, **kwargs)
+        if not keys:
+            field = cast(forms.ChoiceField, self.fields["export_format"])
+            field.choices = [(value, label) for value, label in FORMATS.items() if value not in SECRET_FORMATS]
+            del self.fields["passphrase"], self.fields["export_password"]
+
     def secrets(self) -> tuple[bytes | None, bytes | None]:
-        return secret_bytes(self.cleaned_data["passphrase"]), secret_bytes(self.cleaned_data["export_password"])
+        data = self.cleaned_data
+        return secret_bytes(data.get("passphrase", "")), secret_bytes(data.get("export_password", ""))
 
 
 class DeleteForm(forms.Form):
@@ -267,3 +276,42 @@ class NotificationForm(forms.Form):
 
     def clean_notify_emails(self) -> str:
         return "\n".join(emails.parse_recipients(self.cleaned_data["notify_emails"]))
+
+
+class _SuccessorForm(forms.Form):
+    """Base of the renewal forms: keep the key or not, and the current key's passphrase when it has one."""
+
+    keep_key = forms.BooleanField(
+        required=False,
+        label="Keep the current private key",
+        help_text="Unticked (recommended): a new key of the same type is generated.",
+    )
+    passphrase = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        label="Current key passphrase",
+        help_text="The current key is protected: its passphrase unlocks it, and a new key gets the same one.",
+    )
+
+    def __init__(self, *args: Any, key_has_passphrase: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if key_has_passphrase:
+            self.fields["passphrase"].required = True
+        else:
+            del self.fields["passphrase"]
+
+    def secret(self) -> bytes | None:
+        return secret_bytes(self.cleaned_data.get("passphrase", ""))
+
+
+class RenewSelfSignedForm(_SuccessorForm):
+    days = forms.IntegerField(min_value=1, max_value=3650, label="Validity (days)")
+    field_order = ["days", "keep_key", "passphrase"]
+
+
+class CsrFromCertificateForm(_SuccessorForm):
+    pass
+
+
+class BulkDeleteForm(forms.Form):
+    confirm = forms.BooleanField(required=True, label="Yes, delete the unused certificates listed above")

@@ -7,12 +7,27 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from cryptography import x509
 from django.conf import settings
-from django.db.models import Case, CharField, Model, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    Model,
+    OrderBy,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from repository.errors import CryptoError, NotFoundError
-from repository.models import AcmeOrder, Certificate, CertificateStatus, KeyExport
+from repository.models import AcmeOrder, Certificate, CertificateSource, CertificateStatus, KeyExport
 from repository.pki.chain import verify_chain
+from repository.pki.dates import days_left
 from repository.pki.describe import CertificateInfo, certificate_fields, describe_certificate
 from repository.pki.keytypes import key_description
 from repository.pki.parse import parse_certificates
@@ -22,9 +37,11 @@ if TYPE_CHECKING:
 
 
 class _Status(TypedDict):
-    """What the list selector annotates on each certificate: its CertificateStatus, computed in SQL."""
+    """What the list selector annotates on each certificate: its CertificateStatus and whether it signed itself,
+    computed in SQL."""
 
     status: str
+    self_issued: bool
 
 
 LIST_COLUMNS = (
@@ -41,7 +58,17 @@ LIST_COLUMNS = (
     "not_before",
     "not_after",
     "expiring_from",
+    "created_at",
 )
+
+# The list's sortable columns (?sort=): days left and expiry sort alike, pending CSRs (no expiry) always last.
+SORT_KEYS = ("name", "expiry", "days", "source", "status")
+_STATUS_RANK = {
+    CertificateStatus.EXPIRED: 0,
+    CertificateStatus.EXPIRING: 1,
+    CertificateStatus.VALID: 2,
+    CertificateStatus.PENDING: 3,
+}
 
 
 def status_expression(now: datetime) -> Case:
@@ -58,6 +85,29 @@ def status_expression(now: datetime) -> Case:
     )
 
 
+def self_issued_expression() -> Case:
+    """Made by the panel as self-signed, or issued by a CA named like the certificate itself (imported self-signed
+    certificates): the list shows "self-signed" as their issuer."""
+    return Case(
+        When(Q(source=CertificateSource.SELF_SIGNED) | (~Q(issuer="") & Q(issuer=F("common_name"))), then=True),
+        default=False,
+        output_field=BooleanField(),
+    )
+
+
+def _ordering(sort: str, *, descending: bool) -> list[OrderBy | str]:
+    def by(field: str) -> OrderBy:
+        return F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+
+    if sort in ("expiry", "days"):
+        return [by("not_after"), "name", "id"]
+    if sort == "status":
+        return [by("status_rank"), F("not_after").asc(nulls_last=True), "name", "id"]
+    if sort == "source":
+        return [by("source"), "name", "id"]
+    return [by("name"), by("id")]
+
+
 def _related(name: str) -> QuerySet[Model]:
     """All rows of another app's model that points at Certificate as ``name`` (services' listeners and SNI
     entries), reached through the relation: repository does not import services."""
@@ -67,12 +117,21 @@ def _related(name: str) -> QuerySet[Model]:
 
 
 def certificate_list(
-    *, search: str = "", status: str = "", now: datetime | None = None
+    *,
+    search: str = "",
+    status: str = "",
+    sort: str = "name",
+    descending: bool = False,
+    now: datetime | None = None,
 ) -> QuerySet[WithAnnotations[Certificate, _Status]]:
-    """Only stored columns: the list page must not parse PEM or load keys, even for 10,000 rows."""
+    """Only stored columns: the list page must not parse PEM or load keys, even for 10,000 rows. ``sort`` is one of
+    SORT_KEYS (else name); the order is total (ties broken by name and id), so pages never overlap."""
+    now = now or timezone.now()
+    ranks = [When(status=value, then=Value(rank)) for value, rank in _STATUS_RANK.items()]
     queryset = (
         Certificate.objects.only(*LIST_COLUMNS)
-        .annotate(status=status_expression(now or timezone.now()))
+        .annotate(status=status_expression(now), self_issued=self_issued_expression())
+        .annotate(status_rank=Case(*ranks, default=Value(9), output_field=IntegerField()))
         .prefetch_related(
             Prefetch("listeners", queryset=_related("listeners").only("id", "name", "certificate_id")),
             Prefetch("sni_listeners", queryset=_related("sni_listeners").select_related("listener")),
@@ -82,7 +141,43 @@ def certificate_list(
         queryset = queryset.filter(Q(search_text__contains=term) | Q(serial__startswith=term))
     if status in CertificateStatus.values:
         queryset = queryset.filter(status=status)
-    return queryset.order_by("name", "id")
+    return queryset.order_by(*_ordering(sort if sort in SORT_KEYS else "name", descending=descending))
+
+
+def certificate_counts(*, now: datetime | None = None) -> dict[str, int]:
+    """How many entries have each status, and "all": one aggregate query, whatever the repository's size."""
+    now = now or timezone.now()
+    rows = Certificate.objects.annotate(status=status_expression(now)).values("status").annotate(n=Count("id"))
+    counts = dict.fromkeys(CertificateStatus.values, 0)
+    for row in rows.order_by():
+        counts[row["status"]] = row["n"]
+    return {**counts, "all": sum(counts.values())}
+
+
+class BulkDeletePreview(TypedDict):
+    """The selected entries split into what "Delete unused" removes and what it keeps because a service uses it."""
+
+    unused: list[Certificate]
+    used: list[tuple[Certificate, list[str]]]
+
+
+def certificates_bulk_delete_preview(certificate_ids: list[int]) -> BulkDeletePreview:
+    entries = (
+        Certificate.objects.filter(pk__in=certificate_ids)
+        .only(*LIST_COLUMNS)
+        .prefetch_related(
+            "listeners", Prefetch("sni_listeners", queryset=_related("sni_listeners").select_related("listener"))
+        )
+        .order_by("name", "id")
+    )
+    preview: BulkDeletePreview = {"unused": [], "used": []}
+    for entry in entries:
+        usages = certificate_usages(entry)
+        if usages:
+            preview["used"].append((entry, usages))
+        else:
+            preview["unused"].append(entry)
+    return preview
 
 
 def certificate_get(certificate_id: int | str, *, for_update: bool = False) -> Certificate:
@@ -97,8 +192,13 @@ def certificate_get(certificate_id: int | str, *, for_update: bool = False) -> C
 
 def certificate_usages(entry: Certificate) -> list[str]:
     """Listeners serving the certificate, and listeners serving it for one SNI name."""
-    usages = [listener.name for listener in entry.listeners.all()]
-    return usages + [f"{sni.listener.name} ({sni.server_name})" for sni in entry.sni_listeners.all()]
+    return [label for label, _listener_id in certificate_usage_links(entry)]
+
+
+def certificate_usage_links(entry: Certificate) -> list[tuple[str, int]]:
+    """(label, listener id) of each use: the certificate page links each to its service."""
+    usages = [(listener.name, listener.pk) for listener in entry.listeners.all()]
+    return usages + [(f"{sni.listener.name} ({sni.server_name})", sni.listener_id) for sni in entry.sni_listeners.all()]
 
 
 def certificate_status(entry: Certificate, *, now: datetime | None = None) -> str:
@@ -116,6 +216,19 @@ def certificate_status(entry: Certificate, *, now: datetime | None = None) -> st
     return CertificateStatus.VALID
 
 
+def certificate_successor_kind(entry: Certificate) -> str:
+    """How the panel makes this entry's successor by hand: "renew" (a self-signed certificate, signed again), "csr"
+    (a CA-issued certificate whose key is here: a new CSR for the CA), or "" (a pending CSR, no key, or ACME, which
+    renews itself)."""
+    if entry.is_pending or entry.key_id is None:
+        return ""
+    if entry.source == CertificateSource.SELF_SIGNED:
+        return "renew"
+    if entry.source in (CertificateSource.CSR, CertificateSource.IMPORTED):
+        return "csr"
+    return ""
+
+
 class CertificateDetail(TypedDict):
     """What the certificate page shows besides the row itself. A pending CSR has no certificate to read yet:
     its ``info`` is None and its ``fields``, ``chain`` and ``chain_problems`` are empty. A stored certificate the
@@ -123,10 +236,13 @@ class CertificateDetail(TypedDict):
     ``read_problems``; ``fields`` still shows every part that can be read."""
 
     status: str
+    days_left: int | None
     usages: list[str]
+    usage_links: list[tuple[str, int]]
     key_exports: QuerySet[KeyExport]
     key_label: str
     renewed_by: Certificate | None
+    successor_kind: str
     orders: QuerySet[AcmeOrder]
     info: CertificateInfo | None
     fields: list[tuple[str, str]]
@@ -178,10 +294,13 @@ def certificate_detail(entry: Certificate) -> CertificateDetail:
     info, links, describe_problems = _describe_all(leaf, chain)
     return {
         "status": certificate_status(entry),
+        "days_left": days_left(entry.not_after),
         "usages": certificate_usages(entry),
+        "usage_links": certificate_usage_links(entry),
         "key_exports": entry.key_exports.all()[:20],
         "key_label": key_description(entry.key.key_type) if entry.key else "",
-        "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id").first(),
+        "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id", "name", "not_after").first(),
+        "successor_kind": certificate_successor_kind(entry),
         "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
         "info": info,
         "fields": certificate_fields(leaf) if leaf is not None else [],

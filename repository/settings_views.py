@@ -1,7 +1,8 @@
 """The settings page (/settings/): notification recipients, email delivery with its test email, the renewal
 sweep's last run and the ACME accounts, with the registrations a worker is carrying out (the page follows them).
 A GET shows it; each form posts to its own view, and one that does not validate shows the page again with its
-errors. Registering an ACME account is acme/views.py's."""
+errors. Registering an ACME account is acme/views.py's. Everyone may look; only admins are shown the forms and may
+post them (certpanel/roles.py): operators change certificates and services, not settings."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from certpanel.notifications import last_of_kind, mail_server, undelivered
-from certpanel.web import acting_user, staff_required
+from certpanel.web import acting_user, admin_required
 from repository import emails
 from repository.acme.forms import RegisterAccountForm
 from repository.acme.registrations import acme_registrations_shown
@@ -35,11 +36,13 @@ def settings_render(
     registrations = list(acme_registrations_shown())
     context = {
         "notify": notify,
+        "saved_recipients": emails.notify_emails_saved().split(),  # stored one address a line, as validated
         "register": RegisterAccountForm() if register is None else register,
         "accounts": acme_accounts(),
         "registrations": registrations,
         "registering": any(row.status == "queued" for row in registrations),  # the page follows the worker
         "env_recipients": emails.recipients(),
+        "notified": emails.recipients_state(),
         "sweep": sweep_state(),
         "mail_server": mail_server(),
         "undelivered_rows": undelivered(),
@@ -50,7 +53,7 @@ def settings_render(
 
 
 @require_POST
-@staff_required
+@admin_required
 def notify_recipients_save(request: HttpRequest) -> HttpResponse:
     form = NotificationForm(request.POST)
     if not form.is_valid():
@@ -61,7 +64,7 @@ def notify_recipients_save(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@staff_required
+@admin_required
 def test_email_send(request: HttpRequest) -> HttpResponse:
     queued = emails.queue_test_email(
         to=emails.notify_to(), requested_by=request.user.get_username(), user=acting_user(request)

@@ -17,10 +17,10 @@ from repository.pki.hostnames import normalize_hostname
 from services import deployments, selectors
 from services.daemons import ACTIONS, ADAPTERS
 from services.deploy import deploy_path_check, host_command, owner_check
-from services.errors import DeployError, DeploymentLeased, ListenerBusy, ListenerError
+from services.errors import DeployError, DeploymentLeased, ListenerBusy, ListenerError, NeedsConfirmation
 from services.models import Deployment, Listener, SniCertificate
 from services.protocols import BY_CODE, PROTOCOLS
-from services.tasks import queue_deployments, queue_verification
+from services.tasks import queue_deployments, queue_deployments_then_verify, queue_verification
 
 log = logging.getLogger(__name__)
 
@@ -205,19 +205,79 @@ def listener_assign(
     return listener
 
 
+def _fitness_check(certificate: Certificate, names: list[str], *, confirmed: bool, where: str) -> None:
+    """Expired: refused. Not yet valid or a name it does not cover: only once confirmed."""
+    fit = selectors.certificate_fitness(certificate, names)
+    if fit.refused:
+        raise ListenerError(f"'{certificate.name}' cannot be used on {where}: {fit.refused}.")
+    if fit.warnings and not confirmed:
+        raise NeedsConfirmation(f"'{certificate.name}' on {where}: {'; '.join(fit.warnings)}. Tick to confirm.")
+
+
 def listener_assign_and_deploy(
     listener: Listener,
     certificate_id: int,
     *,
     sni_name: str = "",
     passphrase: bytes | None = None,
+    confirmed: bool = False,
     user: User | None = None,
-) -> Listener:
-    """The page's "Save": assign, then queue a deployment (the CLI assigns and deploys in two commands)."""
+) -> Deployment:
+    """The page's "Save": assign, then queue a deployment (the CLI assigns and deploys in two commands).
+
+    The page's guard rails hold here: an expired certificate is refused; one not valid yet, or not covering the
+    SNI domain or the listener's server_name, needs ``confirmed``."""
+    certificate = Certificate.objects.filter(pk=certificate_id).first()
+    if certificate is None:
+        raise ListenerError(f"There is no certificate #{certificate_id}.")
+    sni_name = normalize_hostname(sni_name) if sni_name else ""  # a name that is no hostname is said as such
+    where = f"{listener.name}{' for ' + sni_name if sni_name else ''}"
+    _fitness_check(certificate, selectors.listener_names(listener, sni_name=sni_name), confirmed=confirmed, where=where)
     with transaction.atomic():
         listener_assign(listener, certificate_id, sni_name=sni_name, passphrase=passphrase, user=user)
-        queue_deployments([listener.pk], trigger="assigned", user=user)
-    return listener
+        return queue_deployments([listener.pk], trigger="assigned", user=user)[0]
+
+
+def listeners_replace(
+    *,
+    targets: list[str],
+    certificate_id: int,
+    passphrase: bytes | None = None,
+    confirmed: bool = False,
+    user: User | None = None,
+) -> list[Deployment]:
+    """ "Replace on all these services": every listener and SNI name in ``targets`` ("listener:<id>", "sni:<id>")
+    gets the certificate, then a deployment each and a verification after it, in one transaction: either all
+    are reassigned and queued, or nothing is."""
+    certificate = Certificate.objects.select_related("key").filter(pk=certificate_id).first()
+    if certificate is None or certificate.is_pending:
+        raise ListenerError("Choose an issued certificate from the repository.")
+    found = [target for key in dict.fromkeys(targets) if (target := selectors.replace_target_get(key))]
+    if not found:
+        raise ListenerError("Tick at least one service.")
+    problems = []
+    for target in found:
+        try:
+            _fitness_check(certificate, target.strict_names, confirmed=confirmed, where=target.name)
+        except NeedsConfirmation as exc:
+            problems.append(str(exc).removesuffix(" Tick to confirm."))
+    if problems:
+        raise NeedsConfirmation(f"{' '.join(problems)} Tick to confirm.")
+    with transaction.atomic():
+        key = _deploy_key(certificate, passphrase)
+        touched: dict[int, Listener] = {}
+        for target in found:
+            if target.sni is not None:
+                SniCertificate.objects.filter(pk=target.sni.pk).update(certificate=certificate, deploy_key=key)
+            else:
+                Listener.objects.filter(pk=target.listener.pk).update(certificate=certificate, deploy_key=key)
+            touched[target.listener.pk] = target.listener
+            where = f" for {target.sni.server_name}" if target.sni else ""
+            detail = f"{certificate.name} (#{certificate.pk}){where}"
+            audit_record(action=AuditAction.CERTIFICATE_ASSIGN, actor=user, target=target.listener, detail=detail)
+        requested = queue_deployments_then_verify(list(touched), trigger="replaced", user=user)
+    log.info("certificate #%s put on %s", certificate.pk, ", ".join(t.name for t in found))
+    return requested
 
 
 def listener_remove_sni(listener: Listener, sni_name: str, *, user: User | None = None) -> None:

@@ -29,3 +29,8 @@ class DeploymentLeased(ServiceError):
 
 class ListenerBusy(ServiceError):
     """Another deployment of the same listener is in flight: try again once it has ended."""
+
+
+class NeedsConfirmation(ListenerError):
+    """The certificate may go there, but only once the admin confirms what the message says (a name it does not
+    cover, a start date still to come)."""

@@ -71,3 +71,28 @@ class AssignForm(forms.Form):
         help_text="This key is protected by a passphrase. Daemons cannot ask for it, so the panel unlocks it once "
         "now and keeps a copy under its own encryption to write the key file.",
     )
+    confirm = forms.BooleanField(required=False, label="Use it anyway")
+
+
+CONFIRM_HELP = "Needed when the certificate is not valid yet or does not cover a name clients ask for."
+
+
+class ReplaceForm(forms.Form):
+    """Replace on all these services with… / Use it on services."""
+
+    certificate = forms.IntegerField(label="New certificate", error_messages={"required": "Choose the certificate."})
+    targets = forms.MultipleChoiceField(
+        label="Services", widget=forms.CheckboxSelectMultiple, error_messages={"required": "Tick at least one service."}
+    )
+    passphrase = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        help_text="Only if the new certificate's key is protected by a passphrase: the panel unlocks it once.",
+    )
+    confirm = forms.BooleanField(required=False, label="Use it anyway", help_text=CONFIRM_HELP)
+
+    def __init__(self, *args: Any, targets: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["targets"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(key, key) for key in targets]

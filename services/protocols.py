@@ -1,8 +1,9 @@
 """The one table of the secure listeners a mail server has (pure data, no Django).
 
 Everything the panel knows about a protocol is a row here: its label, its default port, how TLS starts (the
-plaintext STARTTLS dialogue the probe speaks first, or none for implicit TLS) and the daemon that usually
-serves it. Listener choices, the `services` command, the first-start listeners, the probes and a new listener's
+plaintext STARTTLS dialogue the probe speaks first, or none for implicit TLS), the daemon that usually
+serves it and the group the services page lists it under (the mail server's "secure ports": Mail, Webmail, FTP,
+LDAP). Listener choices, the `services` command, the first-start listeners, the probes and a new listener's
 default daemon all read this table; nothing else lists protocols.
 """
 
@@ -31,25 +32,34 @@ class Protocol:
     port: int  # the default port
     starttls: Dialogue | None  # spoken in plaintext up to the handshake; None: TLS from the first byte (implicit)
     daemon: str  # the daemon that usually serves it: a code of services.daemons.ADAPTERS
+    group: str  # one of GROUPS: where the services page lists it
 
     @property
     def implicit(self) -> bool:
         return self.starttls is None
 
+    @property
+    def tls_mode(self) -> str:
+        """How a client starts TLS on it, in the words the admin reads on the services page."""
+        return "implicit TLS" if self.implicit else "STARTTLS"
+
+
+GROUPS: tuple[str, ...] = ("Mail", "Webmail", "FTP", "LDAP")
+
 
 PROTOCOLS: tuple[Protocol, ...] = (
-    Protocol("smtp", "SMTP", 25, smtp_dialogue, "postfix"),
-    Protocol("submission", "Submission", 587, smtp_dialogue, "postfix"),
-    Protocol("smtps", "SMTPS", 465, None, "postfix"),
-    Protocol("imap", "IMAP", 143, imap_dialogue, "dovecot"),
-    Protocol("imaps", "IMAPS", 993, None, "dovecot"),
-    Protocol("pop3", "POP3", 110, pop3_dialogue, "dovecot"),
-    Protocol("pop3s", "POP3S", 995, None, "dovecot"),
-    Protocol("https", "Webmail HTTPS", 443, None, "nginx"),
-    Protocol("ftp", "FTP", 21, ftp_dialogue, "vsftpd"),
-    Protocol("ftps", "FTPS", 990, None, "vsftpd"),
-    Protocol("ldap", "LDAP", 389, ldap_dialogue, "slapd"),
-    Protocol("ldaps", "LDAPS", 636, None, "slapd"),
+    Protocol("smtp", "SMTP", 25, smtp_dialogue, "postfix", "Mail"),
+    Protocol("submission", "Submission", 587, smtp_dialogue, "postfix", "Mail"),
+    Protocol("smtps", "SMTPS", 465, None, "postfix", "Mail"),
+    Protocol("imap", "IMAP", 143, imap_dialogue, "dovecot", "Mail"),
+    Protocol("imaps", "IMAPS", 993, None, "dovecot", "Mail"),
+    Protocol("pop3", "POP3", 110, pop3_dialogue, "dovecot", "Mail"),
+    Protocol("pop3s", "POP3S", 995, None, "dovecot", "Mail"),
+    Protocol("https", "Webmail HTTPS", 443, None, "nginx", "Webmail"),
+    Protocol("ftp", "FTP", 21, ftp_dialogue, "vsftpd", "FTP"),
+    Protocol("ftps", "FTPS", 990, None, "vsftpd", "FTP"),
+    Protocol("ldap", "LDAP", 389, ldap_dialogue, "slapd", "LDAP"),
+    Protocol("ldaps", "LDAPS", 636, None, "slapd", "LDAP"),
 )
 
 BY_CODE: dict[str, Protocol] = {protocol.code: protocol for protocol in PROTOCOLS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
+from celery import chain, shared_task
 from django.contrib.auth.models import User
 from django.utils import timezone
 
@@ -87,3 +87,18 @@ def queue_verification(listener_ids: list[int], *, user: User | None = None) -> 
     if listener_ids:
         dispatch_on_commit(verify_listeners_task, listener_ids)
     return marked
+
+
+def queue_deployments_then_verify(
+    listener_ids: list[int], *, trigger: str, user: User | None = None
+) -> list[Deployment]:
+    """A queued deployment each and, once it has ended, a verification of its listener (one chain per listener,
+    sent once the caller's transaction commits). The listeners show "verification queued" until it reports;
+    if the broker is down, the sweep takes up both the deployments and the verifications."""
+    listeners = Listener.objects.select_related("certificate").filter(pk__in=listener_ids).order_by("pk")
+    requested = [deployments.deployment_request(listener, trigger=trigger, user=user) for listener in listeners]
+    verification.listeners_mark_queued([deployment.listener_id for deployment in requested])
+    for deployment in requested:
+        followed = chain(deployment_run_task.si(deployment.pk), verify_listeners_task.si([deployment.listener_id]))
+        dispatch_on_commit(followed)
+    return requested

@@ -173,10 +173,11 @@ def test_the_settings_page_follows_an_account_registration_and_links_only_http_t
             assert "queued: a worker asks the CA" in page.inner_text(".messages")
 
         register(agree=False)
-        page.wait_for_selector("#acme-registrations >> text=failed", timeout=30_000)
+        page.wait_for_selector("#acme-registrations >> text=waiting for your agreement", timeout=30_000)
         assert "data:text/plain" in page.inner_text("#acme-registrations")
         assert page.locator("a[href^='data:'], a[href^='javascript:']").count() == 0
-        register(agree=True)
+        page.click("#acme-registrations >> button:has-text('I agree and register')")
+        assert "queued: a worker asks the CA" in page.inner_text(".messages")
         page.wait_for_selector("#acme-registrations >> text=registered", timeout=30_000)
         assert "Pebble" in page.inner_text("#acme-accounts table.list")
         assert "queued: a worker asks the CA" in page.inner_text(".messages"), "updated in place, not reloaded"

@@ -60,7 +60,12 @@ class RegisterAccountForm(forms.Form):
         help_text="Only for a private CA whose directory uses a certificate browsers don't trust.",
     )
     email = forms.EmailField(required=False, help_text="The CA may send account notices here.")
-    agree_tos = forms.BooleanField(required=False, label="I agree to the CA's Terms of Service")
+    agree_tos = forms.BooleanField(
+        required=False,
+        label="I agree to the CA's Terms of Service",
+        help_text="Leave it unticked to read them first: the panel asks the CA for its terms and shows them, with "
+        "\u201cI agree and register\u201d, before any account is made.",
+    )
     eab_kid = forms.CharField(required=False, max_length=200, label="EAB key id")
     eab_hmac_key = forms.CharField(
         required=False,

@@ -41,10 +41,7 @@ MAX_ATTEMPTS = 3
 # Longer than a registration can take (the task's time limit): a queued row handed over this long ago lost its task.
 STALE = timedelta(minutes=15)
 SHOWN_FOR = timedelta(hours=24)
-AGREE = (
-    "You must agree to the CA's Terms of Service: read them, tick \u201cI agree to the CA's Terms of Service\u201d "
-    "and register again."
-)
+AGREE = "The CA asks you to agree to its Terms of Service: read them, then choose \u201cI agree and register\u201d."
 
 
 def acme_registration_create(
@@ -90,6 +87,38 @@ def acme_registration_create(
         )
     log.info("ACME registration #%s at %s queued", registration.pk, directory_url)
     return registration
+
+
+def acme_registration_agree(
+    registration_id: int, *, eab_hmac_key: str = "", user: User | None = None
+) -> AcmeRegistration:
+    """Register again with everything as before, now agreeing to the terms the CA showed for `registration_id`.
+
+    A second click finds the registration the first one queued and returns it rather than asking twice."""
+    asked = AcmeRegistration.objects.filter(pk=registration_id).first()
+    if asked is None or not asked.needs_agreement:
+        raise PanelError("This registration is not waiting for your agreement: register the account again.")
+    again = (
+        AcmeRegistration.objects.filter(
+            directory_url=asked.directory_url, agree_tos=True, created_at__gte=asked.created_at, created_by=user
+        )
+        .exclude(status=RegistrationStatus.FAILED)
+        .first()
+    )
+    if again is not None:
+        return again
+    if asked.eab_kid and not eab_hmac_key:
+        raise PanelError("Type the EAB HMAC key again: the panel erases it once a registration ends.")
+    return acme_registration_create(
+        directory_url=asked.directory_url,
+        email=asked.email,
+        agree_tos=True,
+        name=asked.name,
+        ca_bundle_pem=asked.ca_bundle_pem,
+        eab_kid=asked.eab_kid,
+        eab_hmac_key=eab_hmac_key,
+        user=user,
+    )
 
 
 def acme_registrations_resume(now: datetime) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -17,10 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from certpanel.dispatch import broker_label
 from certpanel.errors import PanelError
-from certpanel.web import acting_user, form_data, staff_required
+from certpanel.web import HtmxHttpRequest, acting_user, admin_required, form_data, safe_next, staff_required
 from repository.acme.forms import NewCertificateForm, RegisterAccountForm
 from repository.acme.orders import acme_order_create, certificate_renew
-from repository.acme.registrations import acme_registration_create
+from repository.acme.registrations import acme_registration_agree, acme_registration_create
 from repository.acme.selectors import (
     OrderProgress,
     acme_accounts_exist,
@@ -30,7 +31,7 @@ from repository.acme.selectors import (
     challenge_key_authorization,
 )
 from repository.errors import NotFoundError
-from repository.models import AcmeOrder, Certificate
+from repository.models import AcmeOrder, AcmeRegistration, Certificate
 from repository.settings_views import settings_render
 from repository.tasks import queue_order
 
@@ -50,9 +51,8 @@ def letsencrypt(request: HttpRequest) -> HttpResponse:
 @staff_required
 def new_certificate(request: HttpRequest) -> HttpResponse:
     if not acme_accounts_exist():
-        messages.warning(request, "Register an ACME account first (Settings).")
-        return redirect("settings")
-    form = NewCertificateForm(*form_data(request))
+        return _account_first(request, RegisterAccountForm())
+    form = NewCertificateForm(*form_data(request), initial={"hostnames": settings.CERTPANEL_HOSTNAME})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         asked = timezone.now()
@@ -76,6 +76,22 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _account_first(request: HttpRequest, form: RegisterAccountForm) -> HttpResponse:
+    """New Certificate with no ACME account yet: register one here, follow it, and come back to the form."""
+    registration = None
+    asked = request.GET.get("registration", "")
+    if asked.isdigit() and len(asked) < 12:
+        registration = AcmeRegistration.objects.filter(pk=int(asked)).select_related("account").first()
+    context = {
+        "register": form,
+        "row": registration,
+        "next": reverse("repository:new_acme"),
+        "title": "New Certificate (Let's Encrypt)",
+        "tab": "acme",
+    }
+    return render(request, "repository/new_acme_account.html", context)
+
+
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     progress = _progress(order_id)
     return render(request, "repository/order.html", {"order": progress.order, "events": progress.events})
@@ -93,9 +109,11 @@ def _progress(order_id: int) -> OrderProgress:
         raise Http404(str(exc)) from None
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 @staff_required
 def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    if request.method != "POST":  # a refresh or a bookmark: back to the certificate, no dead end
+        return redirect("repository:detail", certificate_id)
     asked = timezone.now()
     try:
         order = certificate_renew(certificate_id, user=acting_user(request))
@@ -123,7 +141,7 @@ def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> 
 
 @sensitive_post_parameters("eab_hmac_key")
 @require_POST
-@staff_required
+@admin_required
 def account_register(request: HttpRequest) -> HttpResponse:
     """The settings page's "Register an ACME account" form: stored and queued; a worker asks the CA (never this
     request), and the settings page follows the registration to its end."""
@@ -144,13 +162,54 @@ def account_register(request: HttpRequest) -> HttpResponse:
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.info(
-                request,
-                f"Registration at {registration.directory_url} queued: a worker asks the CA, and this page shows "
-                "the result as it comes.",
-            )
-            return redirect(f"{reverse('settings')}#acme-accounts")
+            return _registration_queued(request, registration)
+    if safe_next(request):
+        return _account_first(request, form)
     return settings_render(request, register=form)
+
+
+def _registration_queued(request: HttpRequest, registration: AcmeRegistration) -> HttpResponse:
+    messages.info(
+        request,
+        f"Registration at {registration.directory_url} queued: a worker asks the CA, and this page shows the "
+        "result as it comes.",
+    )
+    back = safe_next(request)
+    if back:
+        return redirect(f"{back}?registration={registration.pk}")
+    return redirect(f"{reverse('settings')}#acme-accounts")
+
+
+@require_GET
+def registration_status(request: HtmxHttpRequest, registration_id: int) -> HttpResponse:
+    """One registration as it stands, for the pages that follow it (htmx asks every few seconds while queued).
+    Once registered, a page that came from New Certificate goes back to it."""
+    row = AcmeRegistration.objects.filter(pk=registration_id).select_related("account").first()
+    if row is None:
+        raise Http404("No such registration.")
+    back = safe_next(request)
+    response = render(request, "repository/partials/registration.html", {"row": row, "next": back})
+    if row.status == "registered" and back and request.htmx:
+        response["HX-Redirect"] = back
+    return response
+
+
+@sensitive_post_parameters("eab_hmac_key")
+@require_http_methods(["GET", "POST"])
+@admin_required
+def registration_agree(request: HttpRequest, registration_id: int) -> HttpResponse:
+    """ "I agree and register" under the terms a registration brought back. A refresh (GET) goes back to the page."""
+    back = safe_next(request)
+    if request.method == "GET":
+        return redirect(back or f"{reverse('settings')}#acme-accounts")
+    try:
+        registration = acme_registration_agree(
+            registration_id, eab_hmac_key=request.POST.get("eab_hmac_key", ""), user=acting_user(request)
+        )
+    except PanelError as exc:
+        messages.error(request, str(exc))
+        return redirect(back or f"{reverse('settings')}#acme-accounts")
+    return _registration_queued(request, registration)
 
 
 @login_not_required

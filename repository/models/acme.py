@@ -170,3 +170,8 @@ class AcmeRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"registration #{self.pk} at {self.directory_url} ({self.status})"
+
+    @property
+    def needs_agreement(self) -> bool:
+        """It ended because the CA wants its terms agreed to: the pages show them and an "I agree" step."""
+        return self.status == RegistrationStatus.FAILED and bool(self.terms_of_service) and not self.agree_tos

@@ -113,6 +113,27 @@ def _subject_name(fields: SubjectFields) -> x509.Name:
     return x509.Name(attributes)
 
 
+@guard("The certificate's subject could not be read.")
+def subject_fields_of(cert: x509.Certificate) -> SubjectFields:
+    """The subject of an issued certificate as the fields of a new CSR (first value of each attribute); a subject
+    without a common name takes the first DNS name, as CAs that issue such certificates did."""
+    values: dict[str, str] = {}
+    for field, oid, _label, _limit in _SUBJECT_ATTRIBUTES:
+        attributes = cert.subject.get_attributes_for_oid(oid)
+        if attributes and isinstance(attributes[0].value, str):
+            values[field] = attributes[0].value
+    if not values.get("common_name"):
+        try:
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            names = x509.SubjectAlternativeName([])
+        dns = names.get_values_for_type(x509.DNSName)
+        if not dns:
+            raise CryptoError("This certificate names no host (no common name, no DNS name): write a new CSR.")
+        values["common_name"] = dns[0]
+    return SubjectFields(**values)
+
+
 def _signing_hash(key: PrivateKey) -> hashes.SHA256 | None:
     # EdDSA hashes internally; cryptography requires None for it.
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()

@@ -177,3 +177,51 @@ def test_a_deployment_whose_worker_dies_mid_reload_is_skipped_while_leased_then_
         assert "resumed at 'reloading'" in deployment.log
         assert _served(daemon) == fingerprint
         assert "Traceback" not in log.read_text()
+
+
+def test_replace_on_many_listeners_deploys_then_verifies_each_through_a_real_worker(
+    staff_client: Client, tmp_path: Path, settings
+) -> None:
+    """One submit of "Replace on all these services": a real worker runs each listener's deployment, then its
+    verification (a Celery chain per listener), against ports that serve whatever files are on disk."""
+    from contextlib import ExitStack
+
+    from services.deploy import listener_files
+    from tests.support.file_tls_port import FileTlsPort
+
+    deploy_dir = tmp_path / "deploy"
+    settings.CERTPANEL_DEPLOY_DIR = str(deploy_dir)
+    old = certificate_create_self_signed(hostname=NAME, key_type="ec256")
+    new = certificate_create_self_signed(hostname=NAME, sans=["imap.example.com"], key_type="ec256")
+    log = tmp_path / "worker.log"
+    with ExitStack() as ports:
+        for index in range(3):
+            listener = Listener.objects.create(
+                name=f"Mail {index}", protocol="imaps", port=1, daemon="files", server_name=NAME, certificate=old
+            )
+            files = listener_files(listener).paths
+            port = ports.enter_context(FileTlsPort(files["fullchain"], files["key"]))
+            Listener.objects.filter(pk=listener.pk).update(port=port.port)
+        worker = start_celery_worker(_worker_env(CERTPANEL_DEPLOY_DIR=str(deploy_dir)), log)
+        try:
+            targets = [f"listener:{pk}" for pk in Listener.objects.values_list("pk", flat=True)]
+            response = staff_client.post(
+                f"/services/replace/?from={old.pk}", {"certificate": new.pk, "targets": targets}
+            )
+            assert response.status_code == 302
+            wait_for(
+                lambda: all(
+                    d.finished_at and d.listener.last_verified_at and d.listener.last_verified_at > d.finished_at
+                    for d in Deployment.objects.filter(trigger="replaced").select_related("listener")
+                ),
+                timeout=60,
+                what="every deployment and then its verification",
+                log=log,
+            )
+        finally:
+            assert stop(worker) in (0, -15)
+    for deployment in Deployment.objects.filter(trigger="replaced").select_related("listener"):
+        listener = deployment.listener
+        assert deployment.status == DeploymentStatus.SUCCEEDED, deployment.log
+        assert listener.last_verify_ok is True and listener.verify_queued_at is None
+    assert Deployment.objects.filter(trigger="replaced").count() == 3

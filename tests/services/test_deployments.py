@@ -202,7 +202,7 @@ def test_deploy_click_and_renewal_hook_store_a_queued_row_at_once(staff_client, 
     assert [(d.status, d.trigger) for d in rows] == [(S.QUEUED, "manual"), (S.QUEUED, "renewal")]
     assert rows[1].fingerprint_sha256 == new.fingerprint_sha256
     detail = staff_client.get(f"/services/{listener.pk}/").content.decode()
-    assert "Queued…" in detail and "data-refresh" in detail
+    assert "Queued…" in detail and 'hx-trigger="every 2s"' in detail, "the page follows the deployment"
     # Nobody picked them up (no worker here): the sweep queues them again after one period.
     later = timezone.now() + timedelta(seconds=settings.CERTPANEL_DEPLOY_SWEEP_SECONDS + 1)
     assert deployments_to_resume(timezone.now()) == []

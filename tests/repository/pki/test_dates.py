@@ -6,12 +6,12 @@ The days-left cases were written for the emails (tests/repository/test_emails.py
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from repository.pki.dates import as_utc, days_left, require_aware, utc_text
+from repository.pki.dates import as_utc, days_left, public_ca_validity_note, require_aware, utc_text
 from tests.support.factories import ec_key, make_ca
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -75,3 +75,16 @@ def test_utc_text_shows_any_timezone_in_utc_and_refuses_naive_dates() -> None:
         utc_text(datetime(2025, 6, 1))
     with pytest.raises(ValueError, match=r"^last_sweep must be timezone-aware\.$"):
         require_aware(datetime(2025, 6, 1), "last_sweep")
+
+
+@pytest.mark.parametrize(
+    ("today", "note"),
+    [
+        (date(2026, 12, 3), "Public CAs may now issue at most 200 days of validity (100 days from 2027-03-15)."),
+        (date(2027, 3, 14), "Public CAs may now issue at most 200 days of validity (100 days from 2027-03-15)."),
+        (date(2027, 3, 15), "Public CAs may now issue at most 100 days of validity (47 days from 2029-03-15)."),
+        (date(2029, 3, 15), "Public CAs may now issue at most 47 days of validity."),
+    ],
+)
+def test_public_ca_validity_note_follows_the_date(today: date, note: str) -> None:
+    assert public_ca_validity_note(today) == note
