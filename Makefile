@@ -89,6 +89,7 @@ test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) ch
 
 bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
 	$(PY) bench/list_page.py
+	$(PY) bench/dashboard.py
 	$(PY) bench/sweep.py
 	$(PY) bench/probe.py
 	@test -x $(CERTBOT_VENV)/bin/certbot || { python3 -m venv $(CERTBOT_VENV) && $(CERTBOT_VENV)/bin/pip install -q certbot; }

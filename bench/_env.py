@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="certpanel-bench-"))
 atexit.register(shutil.rmtree, DATA_DIR, True)
-BENCH_DATABASE = "certpanel_bench"
+BENCH_DATABASE = os.environ.get("CERTPANEL_BENCH_DATABASE", "certpanel_bench")
 
 
 def _with_path(url: str, path: str) -> str:

@@ -198,6 +198,17 @@ def notification_deliver(notification_id: int, *, force: bool = False) -> Attemp
     return Attempt(notification_id, "sent")
 
 
+def notification_resend(notification_id: int, *, now: datetime | None = None) -> bool:
+    """ "Resend" on the Jobs page: an undelivered row is due at once and handed to a worker (False when it was
+    already sent or is gone). Backoff starts over only if this attempt fails too."""
+    updated = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
+        next_attempt_at=now or timezone.now()
+    )
+    if updated:
+        dispatch_on_commit(celery_app.signature(DELIVER_TASK), notification_id)
+    return bool(updated)
+
+
 def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     """Pending rows whose next attempt is due and that nobody holds (the partial index notification_due)."""
     now = now or timezone.now()

@@ -125,7 +125,7 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 ROOT_URLCONF = "certpanel.urls"
 WSGI_APPLICATION = "certpanel.wsgi.application"
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "repository:list"
+LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 TEMPLATES = [

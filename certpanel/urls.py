@@ -1,17 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from certpanel import views
 from certpanel.access import views as twofactor_views
 from certpanel.access.gate import twofactor_step
 from certpanel.audit import views as audit_views
+from certpanel.dashboard import views as dashboard_views
 from repository import settings_views
 from repository.acme import views as acme_views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="repository:list", permanent=False)),
+    path("", dashboard_views.dashboard, name="dashboard"),
+    path("jobs/", dashboard_views.jobs, name="jobs"),
+    path("jobs/<str:kind>/<int:pk>/", dashboard_views.job_detail, name="jobs_detail"),
+    path("jobs/<str:kind>/<int:pk>/retry/", dashboard_views.job_retry_view, name="jobs_retry"),
     path("health/", views.health, name="health"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("login/two-factor/", twofactor_views.verify, name="twofactor_verify"),

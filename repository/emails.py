@@ -22,10 +22,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AbstractUser, User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import QuerySet, Value
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -164,7 +165,7 @@ def recipients(extra: Sequence[str] = ()) -> list[str]:
 def notify_to() -> list[str]:
     """Who gets every notification: CERTPANEL_NOTIFY_EMAILS, then the addresses saved on the settings page; when
     both are empty, every active admin with an email address, so a fresh panel never fails in silence."""
-    return recipients(parse_recipients(notify_emails_saved())) or admin_emails()
+    return recipients_state().addresses
 
 
 @dataclass(frozen=True)
@@ -180,14 +181,17 @@ class Recipients:
 
 
 def recipients_state() -> Recipients:
-    configured = recipients(parse_recipients(notify_emails_saved()))
-    return Recipients(addresses=configured or admin_emails(), configured=bool(configured))
+    """The saved addresses and the admins' in one query: the dashboard reads this on every visit."""
+    saved = PanelSettings.objects.filter(pk=1).annotate(kind=Value("saved")).values_list("kind", "notify_emails", "pk")
+    admins = _admins().annotate(kind=Value("admin")).values_list("kind", "email", "pk")
+    rows = sorted(saved.union(admins, all=True), key=lambda row: (row[0] != "saved", row[2]))
+    configured = recipients(parse_recipients(next((text for kind, text, _ in rows if kind == "saved"), "")))
+    fallback = recipients_unique(text for kind, text, _ in rows if kind == "admin")
+    return Recipients(addresses=configured or fallback, configured=bool(configured))
 
 
-def admin_emails() -> list[str]:
-    """The addresses of the active admins, the fallback recipients (oldest admin first)."""
-    users = get_user_model().objects.filter(is_active=True, is_superuser=True).exclude(email="")
-    return recipients_unique(users.order_by("pk").values_list("email", flat=True))
+def _admins() -> QuerySet[AbstractUser]:
+    return get_user_model().objects.filter(is_active=True, is_superuser=True).exclude(email="")
 
 
 def recipients_unique(addresses: Iterable[str]) -> list[str]:

@@ -116,6 +116,10 @@ def _related(name: str) -> QuerySet[Model]:
     return model._default_manager.all()
 
 
+# Not a status of its own (a failing renewal leaves a certificate valid, then expiring): a filter across them.
+RENEWAL_FAILING = "failing"
+
+
 def certificate_list(
     *,
     search: str = "",
@@ -141,6 +145,8 @@ def certificate_list(
         queryset = queryset.filter(Q(search_text__contains=term) | Q(serial__startswith=term))
     if status in CertificateStatus.values:
         queryset = queryset.filter(status=status)
+    elif status == RENEWAL_FAILING:
+        queryset = queryset.filter(renewal_failures__gt=0)
     return queryset.order_by(*_ordering(sort if sort in SORT_KEYS else "name", descending=descending))
 
 

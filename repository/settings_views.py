@@ -6,6 +6,7 @@ post them (certpanel/roles.py): operators change certificates and services, not 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,12 +20,23 @@ from repository.acme.forms import RegisterAccountForm
 from repository.acme.registrations import acme_registrations_shown
 from repository.acme.selectors import acme_accounts
 from repository.acme.sweep_watch import sweep_state
+from repository.expiry import EXPIRY_LEVELS
 from repository.forms import NotificationForm
 
 
 @require_GET
 def settings_page(request: HttpRequest) -> HttpResponse:
     return settings_render(request)
+
+
+def schedule_summary() -> dict[str, object]:
+    """What runs when, as configured (environment variables): shown so an admin knows what to expect."""
+    return {
+        "renewal_sweep_minutes": settings.CERTPANEL_RENEWAL_SWEEP_SECONDS // 60,
+        "verify_hours": round(settings.CERTPANEL_VERIFY_SWEEP_SECONDS / 3600, 1),
+        "expiring_days": settings.CERTPANEL_EXPIRING_DAYS,
+        "warning_days": ", ".join(str(days) for days in EXPIRY_LEVELS if days),
+    }
 
 
 def settings_render(
@@ -43,6 +55,7 @@ def settings_render(
         "registering": any(row.status == "queued" for row in registrations),  # the page follows the worker
         "env_recipients": emails.recipients(),
         "notified": emails.recipients_state(),
+        "schedule": schedule_summary(),
         "sweep": sweep_state(),
         "mail_server": mail_server(),
         "undelivered_rows": undelivered(),

@@ -28,6 +28,7 @@ from repository.acme.orders import (
 from repository.acme.problems import AcmeError
 from repository.acme.renewals import certificate_ari_refresh
 from repository.acme.selectors import due_for_ari, due_for_renewal
+from repository.acme.sweep_runs import sweep_run_finish, sweep_run_start, sweep_runs_prune
 from repository.acme.sweep_watch import sweep_ran, sweep_stall_check
 from repository.errors import OrderBusy, RepositoryError
 from repository.expiry import certificates_warn_expiring
@@ -101,13 +102,20 @@ def renewal_sweep_task() -> dict[str, int]:
 
     Orders are resumed by the frequent order_resume_sweep, not here."""
     now = timezone.now()
-    due = list(due_for_renewal(now).values_list("pk", flat=True))
-    ari = list(due_for_ari(now).values_list("pk", flat=True))
-    queue_many(certificate_renew_task, due)
-    queue_many(certificate_ari_refresh_task, ari)
-    warned = certificates_warn_expiring(now=now)
+    run = sweep_run_start()
+    try:
+        due = list(due_for_renewal(now).values_list("pk", flat=True))
+        ari = list(due_for_ari(now).values_list("pk", flat=True))
+        queue_many(certificate_renew_task, due)
+        queue_many(certificate_ari_refresh_task, ari)
+        warned = certificates_warn_expiring(now=now)
+    except Exception as error:
+        sweep_run_finish(run, error=str(error) or type(error).__name__)
+        raise
     sweep_ran(now=now)
     summary = {"renew": len(due), "ari": len(ari), "expiry_warnings": len(warned)}
+    sweep_run_finish(run, summary=summary)
+    sweep_runs_prune(now=now)
     log.info("renewal sweep: %s", summary)
     return summary
 

@@ -110,7 +110,7 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "q": search,
         "status": status,
-        "statuses": CertificateStatus.choices,
+        "statuses": [*CertificateStatus.choices, (selectors.RENEWAL_FAILING, "Renewal failing")],
         "status_counts": [(value, label, counts[value]) for value, label in CertificateStatus.choices],
         "count_all": counts["all"],
         "sort": sort,

@@ -18,7 +18,7 @@ from services import deployments, selectors
 from services.daemons import ACTIONS, ADAPTERS
 from services.deploy import deploy_path_check, host_command, owner_check
 from services.errors import DeployError, DeploymentLeased, ListenerBusy, ListenerError, NeedsConfirmation
-from services.models import Deployment, Listener, SniCertificate
+from services.models import Deployment, Listener, SniCertificate, VerificationRun
 from services.protocols import BY_CODE, PROTOCOLS
 from services.tasks import queue_deployments, queue_deployments_then_verify, queue_verification
 
@@ -306,6 +306,22 @@ def listeners_verify_queue(*, user: User | None = None) -> int:
     ids = list(selectors.listener_list().exclude(certificate=None).values_list("pk", flat=True))
     with transaction.atomic():
         return queue_verification(ids, user=user)
+
+
+def deployment_retry(deployment_id: int, *, user: User | None = None) -> Deployment:
+    """ "Redeploy" a failed or rolled-back deployment: a new deployment of the listener's current certificate."""
+    failed = Deployment.objects.select_related("listener").get(pk=deployment_id)
+    requested = queue_deployments([failed.listener_id], trigger=f"retry of #{failed.pk}", user=user)
+    if not requested:
+        raise ListenerError(f"The listener of deployment #{failed.pk} is gone.")
+    return requested[0]
+
+
+def verification_run_retry(run_id: int, *, user: User | None = None) -> int:
+    """ "Verify again" for a failed verification run: its listeners that still have a certificate, queued."""
+    run = VerificationRun.objects.get(pk=run_id)
+    ids = Listener.objects.filter(pk__in=run.listener_ids).exclude(certificate=None).values_list("pk", flat=True)
+    return queue_verification(list(ids), trigger=f"retry of run #{run.pk}", user=user)
 
 
 def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:

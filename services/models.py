@@ -134,3 +134,31 @@ class Deployment(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_DEPLOYMENT_STATUSES
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class VerificationRun(models.Model):
+    """One probe run over one or more listeners ("Verify", "Verify all", the schedule), for the Jobs page.
+
+    The result of each listener stays on the listener (``last_report``); this row is the run's record: which
+    listeners, how many failed, and one line per listener as its log. Pruned by the verify sweep (KEEP_*)."""
+
+    trigger = models.CharField(max_length=40, default="manual")
+    listener_ids = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    failed = models.PositiveIntegerField(default=0)
+    log = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["started_at"], name="verificationrun_started")]
+
+    def __str__(self) -> str:
+        return f"verification run #{self.pk} ({self.status})"

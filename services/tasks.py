@@ -34,18 +34,19 @@ def deployment_run_task(self: Any, deployment_id: int) -> str:
 
 
 @shared_task(acks_late=True, name="services.verify_listeners")
-def verify_listeners_task(listener_ids: list[int]) -> int:
+def verify_listeners_task(listener_ids: list[int], trigger: str = "manual") -> int:
     """ "Verify all" from the page: the listeners probed concurrently, the results stored for the page."""
     listeners = list(Listener.objects.filter(pk__in=listener_ids).select_related("certificate"))
-    verification.listeners_verify(listeners)
+    verification.listeners_verify(listeners, trigger=trigger)
     return len(listeners)
 
 
 @shared_task(acks_late=True, name="services.verify_sweep")
 def verify_sweep_task() -> int:
-    """Every listener with a certificate, probed concurrently; alerts once per incident."""
+    """Every listener with a certificate, probed concurrently; alerts once per incident. Old run records pruned."""
     listeners = list(Listener.objects.exclude(certificate=None).select_related("certificate"))
-    verification.listeners_verify(listeners)
+    verification.listeners_verify(listeners, trigger="schedule")
+    verification.verification_runs_prune()
     return len(listeners)
 
 
@@ -58,7 +59,7 @@ def deployment_sweep_task() -> dict[str, int]:
         dispatch(deployment_run_task, deployment_id)
     stale = verification.listeners_verify_stale(now)
     if stale:
-        dispatch(verify_listeners_task, stale)
+        dispatch(verify_listeners_task, stale, trigger="deployment sweep")
     if resumed or stale:
         log.info(
             "deployment sweep: %s deployment(s) resumed, %s verification(s) queued again", len(resumed), len(stale)
@@ -75,7 +76,7 @@ def queue_deployments(listener_ids: list[int], *, trigger: str, user: User | Non
     return requested
 
 
-def queue_verification(listener_ids: list[int], *, user: User | None = None) -> int:
+def queue_verification(listener_ids: list[int], *, trigger: str = "manual", user: User | None = None) -> int:
     """Mark the listeners "verification queued" and queue one task that probes them all concurrently."""
     marked = verification.listeners_mark_queued(listener_ids)
     listeners = list(Listener.objects.filter(pk__in=listener_ids).order_by("pk"))
@@ -85,7 +86,7 @@ def queue_verification(listener_ids: list[int], *, user: User | None = None) -> 
         names = ", ".join(listener.name for listener in listeners)
         audit_record(action=AuditAction.VERIFY_REQUEST, actor=user, detail=f"{len(listeners)} listeners: {names}")
     if listener_ids:
-        dispatch_on_commit(verify_listeners_task, listener_ids)
+        dispatch_on_commit(verify_listeners_task, listener_ids, trigger=trigger)
     return marked
 
 

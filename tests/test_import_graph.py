@@ -43,6 +43,13 @@ WIRING = frozenset(
         "certpanel.backup",
         "certpanel.management.commands.backup",
         "certpanel.management.commands.restore",
+        # The dashboard and the Jobs page read (and retry) the work of both apps: certificates and listeners,
+        # orders, deployments, probe runs, sweeps, chain fetches and the outbox, on one page each.
+        "certpanel.dashboard",
+        "certpanel.dashboard.selectors",
+        "certpanel.dashboard.jobs",
+        "certpanel.dashboard.actions",
+        "certpanel.dashboard.views",
     }
 )
 

@@ -37,7 +37,14 @@ def twofactor_pending(request: HttpRequest) -> bool:
     user = request.user
     if not user.is_authenticated or twofactor_verified(request):
         return False
-    return bool(settings.CERTPANEL_REQUIRE_2FA) or twofactor_enabled(user)
+    if settings.CERTPANEL_REQUIRE_2FA:
+        return True
+    # The gate asks, then the page frame: one query a request (a view that sets up a device redirects after).
+    known: bool | None = getattr(request, "_twofactor_enabled", None)
+    if known is None:
+        known = twofactor_enabled(user)
+        request._twofactor_enabled = known  # type: ignore[attr-defined]
+    return known
 
 
 class TwoFactorMiddleware:

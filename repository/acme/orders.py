@@ -195,6 +195,26 @@ def certificate_renew(certificate_id: int, *, user: User | None = None) -> AcmeO
     )
 
 
+def acme_order_retry(order_id: int, *, user: User | None = None) -> AcmeOrder:
+    """A failed order asked for again: a new order for the same names, account, key type and profile (and the same
+    certificate to replace, unless that one was renewed meanwhile). The caller hands it over (queue_order)."""
+    failed = AcmeOrder.objects.select_related("account", "replaces").get(pk=order_id)
+    if failed.status != OrderStatus.FAILED:
+        raise RepositoryError(f"Order #{failed.pk} has not failed ({failed.get_status_display().lower()}).")
+    replaces = failed.replaces
+    if replaces is not None and Certificate.objects.filter(renewed_from=replaces).exists():
+        replaces = None
+    return acme_order_create(
+        account=failed.account,
+        hostnames=failed.hostnames,
+        key_type=failed.key_type,
+        profile=failed.profile,
+        auto_renew=failed.auto_renew,
+        replaces=replaces,
+        user=user,
+    )
+
+
 def _abandon(order: AcmeOrder) -> bool:
     """Fail an active order nothing drives any more; False when it is alive (or a worker took it meanwhile)."""
     now = timezone.now()

@@ -12,6 +12,7 @@ urlpatterns = [
     path("letsencrypt/new/", views.new_certificate, name="new_acme"),
     path("orders/<int:order_id>/", views.order_detail, name="order"),
     path("orders/<int:order_id>/status/", views.order_status, name="order_status"),
+    path("orders/<int:order_id>/retry/", views.order_retry, name="order_retry"),
     path("acme-registrations/<int:registration_id>/", views.registration_status, name="registration"),
     path("acme-registrations/<int:registration_id>/agree/", views.registration_agree, name="registration_agree"),
 ]

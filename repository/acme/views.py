@@ -20,7 +20,7 @@ from certpanel.dispatch import broker_label
 from certpanel.errors import PanelError
 from certpanel.web import HtmxHttpRequest, acting_user, admin_required, form_data, safe_next, staff_required
 from repository.acme.forms import NewCertificateForm, RegisterAccountForm
-from repository.acme.orders import acme_order_create, certificate_renew
+from repository.acme.orders import acme_order_create, acme_order_retry, certificate_renew
 from repository.acme.registrations import acme_registration_agree, acme_registration_create
 from repository.acme.selectors import (
     OrderProgress,
@@ -120,6 +120,23 @@ def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
     except (PanelError, Certificate.DoesNotExist) as exc:
         messages.error(request, str(exc))
         return redirect("repository:detail", certificate_id)
+    return _handed_over(request, order, asked=asked)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def order_retry(request: HttpRequest, order_id: int) -> HttpResponse:
+    """ "Retry" on a failed order: a new order for the same names, shown as it runs. A refresh (GET) shows the order."""
+    if request.method == "GET":
+        return redirect("repository:order", order_id)
+    asked = timezone.now()
+    try:
+        order = acme_order_retry(order_id, user=acting_user(request))
+    except AcmeOrder.DoesNotExist:
+        raise Http404("No such order.") from None
+    except PanelError as exc:
+        messages.error(request, str(exc))
+        return redirect("repository:order", order_id)
     return _handed_over(request, order, asked=asked)
 
 

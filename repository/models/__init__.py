@@ -16,6 +16,7 @@ from repository.models.certificates import (
     ChainFetchStatus,
 )
 from repository.models.keys import KeyExport, PrivateKey
+from repository.models.runs import SweepRun, SweepRunStatus
 from repository.models.settings import PanelSettings
 
 __all__ = [
@@ -35,4 +36,6 @@ __all__ = [
     "PanelSettings",
     "PrivateKey",
     "RegistrationStatus",
+    "SweepRun",
+    "SweepRunStatus",
 ]

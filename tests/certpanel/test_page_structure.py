@@ -76,6 +76,8 @@ def furnished(db: None) -> dict[str, str]:
 
 
 PAGES = [
+    ("/", "Dashboard"),
+    ("/jobs/", "Jobs"),
     ("/certificates/", "Repository"),
     ("/certificates/{certificate}/", "Repository"),
     ("/certificates/letsencrypt/", "Repository"),

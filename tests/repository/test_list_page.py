@@ -208,3 +208,12 @@ def test_bulk_delete_is_all_or_nothing(db: None) -> None:
     with pytest.raises(DatabaseError):
         certificates_delete_unused(certificate_ids=[entry.pk for entry in [*entries, stuck]])
     assert Certificate.objects.count() == 4
+
+
+def test_renewal_failing_filters_across_statuses(staff_client: Client) -> None:
+    _entry("ok.example.com", 40)
+    _entry("failing.example.com", 40, renewal_failures=2)
+    _entry("late.example.com", 5, renewal_failures=1)
+    page = staff_client.get("/certificates/?status=failing").content.decode()
+    assert "failing.example.com" in page and "late.example.com" in page and "ok.example.com" not in page
+    assert '<option value="failing" selected>Renewal failing</option>' in page

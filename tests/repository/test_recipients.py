@@ -31,13 +31,15 @@ def test_with_no_recipients_active_admins_with_an_address_are_notified(db: None,
 def test_the_settings_page_names_the_fallback_admins(staff_client: Client, settings: Settings) -> None:
     settings.CERTPANEL_NOTIFY_EMAILS = []
     get_user_model().objects.filter(is_superuser=True).update(email="admin@example.com")
-    page = staff_client.get("/settings/").content.decode()
-    assert "fallback-recipients" in page and "admin@example.com" in page
+    for url in ("/settings/", "/"):
+        page = staff_client.get(url).content.decode()
+        assert "fallback-recipients" in page and "admin@example.com" in page, url
 
 
 def test_the_settings_page_warns_when_nobody_is_notified(staff_client: Client, settings: Settings) -> None:
     settings.CERTPANEL_NOTIFY_EMAILS = []
     get_user_model().objects.update(email="")
     assert emails.notify_to() == []
-    page = staff_client.get("/settings/").content.decode()
-    assert "nobody-notified" in page and "Nobody gets renewal-failure, expiry or service emails" in page
+    for url in ("/settings/", "/"):
+        page = staff_client.get(url).content.decode()
+        assert "nobody-notified" in page and "Nobody gets renewal-failure, expiry or service emails" in page, url

@@ -169,7 +169,7 @@ class Command(AdminCommand):
 
     def do_verify(self, options: dict[str, Any]) -> None:
         chosen = self._chosen(options)
-        found = verification.listeners_verify(chosen)
+        found = verification.listeners_verify(chosen, trigger="command line")
         rows = [
             {"service": listener.name, **verification.report_of(result)}
             for listener in chosen

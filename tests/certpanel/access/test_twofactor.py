@@ -166,7 +166,7 @@ def test_a_code_is_accepted_once(alice: User) -> None:
     first, second = Client(), Client()
     _password_login(first)
     _password_login(second)
-    assert first.post(VERIFY, {"code": code})["Location"] == "/certificates/"
+    assert first.post(VERIFY, {"code": code})["Location"] == "/"
     replay = second.post(VERIFY, {"code": code})
     assert replay.status_code == 200 and "That code is not right." in replay.content.decode()
 
@@ -184,7 +184,7 @@ def test_a_recovery_code_works_once(alice: User) -> None:
     assert again.status_code == 200 and "That code is not right." in again.content.decode()
     assert client.get("/toolbox/").status_code == 302
     time.sleep(1.1)
-    assert client.post(VERIFY, {"code": codes[1]})["Location"] == "/certificates/"
+    assert client.post(VERIFY, {"code": codes[1]})["Location"] == "/"
 
 
 def test_the_code_step_sends_nowhere_but_this_panel(alice: User) -> None:
@@ -192,7 +192,7 @@ def test_the_code_step_sends_nowhere_but_this_panel(alice: User) -> None:
     client = Client()
     _password_login(client)
     done = client.post(VERIFY, {"code": app.code(), "next": "https://evil.example/"})
-    assert done["Location"] == "/certificates/"
+    assert done["Location"] == "/"
 
 
 def test_without_the_requirement_a_password_alone_logs_in(settings, alice: User) -> None:

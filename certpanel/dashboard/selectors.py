@@ -1,0 +1,234 @@
+"""Reads for the dashboard: a fixed number of queries whatever the number of certificates and listeners.
+
+counts (1 query), timeline (1: a window query, at most STACK rows a day), services matrix (1), recent failures
+(2: orders, deployments; failing probes come from the matrix rows). The health of the worker, beat, broker and
+the outbox (undelivered emails) is what certpanel/context_processors.py already reads for every page's banners:
+the template uses those values, nothing is read twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, F, Func, IntegerField, Q
+from django.db.models.expressions import RowRange, Window
+from django.db.models.functions import RowNumber
+from django.urls import reverse
+from django.utils import timezone
+
+from certpanel.dashboard.timeline import DAYS, STACK, Row, Timeline, timeline_layout
+from repository.models import AcmeOrder, Certificate, OrderStatus
+from repository.selectors import status_expression
+from services.models import Deployment, DeploymentStatus, Listener
+
+RECENT = 5
+RED_DAYS = 7  # a listener whose certificate ends within a week is red, whatever the probe said
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    key: str  # the certificate list's ?status= value
+    label: str
+    count: int
+
+
+def certificate_counts(*, now: datetime) -> list[StatusCount]:
+    """Certificates by status (as the list computes it) and those whose renewal is failing: one query, grouped by
+    status (the status expression is evaluated once a row)."""
+    groups = (
+        Certificate.objects.annotate(status=status_expression(now))
+        .values("status")
+        .annotate(count=Count("pk"), failing=Count("pk", filter=Q(renewal_failures__gt=0)))
+        .order_by()
+    )
+    totals = dict.fromkeys(("valid", "expiring", "expired", "failing", "pending"), 0)
+    for group in groups:
+        totals[group["status"]] += group["count"]
+        totals["failing"] += group["failing"]
+    labels = {
+        "valid": "Valid",
+        "expiring": f"Expiring ≤ {settings.CERTPANEL_EXPIRING_DAYS} days",
+        "expired": "Expired",
+        "failing": "Renewal failing",
+        "pending": "Pending CSR",
+    }
+    return [StatusCount(key, label, totals[key]) for key, label in labels.items()]
+
+
+class UtcDay(Func):
+    """The UTC day of a timestamp, in SQL the database runs natively (the timeline's columns): Django's TruncDate
+    is a Python function a row on SQLite, too slow for 10,000 rows. Only compared, never read."""
+
+    output_field = IntegerField()
+    template = "((%(expressions)s AT TIME ZONE 'UTC')::date)"  # PostgreSQL
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
+        template = "CAST(julianday(%(expressions)s) - 2440587.5 AS INTEGER)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def expiry_timeline(*, now: datetime) -> Timeline:
+    """Certificates expiring in the next DAYS days (not those already replaced by a renewal): one query that keeps
+    at most STACK a day and counts each day's total with window functions."""
+    day = UtcDay("not_after")
+    order = [F("not_after").asc(), F("id").asc()]
+    # Replaced ones left out through the few ids renewals point at (a hashed subplan), not a join of every row.
+    replaced = Certificate.objects.filter(renewed_from__isnull=False).values("renewed_from")
+    rows = (
+        Certificate.objects.filter(not_after__gte=now, not_after__lt=now + timedelta(days=DAYS))
+        .exclude(pk__in=replaced)
+        .annotate(
+            # One partition and one order for both: the database sorts once.
+            rank=Window(RowNumber(), partition_by=[day], order_by=order),
+            day_total=Window(Count("id"), partition_by=[day], order_by=order, frame=RowRange(None, None)),
+        )
+        .filter(rank__lte=STACK)
+        .order_by("not_after", "id")
+        .values_list("id", "name", "not_after", "renew_at", "day_total")
+    )
+    found = (Row(pk, name, not_after, renew_at, total) for pk, name, not_after, renew_at, total in rows if not_after)
+    return timeline_layout(found, today=now.date(), expiring_days=settings.CERTPANEL_EXPIRING_DAYS)
+
+
+@dataclass(frozen=True)
+class Light:
+    """A listener's colour on the dashboard and the one reason for it."""
+
+    colour: str  # red | amber | green
+    reason: str
+
+
+def _first_problem(report: list[dict[str, Any]]) -> str:
+    for result in report or []:
+        if isinstance(result, dict) and not result.get("ok"):
+            name = result.get("server_name") or "the port"
+            return f"{name}: {result.get('error') or 'not the assigned certificate'}"
+    return "the last check failed"
+
+
+def listener_light(listener: Listener, *, now: datetime) -> Light:
+    """The worst of: no certificate, a pending CSR, expired, the last probe failing, days left; then whether it
+    was ever verified. (The services pages have their own one-reason function; unify at merge.)"""
+    certificate = listener.certificate
+    if certificate is None:
+        return Light("amber", "No certificate assigned")
+    if certificate.not_after is None:
+        return Light("red", "Its certificate is a CSR still waiting for the CA")
+    if certificate.not_after < now:
+        return Light("red", f"Its certificate expired on {certificate.not_after:%Y-%m-%d}")
+    if listener.last_verify_ok is False:
+        return Light("red", f"Last verification failed — {_first_problem(listener.last_report)}")
+    left = (certificate.not_after - now).days
+    if left < RED_DAYS:
+        return Light("red", f"Its certificate expires in {left} day{'s' if left != 1 else ''}")
+    if left < settings.CERTPANEL_EXPIRING_DAYS:
+        return Light("amber", f"Its certificate expires in {left} days")
+    if listener.last_verified_at is None:
+        return Light("amber", "Never verified")
+    return Light("green", "Serves its certificate")
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    listener: Listener
+    days_left: int | None
+    light: Light
+    listener_url: str
+    certificate_url: str
+    verified: str  # "2026-01-31 12:00 ok", "… failed", or "" when never
+
+
+def _verified(listener: Listener) -> str:
+    """Formatted here, not with the template's date filter: 100 rows of it are a tenth of the page's time."""
+    if listener.last_verified_at is None:
+        return ""
+    outcome = "ok" if listener.last_verify_ok else "failed"
+    return f"{timezone.localtime(listener.last_verified_at):%Y-%m-%d %H:%M} {outcome}"
+
+
+def url_pattern(name: str) -> str:
+    """A URL of ``name`` with ``{}`` for its one id: reversed once, not once a row."""
+    return reverse(name, args=[0]).replace("/0/", "/{}/")
+
+
+def services_matrix(*, now: datetime) -> list[MatrixRow]:
+    """Every listener with its certificate (one query), days left and its light."""
+    listeners = Listener.objects.select_related("certificate").only(
+        "id",
+        "name",
+        "protocol",
+        "host",
+        "port",
+        "last_verified_at",
+        "last_verify_ok",
+        "last_report",
+        "verify_queued_at",
+        "certificate__id",
+        "certificate__name",
+        "certificate__not_after",
+    )
+    listener_url, certificate_url = url_pattern("services:detail"), url_pattern("repository:detail")
+    rows = []
+    for listener in listeners:
+        certificate = listener.certificate
+        days_left = (certificate.not_after - now).days if certificate and certificate.not_after else None
+        rows.append(
+            MatrixRow(
+                listener,
+                days_left,
+                listener_light(listener, now=now),
+                listener_url.format(listener.pk),
+                certificate_url.format(certificate.pk) if certificate else "",
+                _verified(listener),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Failures:
+    orders: list[AcmeOrder]
+    deployments: list[Deployment]
+    probes: list[MatrixRow]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.orders or self.deployments or self.probes)
+
+
+def recent_failures(matrix: list[MatrixRow]) -> Failures:
+    """The newest RECENT failed orders and failed or rolled-back deployments (2 queries), and the listeners whose
+    last probe failed (from the matrix). Undelivered emails: the context processor's ``undelivered`` summary."""
+    orders = AcmeOrder.objects.filter(status=OrderStatus.FAILED).only("id", "hostnames", "error", "updated_at")
+    deployments = (
+        Deployment.objects.filter(status__in=[DeploymentStatus.FAILED, DeploymentStatus.ROLLED_BACK])
+        .select_related("listener")
+        .only("id", "status", "error", "started_at", "finished_at", "listener__id", "listener__name")
+    )
+    probes = [row for row in matrix if row.listener.last_verify_ok is False]
+    probes.sort(key=lambda row: row.listener.last_verified_at or timezone.now(), reverse=True)
+    return Failures(
+        orders=list(orders.order_by("-updated_at", "-id")[:RECENT]),
+        deployments=list(deployments.order_by("-started_at", "-id")[:RECENT]),
+        probes=probes[:RECENT],
+    )
+
+
+def last_verification(matrix: list[MatrixRow]) -> datetime | None:
+    return max((row.listener.last_verified_at for row in matrix if row.listener.last_verified_at), default=None)
+
+
+def dashboard(*, now: datetime | None = None) -> dict[str, object]:
+    now = now or timezone.now()
+    matrix = services_matrix(now=now)
+    return {
+        "counts": certificate_counts(now=now),
+        "timeline": expiry_timeline(now=now),
+        "matrix": matrix,
+        "failures": recent_failures(matrix),
+        "last_verification": last_verification(matrix),
+        "now": now,
+    }
