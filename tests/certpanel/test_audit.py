@@ -16,9 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from certpanel.accounts import actions as accounts
 from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.audit.origin import acting_as
 from certpanel.models import AuditEvent
+from certpanel.roles import Role
 from repository.actions import certificate_create_self_signed
 from repository.models import Certificate
 from services.models import Listener
@@ -231,3 +233,16 @@ def test_password_change_and_a_cli_two_factor_reset_are_recorded(admin_user, cli
         ("twofactor_reset", "cli:twofa", "alice"),
     ]
     assert "Secret" not in " ".join(AuditEvent.objects.values_list("detail", flat=True))
+
+
+def test_user_changes_are_recorded_with_the_admin_who_made_them(admin_user) -> None:
+    bob = accounts.user_create(
+        username="bob", email="", role=Role.OPERATOR, password="Long-Enough-Pass-42", by=admin_user
+    )
+    accounts.user_set_role(user_id=bob.pk, role=Role.READ_ONLY, by=admin_user)
+    accounts.user_password_reset(user_id=bob.pk, password="Another-Long-Pass-42", by=admin_user)
+    accounts.user_deactivate(user_id=bob.pk, by=admin_user)
+    accounts.user_activate(user_id=bob.pk, by=admin_user)
+    codes = ["user_add", "user_change", "user_password_reset", "user_deactivate", "user_activate"]
+    assert _rows(*codes) == [(code, "alice", "bob") for code in codes]
+    assert "Pass-42" not in " ".join(AuditEvent.objects.values_list("detail", flat=True))
