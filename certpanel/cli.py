@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, handle_default_options
 from django.db import connections
 
+from certpanel.audit.origin import acting_as
 from certpanel.errors import PanelError
 from certpanel.files import write_atomically
 
@@ -21,7 +22,9 @@ from certpanel.files import write_atomically
 class AdminCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
-            return super().execute(*args, **options)
+            # What the audit log names as the actor of everything the command does (no user logs in to a shell).
+            with acting_as(f"cli:{self.__module__.rsplit('.', 1)[-1]}"):
+                return super().execute(*args, **options)
         except PanelError as exc:
             raise CommandError(str(exc)) from exc
 

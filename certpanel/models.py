@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -63,3 +64,69 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} ({self.status})"
+
+
+class AuditEvent(models.Model):
+    """One thing someone did: who, what, to what, when and from where. Written by the action that did it, in its
+    transaction (certpanel/audit), so a rolled-back action leaves no row; never changed or deleted by the panel.
+
+    The actor and the target are snapshots as well as references: a deleted user or certificate stays readable.
+    ``detail`` never holds a secret (key, passphrase, password, TSIG or EAB secret).
+    """
+
+    class Action(models.TextChoices):
+        LOGIN = "login", "logged in"
+        LOGIN_FAILED = "login_failed", "failed login"
+        REAUTH_FAILED = "reauth_failed", "failed “confirm it's you”"
+        LOGOUT = "logout", "logged out"
+        PASSWORD_CHANGE = "password_change", "changed own password"
+        TWOFACTOR_SETUP = "twofactor_setup", "set up two-factor login"
+        TWOFACTOR_CODES = "twofactor_codes", "made new recovery codes"
+        TWOFACTOR_RESET = "twofactor_reset", "reset two-factor login"
+        CERTIFICATE_CREATE = "certificate_create", "created a self-signed certificate"
+        CSR_CREATE = "csr_create", "generated a CSR"
+        CSR_COMPLETE = "csr_complete", "completed a CSR"
+        CERTIFICATE_IMPORT = "certificate_import", "imported a certificate"
+        CERTIFICATE_ORDER = "certificate_order", "ordered an ACME certificate"
+        CERTIFICATE_RENEW = "certificate_renew", "ordered a renewal"
+        CERTIFICATE_ISSUE = "certificate_issue", "stored an issued certificate"
+        CERTIFICATE_DELETE = "certificate_delete", "deleted a certificate"
+        KEY_EXPORT = "key_export", "exported a private key"
+        KEK_ROTATE = "kek_rotate", "rotated the key-encryption key"
+        LISTENER_ADD = "listener_add", "added a listener"
+        LISTENER_CHANGE = "listener_change", "changed a listener"
+        LISTENER_COMMANDS = "listener_commands", "changed a listener's host commands"
+        LISTENER_DELETE = "listener_delete", "removed a listener"
+        CERTIFICATE_ASSIGN = "certificate_assign", "assigned a certificate"
+        SNI_REMOVE = "sni_remove", "removed an SNI certificate"
+        DEPLOYMENT_REQUEST = "deployment_request", "requested a deployment"
+        VERIFY_REQUEST = "verify_request", "requested a verification"
+        SETTINGS_CHANGE = "settings_change", "changed settings"
+        TEST_EMAIL = "test_email", "queued a test email"
+        ACME_ACCOUNT_REGISTER = "acme_account_register", "asked to register an ACME account"
+        ACME_ACCOUNT_CREATE = "acme_account_create", "stored an ACME account"
+        USER_ADD = "user_add", "added a user"
+        USER_CHANGE = "user_change", "changed a user"
+        USER_DEACTIVATE = "user_deactivate", "deactivated a user"
+        USER_ACTIVATE = "user_activate", "reactivated a user"
+        USER_PASSWORD_RESET = "user_password_reset", "reset a user's password"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The user name when it happened, or what acted without a login: "system", "worker", "cli:<command>".
+    actor_name = models.CharField(max_length=160)
+    action = models.CharField(max_length=40, choices=Action.choices)
+    target_type = models.CharField(max_length=60, blank=True)  # app_label.model, e.g. "repository.certificate"
+    target_id = models.CharField(max_length=40, blank=True)
+    target_label = models.CharField(max_length=255, blank=True)
+    detail = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["action", "-at"], name="audit_action_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target_label}".strip()

@@ -17,6 +17,7 @@ from typing import Any, cast
 from celery import Task
 from celery.exceptions import Retry
 
+from certpanel.audit.origin import acting_as
 from certpanel.db_transient import backoff, close_connections, is_transient
 
 DB_ATTEMPTS_HEADER = "certpanel_db_retries"
@@ -28,7 +29,8 @@ DB_RETRIES = 10
 class PanelTask(Task[Any, Any]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().__call__(*args, **kwargs)
+            with acting_as("worker"):  # the audit log's actor for what a task does
+                return super().__call__(*args, **kwargs)
         except Exception as error:
             if not is_transient(error) or not self._may_retry_database():
                 raise

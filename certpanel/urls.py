@@ -5,6 +5,7 @@ from django.urls import include, path
 from certpanel import views
 from certpanel.access import views as twofactor_views
 from certpanel.access.gate import twofactor_step
+from certpanel.audit import views as audit_views
 from certpanel.dashboard import views as dashboard_views
 from repository import settings_views
 from repository.acme import views as acme_views
@@ -20,7 +21,7 @@ urlpatterns = [
     path("login/two-factor/setup/", twofactor_views.setup, name="twofactor_setup"),
     path("logout/", twofactor_step(auth_views.LogoutView.as_view()), name="logout"),
     path("account/two-factor/", twofactor_views.manage, name="twofactor_manage"),
-    path("password/", auth_views.PasswordChangeView.as_view(success_url="/"), name="password_change"),
+    path("password/", twofactor_views.PasswordChange.as_view(), name="password_change"),
     path("certificates/", include("repository.urls")),
     path("services/", include("services.urls")),
     path("toolbox/", include("repository.toolbox.urls")),
@@ -30,6 +31,7 @@ urlpatterns = [
     path("settings/test-email/", settings_views.test_email_send, name="settings_test_email"),
     path("settings/acme-account/", acme_views.account_register, name="acme_account_register"),
     path(".well-known/acme-challenge/<str:token>", acme_views.acme_challenge, name="acme_challenge"),
+    path("audit/", audit_views.audit_list, name="audit"),
     path("admin/", admin.site.urls),
 ]
 

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError, Q
 
+from certpanel.audit.actions import AuditAction, audit_record
 from repository import chain_fetches
 from repository.acme import schedule
 from repository.errors import CryptoError, InUseError, RepositoryError
@@ -117,6 +118,8 @@ def certificate_create_self_signed(
         )
         fill_from_x509(entry, leaf, [])
         entry.save()
+        detail = f"{key_type}, {days} days" + (", the panel's default" if is_default else "")
+        audit_record(action=AuditAction.CERTIFICATE_CREATE, actor=user, target=entry, detail=detail)
     log.info("created self-signed certificate #%s for %s", entry.pk, name)
     return entry
 
@@ -135,6 +138,7 @@ def certificate_create_csr(
         entry = _csr_entry(subject=subject, sans=sans, key=key, stored_key=key_store(key, passphrase=passphrase))
         entry.created_by = _user(user)
         entry.save()
+        audit_record(action=AuditAction.CSR_CREATE, actor=user, target=entry, detail=key_type)
     log.info("created CSR #%s for %s", entry.pk, entry.name)
     return entry
 
@@ -211,6 +215,8 @@ def certificate_renew_self_signed(
         )
         fill_from_x509(entry, leaf, [])
         entry.save()
+        detail = f"renewal of #{old.pk}, {days} days" + (", same key" if stored else ", new key")
+        audit_record(action=AuditAction.CERTIFICATE_RENEW, actor=user, target=entry, detail=detail)
     log.info("renewed self-signed certificate #%s as #%s", old.pk, entry.pk)
     return entry
 
@@ -239,6 +245,8 @@ def certificate_create_csr_from(
         )
         entry.renewed_from, entry.created_by = old, _user(user)
         entry.save()
+        detail = f"for the renewal of #{old.pk}" + (", same key" if stored else ", new key")
+        audit_record(action=AuditAction.CSR_CREATE, actor=user, target=entry, detail=detail)
     log.info("created CSR #%s from certificate #%s", entry.pk, old.pk)
     return entry
 
@@ -251,7 +259,7 @@ def _certificates_from(uploads: Sequence[bytes]) -> list[x509.Certificate]:
     return require_readable(certificates)
 
 
-def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Outcome:
+def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes], user: User | None = None) -> Outcome:
     """Turn a pending CSR into a certificate with what the CA sent (leaf and chain, any order/format)."""
     certificates = _certificates_from([data for data in uploads if data])
     if not certificates:
@@ -272,6 +280,7 @@ def certificate_complete(*, certificate_id: int, uploads: Sequence[bytes]) -> Ou
         fill_from_x509(entry, leaf, chain)
         entry.save()
         chain_fetches.chain_fetch_queue(entry, leaf, chain)
+        audit_record(action=AuditAction.CSR_COMPLETE, actor=user, target=entry, detail=f"issued by {entry.issuer}")
     log.info("completed CSR #%s", entry.pk)
     return Outcome(entry, warnings)
 
@@ -314,7 +323,9 @@ def certificate_import(
         raise CryptoError("The private key does not match the certificate: they are not a pair.")
     leaf, chain = order_chain(certificates, leaf_key=key)
     if key is None and (pending := _pending_entry_for(leaf)) is not None:
-        outcome = certificate_complete(certificate_id=pending.pk, uploads=[certificates_to_pem(certificates)])
+        outcome = certificate_complete(
+            certificate_id=pending.pk, uploads=[certificates_to_pem(certificates)], user=user
+        )
         outcome.warnings.insert(0, f"This certificate answers the pending CSR #{pending.pk}, which is now complete.")
         return outcome
     _refuse_duplicate(leaf)
@@ -331,11 +342,15 @@ def certificate_import(
         fill_from_x509(entry, leaf, chain)
         entry.save()
         chain_fetches.chain_fetch_queue(entry, leaf, chain)
+        detail = ("PKCS#12" if pkcs12_data else "certificate file") + (
+            ", with its key" if key is not None else ", no key"
+        )
+        audit_record(action=AuditAction.CERTIFICATE_IMPORT, actor=user, target=entry, detail=detail)
     log.info("imported certificate #%s (%s)", entry.pk, entry.name)
     return Outcome(entry, warnings)
 
 
-def certificate_delete(*, certificate_id: int) -> str:
+def certificate_delete(*, certificate_id: int, user: User | None = None) -> str:
     """Delete an entry that no service uses; its key goes too unless another entry shares it."""
     with transaction.atomic():
         entry = certificate_get(certificate_id, for_update=True)
@@ -346,6 +361,7 @@ def certificate_delete(*, certificate_id: int) -> str:
                 "assign another certificate to those services first."
             )
         key_id, name = entry.key_id, entry.name
+        audit_record(action=AuditAction.CERTIFICATE_DELETE, actor=user, target=entry, detail=entry.common_name)
         try:
             entry.delete()
         except ProtectedError:
@@ -362,7 +378,7 @@ class BulkDeleteOutcome:
     kept: list[str] = field(default_factory=list)
 
 
-def certificates_delete_unused(*, certificate_ids: Sequence[int]) -> BulkDeleteOutcome:
+def certificates_delete_unused(*, certificate_ids: Sequence[int], user: User | None = None) -> BulkDeleteOutcome:
     """Delete the selected entries no service uses, all in one transaction: if one cannot go, none goes. Entries in
     use are kept and named; keys go with their last entry."""
     outcome = BulkDeleteOutcome()
@@ -371,7 +387,7 @@ def certificates_delete_unused(*, certificate_ids: Sequence[int]) -> BulkDeleteO
             Certificate.objects.select_for_update(of=("self",))
             .filter(pk__in=list(certificate_ids))
             .order_by("pk")
-            .only("id", "name", "key_id")
+            .only("id", "name", "key_id", "common_name")
         )
         used = set(
             Certificate.objects.filter(pk__in=[entry.pk for entry in locked])
@@ -381,6 +397,8 @@ def certificates_delete_unused(*, certificate_ids: Sequence[int]) -> BulkDeleteO
         doomed = [entry for entry in locked if entry.pk not in used]
         outcome.kept = [f"{entry.name} (#{entry.pk})" for entry in locked if entry.pk in used]
         key_ids = {entry.key_id for entry in doomed if entry.key_id}
+        for entry in doomed:
+            audit_record(action=AuditAction.CERTIFICATE_DELETE, actor=user, target=entry, detail=entry.common_name)
         try:
             Certificate.objects.filter(pk__in=[entry.pk for entry in doomed]).delete()
         except ProtectedError:

@@ -22,13 +22,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import transaction
 from django.db.models import QuerySet, Value
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.models import Notification
 from certpanel.notifications import Email, mail_server, notification_queue
 from repository.models import Certificate, PanelSettings
@@ -209,11 +211,16 @@ def notify_emails_saved() -> str:
     return PanelSettings.objects.filter(pk=1).values_list("notify_emails", flat=True).first() or ""
 
 
-def notify_emails_save(notify_emails: str) -> None:
+def notify_emails_save(notify_emails: str, *, user: User | None = None) -> None:
     """Store the settings page's recipients (already parsed by the form: one address a line)."""
-    panel = PanelSettings.load()
-    panel.notify_emails = notify_emails
-    panel.save(update_fields=["notify_emails"])
+    with transaction.atomic():
+        panel = PanelSettings.objects.select_for_update().get(pk=PanelSettings.load().pk)
+        before = panel.notify_emails
+        panel.notify_emails = notify_emails
+        panel.save(update_fields=["notify_emails"])
+        if before != notify_emails:
+            shown = ", ".join(notify_emails.split()) or "none"
+            audit_record(action=AuditAction.SETTINGS_CHANGE, actor=user, detail=f"notification recipients: {shown}")
 
 
 def parse_recipients(text: str) -> list[str]:
@@ -357,7 +364,13 @@ def queue_service_recovered(*, to: Sequence[str], listener: str, address: str, u
     return _queue("service_recovered", to, {"listener": listener, "address": address, "url": url})
 
 
-def queue_test_email(*, to: Sequence[str], requested_by: str, dispatch: bool = True) -> Notification | None:
+def queue_test_email(
+    *, to: Sequence[str], requested_by: str, dispatch: bool = True, user: User | None = None
+) -> Notification | None:
     """Asked for on Settings or by `notify test`: proves the whole path, outbox and worker included."""
     context = {"requested_by": requested_by, "now": _utc(timezone.now()), "server": mail_server().label}
-    return _queue("test", to, context, dispatch=dispatch)
+    with transaction.atomic():
+        queued = _queue("test", to, context, dispatch=dispatch)
+        if queued is not None:
+            audit_record(action=AuditAction.TEST_EMAIL, actor=user, detail=f"to {', '.join(queued.recipients)}")
+    return queued

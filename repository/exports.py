@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from certpanel.audit.actions import AuditAction, audit_record
 from repository.actions import certificate_private_key
 from repository.errors import RepositoryError
 from repository.models import Certificate, CertificateStatus, KeyExport
@@ -112,6 +113,10 @@ def certificate_export(
                 user=user if user is not None and user.is_authenticated else None,
                 actor=actor or (user.get_username() if user is not None else "unknown"),
                 export_format=export_format,
+            )
+            shell_user = f", by {actor}" if actor and user is None else ""
+            audit_record(
+                action=AuditAction.KEY_EXPORT, actor=user, target=entry, detail=f"{FORMATS[export_format]}{shell_user}"
             )
         log.info("private key of certificate #%s exported as %s by %s", entry.pk, export_format, actor)
     return ExportFile(

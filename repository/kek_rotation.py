@@ -35,6 +35,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.files import create_atomically, fsync_path, write_atomically
 from repository.errors import KeyStoreError
 from repository.keystore import (
@@ -95,7 +96,10 @@ def kek_rotate(
                 "Keys sealed under the old key-encryption key keep appearing: stop the panel's processes and run "
                 "rotate-kek again (nothing is lost: both keys still open every key)."
             )
-        return Rotation(kek_id(new_kek).hex(), total, resealed, finished=_switch(new_kek, configured=configured))
+        rotation = Rotation(kek_id(new_kek).hex(), total, resealed, finished=_switch(new_kek, configured=configured))
+        detail = f"to key {rotation.new_kek_id}, {resealed} of {total} keys resealed"
+        audit_record(action=AuditAction.KEK_ROTATE, detail=detail + ("" if rotation.finished else ", switch pending"))
+        return rotation
 
 
 def _refuse_a_pointless_or_conflicting_rotation(new_kek: bytes, *, configured: bytes, pending: bytes | None) -> None:

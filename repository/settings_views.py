@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from certpanel.notifications import last_of_kind, mail_server, undelivered
-from certpanel.web import admin_required
+from certpanel.web import acting_user, admin_required
 from repository import emails
 from repository.acme.forms import RegisterAccountForm
 from repository.acme.registrations import acme_registrations_shown
@@ -71,7 +71,7 @@ def notify_recipients_save(request: HttpRequest) -> HttpResponse:
     form = NotificationForm(request.POST)
     if not form.is_valid():
         return settings_render(request, notify=form)
-    emails.notify_emails_save(form.cleaned_data["notify_emails"])
+    emails.notify_emails_save(form.cleaned_data["notify_emails"], user=acting_user(request))
     messages.success(request, "Notification recipients saved.")
     return redirect("settings")
 
@@ -79,7 +79,9 @@ def notify_recipients_save(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def test_email_send(request: HttpRequest) -> HttpResponse:
-    queued = emails.queue_test_email(to=emails.notify_to(), requested_by=request.user.get_username())
+    queued = emails.queue_test_email(
+        to=emails.notify_to(), requested_by=request.user.get_username(), user=acting_user(request)
+    )
     if queued is None:
         messages.error(
             request,

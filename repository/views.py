@@ -160,7 +160,7 @@ def bulk_delete(request: HttpRequest) -> HttpResponse:
     form = BulkDeleteForm(request.POST if confirming else None)
     if confirming and form.is_valid():
         try:
-            outcome = actions.certificates_delete_unused(certificate_ids=ids)
+            outcome = actions.certificates_delete_unused(certificate_ids=ids, user=acting_user(request))
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
@@ -299,7 +299,9 @@ def _complete(request: HttpRequest, entry: Certificate) -> HttpResponse:
     if form.is_valid():
         try:
             outcome = actions.certificate_complete(
-                certificate_id=entry.pk, uploads=[form.cleaned_data["certificate"], form.cleaned_data["chain"]]
+                certificate_id=entry.pk,
+                uploads=[form.cleaned_data["certificate"], form.cleaned_data["chain"]],
+                user=acting_user(request),
             )
         except PanelError as exc:
             form.add_error(None, str(exc))
@@ -461,7 +463,7 @@ def delete(request: HttpRequest, certificate_id: int) -> HttpResponse:
     form = DeleteForm(*form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
-            name = actions.certificate_delete(certificate_id=entry.pk)
+            name = actions.certificate_delete(certificate_id=entry.pk, user=acting_user(request))
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:

@@ -6,8 +6,10 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
+from certpanel.audit.actions import AuditAction, audit_record, changed_fields
 from repository.errors import CryptoError
 from repository.keystore import key_load, key_store
 from repository.models import Certificate
@@ -64,31 +66,42 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def listener_create(**fields: Any) -> Listener:
+def _where(listener: Listener) -> str:
+    return f"{listener.protocol} on {listener.host or '*'}:{listener.port}, {listener.daemon}"
+
+
+def listener_create(*, user: User | None = None, **fields: Any) -> Listener:
     fields = _check_fields(fields)
     try:
         with transaction.atomic():
-            return Listener.objects.create(**fields)
+            listener = Listener.objects.create(**fields)
+            audit_record(action=AuditAction.LISTENER_ADD, actor=user, target=listener, detail=_where(listener))
+            return listener
     except IntegrityError:
         raise ListenerError(f"A listener named '{fields['name']}' already exists.") from None
 
 
-def listener_update(listener: Listener, **fields: Any) -> Listener:
-    merged = _check_fields({**{f: getattr(listener, f) for f in FIELDS}, **fields})
+def listener_update(listener: Listener, *, user: User | None = None, **fields: Any) -> Listener:
+    before = {f: getattr(listener, f) for f in FIELDS}
+    merged = _check_fields({**before, **fields})
     for key, value in merged.items():
         setattr(listener, key, value)
     try:
         with transaction.atomic():
             listener.save()
+            if changes := changed_fields(before, merged):
+                audit_record(action=AuditAction.LISTENER_CHANGE, actor=user, target=listener, detail=changes)
     except IntegrityError:
         listener.refresh_from_db()
         raise ListenerError(f"A listener named '{merged['name']}' already exists.") from None
     return listener
 
 
-def listener_delete(listener: Listener) -> None:
+def listener_delete(listener: Listener, *, user: User | None = None) -> None:
     """The listener and its history go; the files it deployed stay on disk for the daemon."""
-    listener.delete()
+    with transaction.atomic():
+        audit_record(action=AuditAction.LISTENER_DELETE, actor=user, target=listener, detail=_where(listener))
+        listener.delete()
 
 
 def listener_commands_set(
@@ -111,10 +124,14 @@ def listener_commands_set(
         except DeployError as exc:
             raise ListenerError(str(exc)) from None
         changed[field] = value
+    before = {field: getattr(listener, field) for field in changed}
     for field, value in changed.items():
         setattr(listener, field, value)
     if changed:
-        listener.save(update_fields=list(changed))
+        with transaction.atomic():
+            listener.save(update_fields=list(changed))
+            if changes := changed_fields(before, changed):
+                audit_record(action=AuditAction.LISTENER_COMMANDS, target=listener, detail=changes)
         log.info("listener %s: host-set commands changed (%s)", listener.name, ", ".join(changed))
     return listener
 
@@ -123,16 +140,19 @@ def listeners_ensure_defaults(certificate: Certificate | None) -> list[Listener]
     """First start: the twelve secure listeners of a mail server, all on the panel's own certificate."""
     if Listener.objects.exists():
         return []
-    return [
-        Listener.objects.create(
-            name=protocol.label,
-            protocol=protocol.code,
-            port=protocol.port,
-            daemon=protocol.daemon,
-            certificate=certificate,
-        )
-        for protocol in PROTOCOLS
-    ]
+    created = []
+    with transaction.atomic():
+        for protocol in PROTOCOLS:
+            listener = Listener.objects.create(
+                name=protocol.label,
+                protocol=protocol.code,
+                port=protocol.port,
+                daemon=protocol.daemon,
+                certificate=certificate,
+            )
+            audit_record(action=AuditAction.LISTENER_ADD, target=listener, detail=f"{_where(listener)}, first start")
+            created.append(listener)
+    return created
 
 
 def _deploy_key(certificate: Certificate, passphrase: bytes | None) -> Any:
@@ -154,7 +174,12 @@ def _deploy_key(certificate: Certificate, passphrase: bytes | None) -> Any:
 
 
 def listener_assign(
-    listener: Listener, certificate_id: int, *, sni_name: str = "", passphrase: bytes | None = None
+    listener: Listener,
+    certificate_id: int,
+    *,
+    sni_name: str = "",
+    passphrase: bytes | None = None,
+    user: User | None = None,
 ) -> Listener:
     certificate = Certificate.objects.select_related("key").filter(pk=certificate_id).first()
     if certificate is None:
@@ -171,6 +196,9 @@ def listener_assign(
         else:
             listener.certificate, listener.deploy_key = certificate, key
             listener.save(update_fields=["certificate", "deploy_key"])
+        where = f" for {sni_name}" if sni_name else ""
+        detail = f"{certificate.name} (#{certificate.pk}){where}"
+        audit_record(action=AuditAction.CERTIFICATE_ASSIGN, actor=user, target=listener, detail=detail)
     log.info(
         "listener %s: certificate #%s assigned%s", listener.name, certificate.pk, f" for {sni_name}" * bool(sni_name)
     )
@@ -193,6 +221,7 @@ def listener_assign_and_deploy(
     sni_name: str = "",
     passphrase: bytes | None = None,
     confirmed: bool = False,
+    user: User | None = None,
 ) -> Deployment:
     """The page's "Save": assign, then queue a deployment (the CLI assigns and deploys in two commands).
 
@@ -205,12 +234,17 @@ def listener_assign_and_deploy(
     where = f"{listener.name}{' for ' + sni_name if sni_name else ''}"
     _fitness_check(certificate, selectors.listener_names(listener, sni_name=sni_name), confirmed=confirmed, where=where)
     with transaction.atomic():
-        listener_assign(listener, certificate_id, sni_name=sni_name, passphrase=passphrase)
-        return queue_deployments([listener.pk], trigger="assigned")[0]
+        listener_assign(listener, certificate_id, sni_name=sni_name, passphrase=passphrase, user=user)
+        return queue_deployments([listener.pk], trigger="assigned", user=user)[0]
 
 
 def listeners_replace(
-    *, targets: list[str], certificate_id: int, passphrase: bytes | None = None, confirmed: bool = False
+    *,
+    targets: list[str],
+    certificate_id: int,
+    passphrase: bytes | None = None,
+    confirmed: bool = False,
+    user: User | None = None,
 ) -> list[Deployment]:
     """ "Replace on all these services": every listener and SNI name in ``targets`` ("listener:<id>", "sni:<id>")
     gets the certificate, then a deployment each and a verification after it, in one transaction: either all
@@ -238,47 +272,56 @@ def listeners_replace(
             else:
                 Listener.objects.filter(pk=target.listener.pk).update(certificate=certificate, deploy_key=key)
             touched[target.listener.pk] = target.listener
-        requested = queue_deployments_then_verify(list(touched), trigger="replaced")
+            where = f" for {target.sni.server_name}" if target.sni else ""
+            detail = f"{certificate.name} (#{certificate.pk}){where}"
+            audit_record(action=AuditAction.CERTIFICATE_ASSIGN, actor=user, target=target.listener, detail=detail)
+        requested = queue_deployments_then_verify(list(touched), trigger="replaced", user=user)
     log.info("certificate #%s put on %s", certificate.pk, ", ".join(t.name for t in found))
     return requested
 
 
-def listener_remove_sni(listener: Listener, sni_name: str) -> None:
+def listener_remove_sni(listener: Listener, sni_name: str, *, user: User | None = None) -> None:
     """One SNI name stops having its own certificate: queued for deployment, which rewrites the daemon's files."""
-    SniCertificate.objects.filter(listener=listener, server_name=sni_name).delete()
-    queue_deployments([listener.pk], trigger="sni removed")
+    with transaction.atomic():
+        removed, _ = SniCertificate.objects.filter(listener=listener, server_name=sni_name).delete()
+        if removed:
+            audit_record(action=AuditAction.SNI_REMOVE, actor=user, target=listener, detail=sni_name)
+        queue_deployments([listener.pk], trigger="sni removed", user=user)
 
 
-def listener_deploy_queue(listener: Listener, *, trigger: str) -> None:
+def listener_deploy_queue(listener: Listener, *, trigger: str, user: User | None = None) -> None:
     """A deployment requested now and run by a worker once the caller's transaction commits."""
-    queue_deployments([listener.pk], trigger=trigger)
+    with transaction.atomic():
+        queue_deployments([listener.pk], trigger=trigger, user=user)
 
 
-def listener_verify_queue(listener: Listener) -> int:
+def listener_verify_queue(listener: Listener, *, user: User | None = None) -> int:
     """ "Verify": the listener marked queued and probed by a worker; 0 when it has no certificate to check."""
-    return queue_verification([listener.pk] if listener.certificate_id else [])
+    with transaction.atomic():
+        return queue_verification([listener.pk] if listener.certificate_id else [], user=user)
 
 
-def listeners_verify_queue() -> int:
+def listeners_verify_queue(*, user: User | None = None) -> int:
     """ "Verify all": every listener with a certificate marked queued, one task probes them; how many."""
     ids = list(selectors.listener_list().exclude(certificate=None).values_list("pk", flat=True))
-    return queue_verification(ids)
+    with transaction.atomic():
+        return queue_verification(ids, user=user)
 
 
-def deployment_retry(deployment_id: int) -> Deployment:
+def deployment_retry(deployment_id: int, *, user: User | None = None) -> Deployment:
     """ "Redeploy" a failed or rolled-back deployment: a new deployment of the listener's current certificate."""
     failed = Deployment.objects.select_related("listener").get(pk=deployment_id)
-    requested = queue_deployments([failed.listener_id], trigger=f"retry of #{failed.pk}")
+    requested = queue_deployments([failed.listener_id], trigger=f"retry of #{failed.pk}", user=user)
     if not requested:
         raise ListenerError(f"The listener of deployment #{failed.pk} is gone.")
     return requested[0]
 
 
-def verification_run_retry(run_id: int) -> int:
+def verification_run_retry(run_id: int, *, user: User | None = None) -> int:
     """ "Verify again" for a failed verification run: its listeners that still have a certificate, queued."""
     run = VerificationRun.objects.get(pk=run_id)
     ids = Listener.objects.filter(pk__in=run.listener_ids).exclude(certificate=None).values_list("pk", flat=True)
-    return queue_verification(list(ids), trigger=f"retry of run #{run.pk}")
+    return queue_verification(list(ids), trigger=f"retry of run #{run.pk}", user=user)
 
 
 def listener_deploy(listener_id: int, *, trigger: str = "manual") -> Deployment:
@@ -308,6 +351,9 @@ def listeners_move_certificate(*, old: Certificate, new: Certificate) -> list[st
     sni_listeners = list(Listener.objects.filter(sni__certificate=old).distinct())
     SniCertificate.objects.filter(certificate=old).update(certificate=new)
     touched = {listener.pk: listener for listener in [*moved, *sni_listeners]}
+    for listener in touched.values():
+        detail = f"{new.name} (#{new.pk}) in place of its renewed #{old.pk}"
+        audit_record(action=AuditAction.CERTIFICATE_ASSIGN, target=listener, detail=detail)
     if touched:
         queue_deployments(list(touched), trigger="renewal")
         log.info(

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.leases import Lease, rows_of
 from services import deploy, staging
 from services.alerts import listener_alert_update
@@ -51,15 +53,24 @@ TRANSITIONS: dict[str, set[str]] = {
 ACTIVE_STATUSES = [status for status, onward in TRANSITIONS.items() if onward]
 
 
-def deployment_request(listener: Listener, *, trigger: str) -> Deployment:
+def deployment_request(listener: Listener, *, trigger: str, user: User | None = None) -> Deployment:
     """A queued deployment of the listener as it will be when a worker takes it (the caller queues it)."""
-    return Deployment.objects.create(
-        listener=listener,
-        certificate=listener.certificate,
-        fingerprint_sha256=listener.certificate.fingerprint_sha256 if listener.certificate else "",
-        trigger=trigger,
-        log=f"{timezone.now():%H:%M:%S} queued ({trigger})",
-    )
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            listener=listener,
+            certificate=listener.certificate,
+            fingerprint_sha256=listener.certificate.fingerprint_sha256 if listener.certificate else "",
+            trigger=trigger,
+            log=f"{timezone.now():%H:%M:%S} queued ({trigger})",
+        )
+        certificate = f"{listener.certificate.name} (#{listener.certificate.pk})" if listener.certificate else "none"
+        audit_record(
+            action=AuditAction.DEPLOYMENT_REQUEST,
+            actor=user,
+            target=listener,
+            detail=f"deployment #{deployment.pk} ({trigger}), certificate {certificate}",
+        )
+    return deployment
 
 
 # -- leases -----------------------------------------------------------------------------------------------

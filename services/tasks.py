@@ -6,8 +6,10 @@ import logging
 from typing import Any
 
 from celery import chain, shared_task
+from django.contrib.auth.models import User
 from django.utils import timezone
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.dispatch import dispatch, dispatch_on_commit
 from services import deployments, verification
 from services.errors import DeploymentLeased, ListenerBusy
@@ -65,29 +67,37 @@ def deployment_sweep_task() -> dict[str, int]:
     return {"deployments": len(resumed), "verifications": len(stale)}
 
 
-def queue_deployments(listener_ids: list[int], *, trigger: str) -> list[Deployment]:
+def queue_deployments(listener_ids: list[int], *, trigger: str, user: User | None = None) -> list[Deployment]:
     """A queued deployment row each, now (in the caller's transaction); the tasks once it commits."""
     listeners = Listener.objects.select_related("certificate").filter(pk__in=listener_ids).order_by("pk")
-    requested = [deployments.deployment_request(listener, trigger=trigger) for listener in listeners]
+    requested = [deployments.deployment_request(listener, trigger=trigger, user=user) for listener in listeners]
     for deployment in requested:
         dispatch_on_commit(deployment_run_task, deployment.pk)
     return requested
 
 
-def queue_verification(listener_ids: list[int], *, trigger: str = "manual") -> int:
+def queue_verification(listener_ids: list[int], *, trigger: str = "manual", user: User | None = None) -> int:
     """Mark the listeners "verification queued" and queue one task that probes them all concurrently."""
     marked = verification.listeners_mark_queued(listener_ids)
+    listeners = list(Listener.objects.filter(pk__in=listener_ids).order_by("pk"))
+    if len(listeners) == 1:
+        audit_record(action=AuditAction.VERIFY_REQUEST, actor=user, target=listeners[0])
+    elif listeners:
+        names = ", ".join(listener.name for listener in listeners)
+        audit_record(action=AuditAction.VERIFY_REQUEST, actor=user, detail=f"{len(listeners)} listeners: {names}")
     if listener_ids:
         dispatch_on_commit(verify_listeners_task, listener_ids, trigger=trigger)
     return marked
 
 
-def queue_deployments_then_verify(listener_ids: list[int], *, trigger: str) -> list[Deployment]:
+def queue_deployments_then_verify(
+    listener_ids: list[int], *, trigger: str, user: User | None = None
+) -> list[Deployment]:
     """A queued deployment each and, once it has ended, a verification of its listener (one chain per listener,
     sent once the caller's transaction commits). The listeners show "verification queued" until it reports;
     if the broker is down, the sweep takes up both the deployments and the verifications."""
     listeners = Listener.objects.select_related("certificate").filter(pk__in=listener_ids).order_by("pk")
-    requested = [deployments.deployment_request(listener, trigger=trigger) for listener in listeners]
+    requested = [deployments.deployment_request(listener, trigger=trigger, user=user) for listener in listeners]
     verification.listeners_mark_queued([deployment.listener_id for deployment in requested])
     for deployment in requested:
         followed = chain(deployment_run_task.si(deployment.pk), verify_listeners_task.si([deployment.listener_id]))

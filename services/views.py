@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from certpanel.access.reauth import ReauthForm, reauth_confirm
 from certpanel.errors import PanelError
-from certpanel.web import form_data, staff_required
+from certpanel.web import acting_user, form_data, staff_required
 from repository.forms import secret_bytes
 from repository.models import Certificate
 from services import actions, selectors
@@ -68,7 +68,7 @@ def service_add(request: HttpRequest) -> HttpResponse:
     reauth_form = None
     if request.method == "POST" and form.is_valid() and (reauth_form := _reauth_needed(request, form)) is None:
         try:
-            listener = actions.listener_create(**form.cleaned_data)
+            listener = actions.listener_create(user=acting_user(request), **form.cleaned_data)
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
@@ -87,7 +87,7 @@ def service_edit(request: HttpRequest, listener_id: int) -> HttpResponse:
     reauth_form = None
     if request.method == "POST" and form.is_valid() and (reauth_form := _reauth_needed(request, form)) is None:
         try:
-            actions.listener_update(listener, **form.cleaned_data)
+            actions.listener_update(listener, user=acting_user(request), **form.cleaned_data)
         except PanelError as exc:
             form.add_error(None, str(exc))
         else:
@@ -103,7 +103,7 @@ def service_delete(request: HttpRequest, listener_id: int) -> HttpResponse:
     """GET: what will be removed, and what stays; POST: removed."""
     listener = _listener(listener_id)
     if request.method == "POST":
-        actions.listener_delete(listener)
+        actions.listener_delete(listener, user=acting_user(request))
         messages.success(request, f"Removed {listener.name} (its files on disk were left in place).")
         return redirect("services:list")
     context = {"listener": listener, "deployments": listener.deployments.count()}
@@ -130,6 +130,7 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
                 sni_name=sni_name,
                 passphrase=passphrase,
                 confirmed=form.cleaned_data["confirm"],
+                user=acting_user(request),
             )
         except NeedsConfirmation as exc:
             form.add_error("confirm", str(exc))
@@ -166,7 +167,7 @@ def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
     if moved := _post_only(request, "services:detail", listener_id):
         return moved
     listener = _listener(listener_id)
-    actions.listener_remove_sni(listener, request.POST.get("sni_name", ""))
+    actions.listener_remove_sni(listener, request.POST.get("sni_name", ""), user=acting_user(request))
     return redirect("services:detail", listener.pk)
 
 
@@ -176,7 +177,7 @@ def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
     if moved := _post_only(request, "services:detail", listener_id):
         return moved
     listener = _listener(listener_id)
-    actions.listener_deploy_queue(listener, trigger="manual")
+    actions.listener_deploy_queue(listener, trigger="manual", user=acting_user(request))
     messages.success(request, f"Deployment of {listener.name} queued.")
     return redirect("services:detail", listener.pk)
 
@@ -188,7 +189,7 @@ def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
     if moved := _post_only(request, "services:detail", listener_id):
         return moved
     listener = _listener(listener_id)
-    actions.listener_verify_queue(listener)
+    actions.listener_verify_queue(listener, user=acting_user(request))
     messages.info(request, f"Verification of {listener.name} queued: the result appears here as it comes.")
     return redirect("services:detail", listener_id)
 
@@ -199,7 +200,7 @@ def service_verify_all(request: HttpRequest) -> HttpResponse:
     """Every listener: queued for a worker, which probes them concurrently; the page shows stored results."""
     if moved := _post_only(request, "services:list"):
         return moved
-    count = actions.listeners_verify_queue()
+    count = actions.listeners_verify_queue(user=acting_user(request))
     messages.info(
         request,
         f"Verification of {count} listener{'s' if count != 1 else ''} queued: results appear here as they come.",

@@ -21,6 +21,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.errors import PanelError
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def enrollment_confirm(*, user: AbstractBaseUser, code: str) -> tuple[TOTPDevice
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             codes = _recovery_codes_replace(user)
+            audit_record(action=AuditAction.TWOFACTOR_SETUP, actor=user, target=user)
     # Outside the transaction: a wrong code's throttling count must be kept, not rolled back with an exception.
     if refusal is not None:
         raise TwoFactorError(refusal)
@@ -121,15 +123,20 @@ def recovery_codes_new(*, user: AbstractBaseUser) -> list[str]:
     """Ten new recovery codes; the old ones stop working."""
     with transaction.atomic():
         codes = _recovery_codes_replace(user)
+        audit_record(action=AuditAction.TWOFACTOR_CODES, actor=user, target=user)
     log.info("new recovery codes for %s", user.get_username())
     return codes
 
 
-def twofactor_reset(*, user: AbstractBaseUser) -> bool:
-    """Forget the user's authenticator and recovery codes: the next login sets up a new one. False if none."""
+def twofactor_reset(*, user: AbstractBaseUser, actor: AbstractBaseUser | None = None) -> bool:
+    """Forget the user's authenticator and recovery codes: the next login sets up a new one. False if none.
+
+    ``actor`` is who asked (the user themselves on their page; None from the `twofa` command)."""
     with transaction.atomic():
         removed, _ = TOTPDevice.objects.filter(user_id=user.pk).delete()
         removed_codes, _ = StaticDevice.objects.filter(user_id=user.pk).delete()
+        if removed or removed_codes:
+            audit_record(action=AuditAction.TWOFACTOR_RESET, actor=actor, target=user)
     if removed or removed_codes:
         log.info("two-factor login of %s reset", user.get_username())
     return bool(removed or removed_codes)

@@ -14,8 +14,11 @@ import django_otp
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -29,6 +32,7 @@ from django.views.decorators.http import require_http_methods
 from certpanel.access import twofactor
 from certpanel.access.gate import twofactor_pending, twofactor_step, twofactor_verified
 from certpanel.access.reauth import ReauthForm, reauth_confirm, reauth_mark, reauth_recent
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.web import form_data
 
 
@@ -96,6 +100,7 @@ def verify(request: HttpRequest) -> HttpResponseBase:
         try:
             device = twofactor.code_verify(user=user, code=form.cleaned_data["code"])
         except twofactor.TwoFactorError as exc:
+            audit_record(action=AuditAction.LOGIN_FAILED, actor=user, target=user, detail="two-factor code refused")
             form.add_error("code", str(exc))
         else:
             _verified(request, device)
@@ -154,7 +159,7 @@ def manage(request: HttpRequest) -> HttpResponseBase:
         if reauth_form is None and action == "codes":
             return _recovery_codes_page(request, twofactor.recovery_codes_new(user=user), reverse("twofactor_manage"))
         if reauth_form is None:
-            twofactor.twofactor_reset(user=user)
+            twofactor.twofactor_reset(user=user, actor=user)
             messages.success(request, "Two-factor login was reset: your authenticator and recovery codes are gone.")
             return redirect("twofactor_setup" if settings.CERTPANEL_REQUIRE_2FA else "twofactor_manage")
     context = {
@@ -165,3 +170,15 @@ def manage(request: HttpRequest) -> HttpResponseBase:
         "reauth_form": reauth_form,
     }
     return render(request, "registration/twofactor_manage.html", context)
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Django's password change, with its audit row in the same transaction as the new password."""
+
+    success_url = "/"
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        with transaction.atomic():
+            response = super().form_valid(form)
+            audit_record(action=AuditAction.PASSWORD_CHANGE, actor=form.user, target=form.user)
+        return response

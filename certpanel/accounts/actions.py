@@ -14,6 +14,7 @@ from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.errors import PanelError
 from certpanel.roles import Role, role_flags, role_of, role_set
 
@@ -79,6 +80,8 @@ def user_create(*, username: str, email: str, role: Role, password: str, by: Use
             if User.objects.filter(username__iexact=username).exists():
                 raise AccountError(f"There is already a user named {username}.", field="username")
             user.save()
+            detail = f"role {role.label}" + (f", email {email}" if email else "")
+            audit_record(action=AuditAction.USER_ADD, actor=by, target=user, detail=detail)
     except IntegrityError:  # created by another request between the check and the insert
         raise AccountError(f"There is already a user named {username}.", field="username") from None
     return user
@@ -95,6 +98,8 @@ def user_set_role(*, user_id: int, role: Role, by: User | None = None) -> User:
             raise AccountError(LAST_ADMIN.format(name=user.get_username()))
         role_set(user, role)
         user.save(update_fields=["is_staff", "is_superuser"])
+        detail = f"role {before.label} → {role.label}"
+        audit_record(action=AuditAction.USER_CHANGE, actor=by, target=user, detail=detail)
     return user
 
 
@@ -109,6 +114,7 @@ def user_deactivate(*, user_id: int, by: User | None = None) -> User:
             raise AccountError(LAST_ADMIN.format(name=user.get_username()))
         user.is_active = False
         user.save(update_fields=["is_active"])
+        audit_record(action=AuditAction.USER_DEACTIVATE, actor=by, target=user)
     return user
 
 
@@ -118,6 +124,7 @@ def user_activate(*, user_id: int, by: User | None = None) -> User:
         if not user.is_active:
             user.is_active = True
             user.save(update_fields=["is_active"])
+            audit_record(action=AuditAction.USER_ACTIVATE, actor=by, target=user)
     return user
 
 
@@ -129,4 +136,5 @@ def user_password_reset(*, user_id: int, password: str, by: User | None = None) 
         _password_check(password, user)
         user.set_password(password)
         user.save(update_fields=["password"])
+        audit_record(action=AuditAction.USER_PASSWORD_RESET, actor=by, target=user)
     return user

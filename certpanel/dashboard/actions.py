@@ -25,13 +25,13 @@ def job_retry(kind: str, pk: int, *, user: User | None) -> str:
             queue_order(order.pk)  # inside the transaction: handed over once it commits
             return f"Order #{order.pk} requested again for {', '.join(order.hostnames)}."
         if kind == "deployment":
-            deployment = deployment_retry(pk)
+            deployment = deployment_retry(pk, user=user)
             return f"Deployment #{deployment.pk} of {deployment.listener.name} queued."
         if kind == "email":
             if not notification_resend(pk):
                 raise NotRetryable(f"Email #{pk} is not waiting to be sent (delivered already, or gone).")
             return f"Email #{pk} handed to the worker again."
         if kind == "verification":
-            count = verification_run_retry(pk)
+            count = verification_run_retry(pk, user=user)
             return f"Verification of {count} listener{'s' if count != 1 else ''} queued."
     raise NotRetryable(f"A {kind} cannot be retried from here.")

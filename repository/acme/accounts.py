@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from certpanel.audit.actions import AuditAction, audit_record
 from repository.acme.client import AcmeSession, DirectoryInfo
 from repository.acme.problems import AcmeError
 from repository.errors import RepositoryError
@@ -89,6 +90,8 @@ def acme_account_create(
         eab_kid=eab_kid,
         profiles=info.profiles,
     )
+    detail = f"{info.url}, contact {email or 'none'}" + (", with external account binding" if eab_kid else "")
+    audit_record(action=AuditAction.ACME_ACCOUNT_CREATE, target=account, detail=detail)
     log.info("registered ACME account #%s at %s", account.pk, info.url)
     return account
 

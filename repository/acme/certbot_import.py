@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from certpanel.audit.actions import AuditAction, audit_record
 from repository.acme.client import private_key_from_jwk
 from repository.acme.renewals import certificate_schedule_renewal
 from repository.actions import fill_from_x509
@@ -307,7 +308,7 @@ def _account_for(files: _AccountFiles) -> AcmeAccount:
     existing = AcmeAccount.objects.filter(directory_url=files.server, uri=files.uri).order_by("pk").first()
     if existing is not None:
         return existing
-    return AcmeAccount.objects.create(
+    account = AcmeAccount.objects.create(
         name=f"certbot {files.host}"[:100],
         directory_url=files.server,
         email=files.email,
@@ -315,6 +316,8 @@ def _account_for(files: _AccountFiles) -> AcmeAccount:
         uri=files.uri,
         terms_of_service=files.terms_of_service,
     )
+    audit_record(action=AuditAction.ACME_ACCOUNT_CREATE, target=account, detail=f"{files.server}, from certbot")
+    return account
 
 
 def _store(lineage: _Lineage) -> Certificate:
@@ -331,6 +334,7 @@ def _store(lineage: _Lineage) -> Certificate:
         fill_from_x509(entry, lineage.leaf, lineage.chain)
         certificate_schedule_renewal(entry)
         entry.save()
+        audit_record(action=AuditAction.CERTIFICATE_IMPORT, target=entry, detail="from certbot, with its key")
     return entry
 
 

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.db_transient import retry_briefly
 from certpanel.leases import Lease, lease_free, rows_of
 from repository.acme.accounts import acme_account_reregister, session_for
@@ -144,6 +145,12 @@ def acme_order_create(
                 )
                 AcmeOrderEvent.objects.create(
                     order=order, status=OrderStatus.QUEUED, message="renewal" if replaces else "new certificate"
+                )
+                audit_record(
+                    action=AuditAction.CERTIFICATE_RENEW if replaces else AuditAction.CERTIFICATE_ORDER,
+                    actor=user,
+                    target=order,
+                    detail=f"at {account.name}" + (f", replacing #{replaces.pk} ({replaces.name})" if replaces else ""),
                 )
             return order
         except IntegrityError:
@@ -458,6 +465,7 @@ def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
             order.certificate_id = locked.certificate_id
         else:
             order.certificate = certificate_store_issued(order, fullchain_pem)
+            audit_record(action=AuditAction.CERTIFICATE_ISSUE, target=order.certificate, detail=f"order #{order.pk}")
         _event(order, OrderStatus.ISSUED, f"certificate #{order.certificate_id}")
         AcmeChallenge.objects.filter(order=order).delete()
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.celery import app as celery_app
 from certpanel.dispatch import dispatch_on_commit
 from certpanel.errors import PanelError
@@ -72,6 +73,13 @@ def acme_registration_create(
             key=key_store(generate_private_key(key_type)),
             created_by=user,
             dispatched_at=timezone.now(),
+        )
+        audit_record(
+            action=AuditAction.ACME_ACCOUNT_REGISTER,
+            actor=user,
+            target=registration,
+            detail=f"{directory_url}, contact {email or 'none'}"
+            + (", with external account binding" if eab_kid else ""),
         )
         rows = AcmeRegistration.objects.filter(pk=registration.pk)
         dispatch_on_commit(

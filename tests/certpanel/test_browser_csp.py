@@ -23,6 +23,7 @@ PAGES = [
     "/toolbox/",
     "/settings/",
     "/password/",
+    "/audit/",
     "/admin/",
     "/admin/auth/user/",
     "/admin/auth/user/add/",
