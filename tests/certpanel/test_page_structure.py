@@ -78,6 +78,7 @@ def furnished(db: None) -> dict[str, str]:
 PAGES = [
     ("/", "Dashboard"),
     ("/jobs/", "Jobs"),
+    ("/audit/", "Audit log"),
     ("/certificates/", "Repository"),
     ("/certificates/{certificate}/", "Repository"),
     ("/certificates/letsencrypt/", "Repository"),

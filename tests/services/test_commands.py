@@ -279,7 +279,15 @@ def test_the_upgrade_keeps_free_text_commands_working_as_host_set_ones_and_redac
     old.get_model("services", "Deployment").objects.create(listener_id=row.pk, log=leaked)
     executor = MigrationExecutor(connection)
     executor.migrate(after)
-    listener = Listener.objects.get(pk=row.pk)
+    try:
+        _upgraded_commands_and_logs(row.pk, shell)
+    finally:  # back to the newest schema: the tests after this one (and later migrations) expect every table
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def _upgraded_commands_and_logs(listener_id: int, shell: str) -> None:
+    listener = Listener.objects.get(pk=listener_id)
     assert listener.check_cmd == "doveconf -n", "plain words stay as they were"
     assert shlex.split(listener.reload_cmd) == ["/bin/sh", "-c", shell], "runs exactly as before, in a shell"
     assert listener_commands(listener).reload == ("/bin/sh", "-c", shell)
