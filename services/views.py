@@ -239,6 +239,7 @@ def service_replace(request: HttpRequest) -> HttpResponse:
                 certificate_id=form.cleaned_data["certificate"],
                 passphrase=secret_bytes(form.cleaned_data["passphrase"]),
                 confirmed=form.cleaned_data["confirm"],
+                user=acting_user(request),
             )
         except NeedsConfirmation as exc:
             form.add_error("confirm", str(exc))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from certpanel.models import AuditEvent
 from repository.models import Certificate
 from tests.support.factories import CA, pem
 from tests.support.screenshots import save_screenshot
@@ -58,6 +59,8 @@ def test_csr_to_a_commercial_ca_and_back_then_a_new_csr(page, ca: CA, tmp_path: 
     page.wait_for_url("**/certificates/*/")
     successor = Certificate.objects.exclude(pk=entry.pk).get(common_name=NAME)
     assert successor.is_pending and successor.renewed_from_id == entry.pk
+    done = list(AuditEvent.objects.filter(actor_name="alice").values_list("action", flat=True))
+    assert done.count("csr_create") == 2 and done.count("csr_complete") == 1, done
     for width in (1366, 390):
         page.set_viewport_size({"width": width, "height": 900})
         save_screenshot(page, "journey4-new-csr")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from certpanel.models import AuditEvent
 from repository.models import AcmeOrder
 from services.models import Listener
 from tests.support import daemons
@@ -98,6 +99,20 @@ def test_new_certificate_from_no_account_to_verified_dovecot_ports(
         page.click("nav >> text=Jobs")
         jobs = page.inner_text("main")
         assert f"#{order.pk}" in jobs and "Deployment" in jobs and "Verification" in jobs, jobs
+        # Journey 7: the audit log has every step, each with who did it.
+        page.click("nav >> text=Audit log")
+        log = page.inner_text("main")
+        for done in (
+            "logged in",
+            "asked to register an ACME account",
+            "ordered an ACME certificate",
+            "assigned a certificate",
+            "requested a deployment",
+        ):
+            assert done in log, done
+        actors = dict(AuditEvent.objects.values_list("action", "actor_name").order_by("at"))
+        assert actors["login"] == actors["certificate_order"] == actors["certificate_assign"] == "alice"
+        assert actors["certificate_issue"] == "worker", "the worker stored the issued certificate"
         page.click("nav >> text=Dashboard")
         matrix = page.inner_text("#matrix")
         assert "IMAPS" in matrix and "POP3S" in matrix

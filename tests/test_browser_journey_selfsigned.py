@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from certpanel.models import AuditEvent
 from repository.actions import certificate_import
 from services.deployments import deployment_run
 from services.models import Deployment, Listener
@@ -83,6 +84,8 @@ def test_self_signed_with_a_passphrase_on_imaps_verified_and_an_expired_one_refu
         assert "Succeeded" in page.inner_text("#deployments")
         served = daemons.served_chain(daemon.host, imaps.port, "imaps", NAME)[0]
         assert daemons.sha256_fingerprint(served).lower() == imaps.certificate.fingerprint_sha256  # type: ignore[union-attr]
+        done = set(AuditEvent.objects.filter(actor_name="alice").values_list("action", flat=True))
+        assert {"login", "certificate_create", "certificate_assign", "deployment_request"} <= done, done
         for width in (1366, 390):
             page.set_viewport_size({"width": width, "height": 900})
             save_screenshot(page, "journey2-imaps")
