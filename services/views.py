@@ -167,7 +167,9 @@ def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
     if moved := _post_only(request, "services:detail", listener_id):
         return moved
     listener = _listener(listener_id)
-    actions.listener_remove_sni(listener, request.POST.get("sni_name", ""), user=acting_user(request))
+    name = request.POST.get("sni_name", "")
+    actions.listener_remove_sni(listener, name, user=acting_user(request))
+    messages.success(request, f"Clients asking {listener.name} for {name} now get its own certificate.")
     return redirect("services:detail", listener.pk)
 
 

@@ -204,3 +204,28 @@ def test_a_javascript_terms_of_service_does_not_run(page) -> None:  # type: igno
     cell.click()
     page.wait_for_timeout(300)
     assert dialogs == [] and page.url.endswith("/settings/")
+
+
+def test_removing_a_per_domain_certificate_asks_first(page) -> None:  # type: ignore[no-untyped-def]
+    from repository.actions import certificate_create_self_signed
+    from services.models import Listener, SniCertificate
+
+    entry = certificate_create_self_signed(hostname="mail.customer.example", key_type="ec256")
+    listener = Listener.objects.create(name="IMAPS", protocol="imaps", port=993, daemon="files")
+    SniCertificate.objects.create(listener=listener, server_name="mail.customer.example", certificate=entry)
+    answers, asked = [False, True], []  # first "Cancel", then "OK"
+
+    def answer(dialog) -> None:  # type: ignore[no-untyped-def]
+        asked.append(dialog.message)
+        dialog.accept() if answers.pop(0) else dialog.dismiss()
+
+    page.on("dialog", answer)
+    _login(page)
+    page.goto(f"/services/{listener.pk}/")
+    page.click("button:has-text('Remove')")
+    page.wait_for_timeout(300)
+    assert "Remove the certificate for mail.customer.example from IMAPS?" in asked[0]
+    assert SniCertificate.objects.filter(listener=listener).exists(), "Cancel removes nothing"
+    page.click("button:has-text('Remove')")
+    page.wait_for_selector(".messages")
+    assert not SniCertificate.objects.filter(listener=listener).exists()
