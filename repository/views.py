@@ -382,6 +382,7 @@ def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
 
 
 @sensitive_post_parameters()
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 @staff_required
 def renew_self_signed(request: HttpRequest, certificate_id: int) -> HttpResponse:

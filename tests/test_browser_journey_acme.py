@@ -5,7 +5,6 @@ green on Dovecot's own ports; the jobs page shows the order, the deployments and
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +15,13 @@ from repository.models import AcmeOrder
 from services.models import Listener
 from tests.support import daemons
 from tests.support.acme_stack import acme_stack
-from tests.support.factories import CA, ec_key, key_pem, pem
+from tests.support.dovecot_listeners import dovecot_listener, tls_files
+from tests.support.factories import CA
 from tests.support.screenshots import save_screenshot
 from tests.test_browser import _login, browser, page  # noqa: F401 - the Chromium fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 NAME = "mail.example.com"
-
-
-def _dovecot_listener(daemon: daemons.Daemon, protocol: str, tls: daemons.TlsPaths) -> Listener:
-    return Listener.objects.create(
-        name=protocol.upper(),
-        protocol=protocol,
-        host=daemon.host,
-        port=daemon.ports[protocol],
-        daemon="dovecot",
-        server_name=NAME,
-        fullchain_path=str(tls.fullchain),
-        key_path=str(tls.key),
-        check_cmd=shlex.join(daemon.check_cmd),
-        reload_cmd=shlex.join(daemon.reload_cmd),
-    )
 
 
 def test_new_certificate_from_no_account_to_verified_dovecot_ports(
@@ -47,17 +32,12 @@ def test_new_certificate_from_no_account_to_verified_dovecot_ports(
 ) -> None:
     deploy = tmp_path / "deploy"
     settings.CERTPANEL_DEPLOY_DIR = str(deploy)
-    tls = daemons.TlsPaths(deploy / "dovecot" / "fullchain.pem", deploy / "dovecot" / "key.pem")
-    tls.fullchain.parent.mkdir(parents=True)
-    key = ec_key()
-    tls.fullchain.write_bytes(pem(ca.issue(key.public_key(), [NAME]), ca.intermediate))
-    tls.key.write_bytes(key_pem(key))
-    tls.key.chmod(0o600)
+    tls = tls_files(deploy / "dovecot", ca, NAME)
     with (
         daemons.dovecot(tmp_path / "dovecot", tls) as daemon,
         acme_stack(tmp_path, env={"CERTPANEL_DEPLOY_DIR": str(deploy)}) as stack,
     ):
-        imaps, pop3s = (_dovecot_listener(daemon, protocol, tls) for protocol in ("imaps", "pop3s"))
+        imaps, pop3s = (dovecot_listener(daemon, p, tls, server_name=NAME) for p in ("imaps", "pop3s"))
         Listener.objects.create(name="Webmail", protocol="https", port=1, daemon="files", server_name="webmail.test")
         _login(page)
         assert page.url.endswith("/"), "a login lands on the dashboard"

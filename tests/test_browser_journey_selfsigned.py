@@ -4,7 +4,6 @@ certificate is shown but cannot be selected."""
 
 from __future__ import annotations
 
-import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,10 @@ import pytest
 from certpanel.models import AuditEvent
 from repository.actions import certificate_import
 from services.deployments import deployment_run
-from services.models import Deployment, Listener
+from services.models import Deployment
 from services.verification import listeners_verify
 from tests.support import daemons
+from tests.support.dovecot_listeners import dovecot_listener, tls_files
 from tests.support.factories import CA, ec_key, key_pem, pem
 from tests.support.screenshots import save_screenshot
 from tests.test_browser import _login, browser, page  # noqa: F401 - the Chromium fixtures
@@ -33,28 +33,12 @@ def test_self_signed_with_a_passphrase_on_imaps_verified_and_an_expired_one_refu
 ) -> None:
     deploy = tmp_path / "deploy"
     settings.CERTPANEL_DEPLOY_DIR = str(deploy)
-    tls = daemons.TlsPaths(deploy / "dovecot" / "fullchain.pem", deploy / "dovecot" / "key.pem")
-    tls.fullchain.parent.mkdir(parents=True)
-    key = ec_key()
-    tls.fullchain.write_bytes(pem(ca.issue(key.public_key(), [NAME]), ca.intermediate))
-    tls.key.write_bytes(key_pem(key))
-    tls.key.chmod(0o600)
+    tls = tls_files(deploy / "dovecot", ca, NAME)
     stale_key = ec_key()
     stale = ca.issue(stale_key.public_key(), [NAME], not_before=datetime.now(UTC) - timedelta(days=20), days=10)
     certificate_import(certificate_data=pem(stale, ca.intermediate), key_data=key_pem(stale_key))
     with daemons.dovecot(tmp_path / "dovecot", tls) as daemon:
-        imaps = Listener.objects.create(
-            name="IMAPS",
-            protocol="imaps",
-            host=daemon.host,
-            port=daemon.ports["imaps"],
-            daemon="dovecot",
-            server_name=NAME,
-            fullchain_path=str(tls.fullchain),
-            key_path=str(tls.key),
-            check_cmd=shlex.join(daemon.check_cmd),
-            reload_cmd=shlex.join(daemon.reload_cmd),
-        )
+        imaps = dovecot_listener(daemon, "imaps", tls, server_name=NAME)
         _login(page)
         page.goto("/certificates/")
         page.click("text=Create Self-signed Certificate")

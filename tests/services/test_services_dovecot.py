@@ -5,7 +5,6 @@ deployment page says doveconf's own error first, with the raw output folded away
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from services.deployments import deployment_run
 from services.models import Deployment, Listener
 from services.verification import listeners_verify
 from tests.support import daemons
+from tests.support.dovecot_listeners import dovecot_listener
 from tests.support.factories import CA, ec_key, key_pem, pem
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -51,19 +51,7 @@ def test_replace_on_all_dovecot_ports_in_one_step_then_a_broken_config_is_explai
     with daemons.dovecot(tmp_path / "dovecot", tls) as daemon:
         old, new = _stored(previous), _stored(_pair(ca))
         for protocol in ("imap", "imaps", "pop3", "pop3s"):
-            Listener.objects.create(
-                name=protocol.upper(),
-                protocol=protocol,
-                host=daemon.host,
-                port=daemon.ports[protocol],
-                daemon="dovecot",
-                server_name=NAME,
-                fullchain_path=str(tls.fullchain),
-                key_path=str(tls.key),
-                check_cmd=shlex.join(daemon.check_cmd),
-                reload_cmd=shlex.join(daemon.reload_cmd),
-                certificate=old,
-            )
+            dovecot_listener(daemon, protocol, tls, server_name=NAME, certificate=old)
         form = staff_client.get(f"/services/replace/?from={old.pk}").content.decode()
         targets = re.findall(r'name="targets" value="([^"]+)" id="[^"]+" checked', form)
         assert len(targets) == 4 and "reloads its daemon (Dovecot)" in form
