@@ -8,6 +8,9 @@ RUNTIME_VENV := .venv-runtime
 RUNTIME_PY := $(RUNTIME_VENV)/bin/python
 # `make test SMOKE=false` skips the production smoke stage (CI never does).
 SMOKE ?= true
+# The suite runs in this many processes (pytest-xdist): its tests mostly wait on daemons, Pebble and Celery
+# workers, so three keep two cores busy. Each has its own test database and Redis database (tests/conftest.py).
+TEST_WORKERS ?= 3
 REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
 TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
 # Debian packages the tests drive: chromium (browser), openssl, pebble (ACME CA), and the daemons deployed to.
@@ -84,7 +87,7 @@ test: $(VENV)/.installed-$(REQ_HASH) $(VENV)/.test-installed-$(TEST_REQ_HASH) ch
 	$(PY) manage.py makemigrations --check --dry-run && \
 	$(PY) manage.py check --fail-level WARNING || { rm -rf "$$CERTPANEL_DATA_DIR"; exit 1; }; \
 	smoke=0; if [ "$(SMOKE)" != false ]; then $(SMOKE_RUN) || smoke=$$?; fi; \
-	$(VENV)/bin/pytest --ignore=tests/smoke $(PYTEST_ARGS); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --ignore=tests/smoke $(PYTEST_ARGS); status=$$?; rm -rf "$$CERTPANEL_DATA_DIR"; \
 	if [ $$smoke -ne 0 ]; then echo "production smoke stage FAILED (see above)"; exit $$smoke; fi; exit $$status
 
 bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system

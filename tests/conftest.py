@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -14,6 +16,29 @@ from django.core.management import ManagementUtility
 from django.test import Client
 
 from tests.support.factories import CA, make_ca
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs several workers) each worker has its own test database (pytest-django
+    adds the suffix) and must have its own Redis database too: a Celery worker started by one test run would
+    otherwise take the tasks another run queued, against the wrong database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        _broker_per_worker(int(worker[2:]))
+
+
+def _broker_per_worker(index: int) -> None:
+    # Imported only now: the Celery app must read its settings after the broker URL below is in them.
+    from certpanel.celery import app
+
+    broker = urlsplit(str(settings.CELERY_BROKER_URL))
+    if broker.scheme not in ("redis", "rediss") or index == 0:
+        return
+    base = int(broker.path.strip("/") or 0)
+    url = urlunsplit(broker._replace(path=f"/{(base + index) % 16}"))
+    settings.CELERY_BROKER_URL = url
+    app.conf.broker_url = url
+    os.environ["CELERY_BROKER_URL"] = url  # the workers, beats and panels the tests start
 
 
 @pytest.fixture(scope="session")
