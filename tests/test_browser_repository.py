@@ -61,3 +61,5 @@ def test_sort_by_days_left_renew_and_bulk_export(page) -> None:  # type: ignore[
         "(() => { const m = document.querySelector('main'); return m.scrollWidth <= m.clientWidth; })()"
     )
     save_screenshot(page, "repository-list")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    save_screenshot(page, "repository-list")  # the journey's last page at both widths

@@ -77,3 +77,5 @@ def test_replace_on_all_moves_five_listeners_in_one_step_and_follows_them_live(
         box = page.locator("#services-live .table-scroll").first.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390, box
         save_screenshot(page, "services-list")
+        page.set_viewport_size({"width": 1366, "height": 900})
+        save_screenshot(page, "services-list")  # the journey's last page at both widths

@@ -92,8 +92,13 @@ def test_90_percent_bad_nonces_fail_cleanly_and_in_bounded_time(cli, tmp_path: P
                 continue
         started = time.monotonic()
         result = cli("certs", "issue", "--domain", "mail.example.com", "--wait", "--json", "--timeout", "120")
-        assert result.code == 1
-        assert "badNonce" in result.error_line, result.err
         assert "Traceback" not in result.err
         assert time.monotonic() - started < 100
-        assert not Certificate.objects.filter(source="acme").exists()
+        issued = Certificate.objects.filter(source="acme").count()
+        # Each request gets its bounded retries; once in a while every one of them meets the 10 % that pass, and
+        # the certificate is issued. Either way the command ends in bounded time with one plain outcome.
+        if result.code == 0:
+            assert issued == 1, result.out
+        else:
+            assert result.code == 1 and "badNonce" in result.error_line, result.err
+            assert issued == 0
