@@ -62,9 +62,10 @@ def acting_user(request: HttpRequest) -> User | None:
 
 
 def safe_next(request: HttpRequest) -> str:
-    """The panel page a form should return to (`next` in the POST or query), or "" when absent or not ours: a
+    """The page a form should return to (`next` in the POST or query), or "" when absent or not this panel's: a
     link from elsewhere must not turn the panel into a redirector."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if not target.startswith("/") or not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
-        return ""
-    return target
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""

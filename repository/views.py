@@ -392,7 +392,7 @@ def renew_self_signed(request: HttpRequest, certificate_id: int) -> HttpResponse
     lifetime = (entry.not_after - entry.not_before).days if entry.not_after and entry.not_before else 365
     has_passphrase = bool(entry.key and entry.key.has_passphrase)
     form = RenewSelfSignedForm(
-        _posted(request), initial={"days": min(max(lifetime, 1), 3650)}, key_has_passphrase=has_passphrase
+        *form_data(request), initial={"days": min(max(lifetime, 1), 3650)}, key_has_passphrase=has_passphrase
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -426,7 +426,7 @@ def csr_from_certificate(request: HttpRequest, certificate_id: int) -> HttpRespo
     entry = _entry_or_404(certificate_id)
     if selectors.certificate_successor_kind(entry) != "csr":
         return redirect("repository:detail", entry.pk)
-    form = CsrFromCertificateForm(_posted(request), key_has_passphrase=bool(entry.key and entry.key.has_passphrase))
+    form = CsrFromCertificateForm(*form_data(request), key_has_passphrase=bool(entry.key and entry.key.has_passphrase))
     if request.method == "POST" and form.is_valid():
         try:
             new = actions.certificate_create_csr_from(
@@ -450,10 +450,6 @@ def csr_from_certificate(request: HttpRequest, certificate_id: int) -> HttpRespo
         "csr_note": public_ca_validity_note(timezone.now().date()),
     }
     return render(request, "repository/successor.html", context)
-
-
-def _posted(request: HttpRequest) -> QueryDict | None:
-    return request.POST if request.method == "POST" else None
 
 
 @require_http_methods(["GET", "POST"])

@@ -23,7 +23,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -33,7 +32,7 @@ from certpanel.access import twofactor
 from certpanel.access.gate import twofactor_pending, twofactor_step, twofactor_verified
 from certpanel.access.reauth import ReauthForm, reauth_confirm, reauth_mark, reauth_recent
 from certpanel.audit.actions import AuditAction, audit_record
-from certpanel.web import form_data
+from certpanel.web import form_data, safe_next
 
 
 class CodeForm(forms.Form):
@@ -60,10 +59,7 @@ def _user(request: HttpRequest) -> User:
 
 
 def _next_url(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
+    return safe_next(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 def _with_next(name: str, next_url: str) -> str:

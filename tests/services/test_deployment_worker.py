@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,12 @@ from django.test import Client
 from django.utils import timezone
 
 from repository.actions import certificate_create_self_signed, certificate_import
+from services.deploy import listener_files
 from services.models import Deployment, DeploymentStatus, Listener
 from services.tasks import deployment_run_task, queue_deployments, verify_sweep_task
 from tests.support import daemons
 from tests.support.factories import CA, ec_key, key_pem, pem
+from tests.support.file_tls_port import FileTlsPort
 from tests.support.processes import (
     child_env,
     database_url_for_children,
@@ -184,11 +187,6 @@ def test_replace_on_many_listeners_deploys_then_verifies_each_through_a_real_wor
 ) -> None:
     """One submit of "Replace on all these services": a real worker runs each listener's deployment, then its
     verification (a Celery chain per listener), against ports that serve whatever files are on disk."""
-    from contextlib import ExitStack
-
-    from services.deploy import listener_files
-    from tests.support.file_tls_port import FileTlsPort
-
     deploy_dir = tmp_path / "deploy"
     settings.CERTPANEL_DEPLOY_DIR = str(deploy_dir)
     old = certificate_create_self_signed(hostname=NAME, key_type="ec256")
