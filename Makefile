@@ -58,6 +58,8 @@ check-system:
 	  printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
 	    'slapd slapd/no_configuration boolean true' | debconf-set-selections; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@# Pebble ≥ 2.7 (ARI, profiles) from Debian unstable into a cache; never fatal: its tests skip without it.
+	@python3 tests/support/newer_pebble.py
 
 lint: $(VENV)/.test-installed-$(TEST_REQ_HASH)
 	$(VENV)/bin/ruff check .
