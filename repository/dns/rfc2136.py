@@ -72,7 +72,9 @@ def txt_text(rdata: object) -> str:
 def txt_add(
     server: ServerAddress, zone: str, fqdn: str, value: str, tsig: Tsig, *, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
-    update = dns.update.UpdateMessage(zone, keyring=tsig.keyring(), keyname=tsig.key_name(), keyalgorithm=tsig.algorithm)
+    update = dns.update.UpdateMessage(
+        zone, keyring=tsig.keyring(), keyname=tsig.key_name(), keyalgorithm=tsig.algorithm
+    )
     name = dns.name.from_text(fqdn)  # absolute: a str would be taken relative to the zone
     update.absent(name, dns.rdatatype.CNAME)  # the server's own check, in the update's transaction (see above)
     update.add(name, CHALLENGE_TTL, txt_rdata(value))
@@ -82,7 +84,9 @@ def txt_add(
 def txt_delete(
     server: ServerAddress, zone: str, fqdn: str, value: str, tsig: Tsig, *, timeout: float = DEFAULT_TIMEOUT
 ) -> None:
-    update = dns.update.UpdateMessage(zone, keyring=tsig.keyring(), keyname=tsig.key_name(), keyalgorithm=tsig.algorithm)
+    update = dns.update.UpdateMessage(
+        zone, keyring=tsig.keyring(), keyname=tsig.key_name(), keyalgorithm=tsig.algorithm
+    )
     update.delete(dns.name.from_text(fqdn), txt_rdata(value))
     _send_update(update, server, zone=zone, fqdn=fqdn, tsig=tsig, timeout=timeout)
 
