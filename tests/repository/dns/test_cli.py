@@ -27,10 +27,9 @@ def add_args(dns_world: DnsWorld, zone: str, secret_file: str, **changes: str) -
 
 def test_add_list_test_delete(cli, dns_world: DnsWorld, write_file) -> None:
     # A BIND key file, as `tsig-keygen` writes it, works as the secret file.
-    key_file = write_file(
-        "key.conf",
-        f'key "{dns_world.key.name}" {{\n\talgorithm {dns_world.key.algorithm};\n\tsecret "{dns_world.key.secret}";\n}};\n'.encode(),
-    )
+    key = dns_world.key
+    text = f'key "{key.name}" {{\n\talgorithm {key.algorithm};\n\tsecret "{key.secret}";\n}};\n'
+    key_file = write_file("key.conf", text.encode())
     result = cli(*add_args(dns_world, "multi.test", key_file))
     assert result.code == 0, result.err
     assert f"Added DNS provider for multi.test: {dns_world.primary.server} serves the zone." in result.out

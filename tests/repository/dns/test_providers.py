@@ -3,12 +3,16 @@ audited; CNAME delegation picks the provider that really holds the record."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from certpanel.models import AuditEvent
 from repository.dns.providers import dns_provider_connection, dns_provider_create, dns_provider_for_name
 from repository.dns.targets import challenge_name, dns_challenge_target, dns_record_target
 from repository.errors import DnsError
+from repository.kek_rotation import kek_rotate
+from repository.keystore import kek_id, sealed_kek_id
 from repository.models import DnsProvider
 from tests.repository.dns.conftest import DnsWorld
 from tests.support.pebble import free_port
@@ -62,14 +66,14 @@ def test_bad_input_is_refused_and_nothing_is_stored(
 
 
 def test_an_unreachable_server_is_refused(dns_world: DnsWorld) -> None:
-    with pytest.raises(DnsError, match="refused the connection") as caught:
+    with pytest.raises(DnsError, match=r"refused the connection") as caught:
         add(dns_world, "example.test", server=f"127.0.0.1:{free_port()}")
     assert caught.value.field == "server" and not DnsProvider.objects.exists()
 
 
 def test_one_provider_per_zone(dns_world: DnsWorld) -> None:
     add(dns_world, "example.test")
-    with pytest.raises(DnsError, match="already a DNS provider for zone example.test"):
+    with pytest.raises(DnsError, match=r"already a DNS provider for zone example.test"):
         add(dns_world, "EXAMPLE.test")
 
 
@@ -98,10 +102,21 @@ def test_cname_delegation_picks_the_provider_of_the_target(dns_world: DnsWorld) 
 
 def test_challenge_targets_refuse_loops_cnames_and_names_without_provider(dns_world: DnsWorld) -> None:
     add(dns_world, "example.test")
-    with pytest.raises(DnsError, match="form a loop"):
+    with pytest.raises(DnsError, match=r"form a loop"):
         dns_challenge_target("loop.example.test")
-    with pytest.raises(DnsError, match="No DNS provider holds deleg.challenges.delegated.test"):
+    with pytest.raises(DnsError, match=r"No DNS provider holds deleg.challenges.delegated.test"):
         dns_challenge_target("deleg.example.test")
-    with pytest.raises(DnsError, match="alias.example.test is a CNAME to www.example.test"):
+    with pytest.raises(DnsError, match=r"alias.example.test is a CNAME to www.example.test"):
         dns_record_target("alias.example.test")
     assert challenge_name("*.Www.Example.Test.") == "_acme-challenge.www.example.test"
+
+
+def test_a_kek_rotation_reseals_the_tsig_secret(dns_world: DnsWorld, tmp_path, settings) -> None:
+    settings.CERTPANEL_KEY_ENCRYPTION_KEY = ""
+    settings.CERTPANEL_KEY_ENCRYPTION_KEY_PATH = tmp_path / "key_encryption_key"
+    provider = add(dns_world, "example.test")
+    new = os.urandom(32)
+    assert kek_rotate(new).resealed == 1
+    provider.refresh_from_db()
+    assert sealed_kek_id(provider.tsig_secret_sealed) == kek_id(new)
+    assert dns_provider_connection(provider).tsig == dns_world.tsig

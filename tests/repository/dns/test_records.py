@@ -61,7 +61,7 @@ def test_the_row_exists_before_the_update_is_sent(dns_world: DnsWorld, provider:
 
 
 def test_a_refused_update_closes_its_row(provider: DnsProvider) -> None:
-    with pytest.raises(DnsError, match="is a CNAME"):
+    with pytest.raises(DnsError, match=r"is a CNAME"):
         dns_record_publish(provider=provider, fqdn="alias.example.test", value="v")
     assert DnsChallengeRecord.objects.get().removed_at is not None
 
