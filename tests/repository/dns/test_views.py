@@ -3,8 +3,12 @@ secret) and cannot change it; bad input is a message next to its field and nothi
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -99,3 +103,22 @@ def test_operators_and_viewers_see_the_list_without_secrets_or_forms(
 
 def test_the_settings_page_links_to_dns_providers(staff_client: Client) -> None:
     assert PAGE in staff_client.get(reverse("settings")).text
+
+
+def test_the_secret_is_nowhere_in_the_database_or_the_logs(
+    staff_client: Client, dns_world: DnsWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    staff_client.post(ADD, dns_world.provider_fields("example.test"))
+    wrong = {**dns_world.provider_fields("multi.test"), "tsig_secret": "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="}
+    staff_client.post(ADD, wrong)
+    provider = DnsProvider.objects.get()
+    staff_client.post(reverse("repository:dns_provider_test", args=[provider.pk]))
+    chunks = []
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(model._meta.db_table)}")
+            chunks += [bytes(v) if isinstance(v, memoryview | bytes) else str(v).encode() for r in cursor for v in r]
+    stored = b"\n".join(chunks)
+    for secret in (dns_world.key.secret.encode(), dns_world.tsig.secret, wrong["tsig_secret"].encode()):
+        assert secret not in stored and secret.decode("latin-1") not in caplog.text
