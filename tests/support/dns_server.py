@@ -33,10 +33,14 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from tests.support.pebble import LOOPBACK, PebbleError, _kill, _spawn, _tail
+from tests.support.pebble import LOOPBACK, PebbleError, _handed_out, _handed_out_lock, _kill, _spawn, _tail
 
 NAMED_BIN = Path("/usr/sbin/named")
 START_TIMEOUT = 15.0
+
+
+class PortTaken(PebbleError):
+    """The port was free when chosen and taken before the server bound it: start again on another."""
 
 
 def named_installed() -> bool:
@@ -92,11 +96,17 @@ def free_shared_port(addresses: tuple[str, ...]) -> int:
                         sock.bind((address, port))
         except OSError:
             continue
+        with _handed_out_lock:
+            if port in _handed_out:
+                continue
+            _handed_out.add(port)
         return port
     raise PebbleError(f"no port free on all of {addresses}")
 
 
 class Named:
+    label = "named"
+
     def __init__(self, workdir: Path, *, address: str, port: int, key: TsigKey, zones: list[Zone]) -> None:
         self.workdir, self.address, self.port, self.key, self.zones = workdir, address, port, key, zones
         self.log_path = workdir / f"{type(self).__name__.lower()}.log"
@@ -162,13 +172,21 @@ class Named:
             if self._proc is None or self._proc.poll() is not None:
                 break
             try:
-                response = dns.query.udp(dns.message.make_query(zone, "SOA"), self.address, port=self.port, timeout=0.5)
+                # TCP: a refused connection says "not yet" at once, where UDP would wait out its timeout
+                query = dns.message.make_query(zone, "SOA")
+                response = dns.query.tcp(query, self.address, port=self.port, timeout=0.5)
                 if response.answer:
                     return
             except (OSError, dns.exception.DNSException):
                 pass
             time.sleep(0.05)
-        raise PebbleError(f"named on {self.server} did not serve {zone}; log {self.log_path}:\n{_tail(self.log_path)}")
+        log = self.log_path.read_bytes()
+        # Another process took the port after free_shared_port(): named says "unable to listen", Knot "in use".
+        if b"unable to listen" in log or b"in use" in log:
+            raise PortTaken(f"{self.server} was taken by another process; log {self.log_path}")
+        raise PebbleError(
+            f"{self.label} on {self.server} did not serve {zone}; log {self.log_path}:\n{_tail(self.log_path)}"
+        )
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -198,6 +216,8 @@ class Knot(Named):
     interface (127.0.0.1 here), Knot on any configured address, so Knot serves 127.0.0.2, 127.0.0.3 … at the same
     port. A zone with ``primary`` is a secondary of that BIND server (NOTIFY + IXFR); one without is a static copy
     that never learns an update (the "nameserver that never serves the record" of the propagation tests)."""
+
+    label = "knotd"
 
     def _config(self) -> str:
         d = self.workdir

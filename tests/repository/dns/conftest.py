@@ -15,7 +15,7 @@ import pytest
 
 from repository.dns.names import ServerAddress, tsig_secret
 from repository.dns.rfc2136 import Tsig
-from tests.support.dns_server import Knot, Named, TsigKey, Zone, free_shared_port, named_installed
+from tests.support.dns_server import Knot, Named, PortTaken, TsigKey, Zone, free_shared_port, named_installed
 
 PRIMARY, SECONDARY, STALE = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 
@@ -78,21 +78,43 @@ def zones() -> list[Zone]:
 def dns_world() -> Iterator[DnsWorld]:
     if not named_installed():
         pytest.fail("the DNS tests need Debian's bind9 and knot (make test installs them)")
-    base = Path(tempfile.mkdtemp(prefix="certpanel-dns-"))
     key = TsigKey.generate()
+    for attempt in range(3):  # test processes run side by side: one may take the port another just chose
+        base = Path(tempfile.mkdtemp(prefix="certpanel-dns-"))
+        started: list[Named] = []
+        try:
+            world = _start_world(base, key, started)
+            break
+        except PortTaken:
+            for server in started:
+                server.stop()
+            shutil.rmtree(base, ignore_errors=True)
+            if attempt == 2:
+                raise
+    try:
+        yield world
+    finally:
+        for server in reversed(started):
+            server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _start_world(base: Path, key: TsigKey, started: list[Named]) -> DnsWorld:
     port = free_shared_port((PRIMARY, SECONDARY, STALE))
     all_zones = zones()
     by_name = {zone.name: zone for zone in all_zones}
-    primary = Named(base / "primary", address=PRIMARY, port=port, key=key, zones=all_zones).start()
     secondary_zone = Zone("multi.test", by_name["multi.test"].nameservers, primary=f"{PRIMARY} port {port}")
-    secondary = Knot(base / "secondary", address=SECONDARY, port=port, key=key, zones=[secondary_zone]).start()
-    stale = Knot(base / "stale", address=STALE, port=port, key=key, zones=[by_name["stale.test"]]).start()
-    try:
-        yield DnsWorld(key, port, primary, secondary, stale)
-    finally:
-        for server in (stale, secondary, primary):
-            server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    servers = [
+        Named(base / "primary", address=PRIMARY, port=port, key=key, zones=all_zones),
+        Knot(base / "secondary", address=SECONDARY, port=port, key=key, zones=[secondary_zone]),
+        Knot(base / "stale", address=STALE, port=port, key=key, zones=[by_name["stale.test"]]),
+    ]
+    for server in servers:
+        started.append(server)
+        server.start()
+    primary, secondary, stale = servers
+    assert isinstance(secondary, Knot) and isinstance(stale, Knot)
+    return DnsWorld(key, port, primary, secondary, stale)
 
 
 @pytest.fixture
