@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # A record no active order needs and older than this is a dead worker's: long enough for any order to be validated.
 ORPHAN_AFTER = timedelta(minutes=30)
+MAX_VALUE = 255  # the column's size; an ACME key authorization digest is 43
 
 
 def dns_record_publish(
@@ -33,6 +34,8 @@ def dns_record_publish(
     """Add TXT ``value`` at ``fqdn`` (the zone defaults to the provider's; targets.py finds a deeper one). The row
     exists before the update is sent. A refusal (nothing was changed) closes the row and raises; no answer
     (DnsUnavailable: the update may or may not have been applied) leaves it for removal, and raises."""
+    if len(value) > MAX_VALUE or len(fqdn) > 253:
+        raise DnsError(f"A TXT value over {MAX_VALUE} characters or a name over 253 is not a challenge record.")
     record = DnsChallengeRecord.objects.create(
         provider=provider, zone=zone or provider.zone, fqdn=fqdn, value=value, order=order
     )

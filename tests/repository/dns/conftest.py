@@ -67,7 +67,8 @@ def zones() -> list[Zone]:
             ],
         ),
         Zone("sub.example.test", ns1),
-        Zone("delegated.test", {"ns1.delegated.test": PRIMARY}),
+        # its own _acme-challenge delegated elsewhere: `dns test` then uses _certpanel-test
+        Zone("delegated.test", {"ns1.delegated.test": PRIMARY}, records=["_acme-challenge CNAME x.example.test."]),
         Zone("readonly.test", {"ns1.readonly.test": PRIMARY}, updatable=False),
         Zone("multi.test", {"ns1.multi.test": PRIMARY, "ns2.multi.test": SECONDARY}, notify=[SECONDARY]),
         Zone("stale.test", {"ns1.stale.test": PRIMARY, "ns3.stale.test": STALE}),

@@ -9,6 +9,7 @@ from secrets import token_hex
 import pytest
 from django.utils import timezone
 
+from repository.dns.checks import dns_provider_test
 from repository.dns.providers import dns_provider_create
 from repository.dns.records import (
     dns_record_publish,
@@ -97,3 +98,20 @@ def test_the_sweep_removes_orphans_and_leaves_active_orders_alone(
     assert sorted(dns_world.primary.txt(fqdn)) == ["active", "fresh"]
     assert DnsChallengeRecord.objects.get(pk=for_active.pk).removed_at is None
     assert not dns_records_orphaned(timezone.now()).exists()
+
+
+def test_the_provider_test_uses_the_zone_challenge_name_unless_it_is_a_cname(dns_world: DnsWorld) -> None:
+    apex = dns_provider_create(**dns_world.provider_fields("example.test"))
+    test = dns_provider_test(apex, seconds=5)
+    assert test.ok and test.fqdn == "_acme-challenge.example.test", test.error
+    assert [answer.serves for answer in test.answers] == [True]
+    delegated = dns_provider_create(**dns_world.provider_fields("delegated.test"))
+    test = dns_provider_test(delegated, seconds=5)
+    assert test.ok and test.fqdn == "_certpanel-test.delegated.test", test.error
+    assert dns_world.primary.txt(test.fqdn) == [] and not DnsChallengeRecord.objects.filter(removed_at=None).exists()
+
+
+def test_oversized_values_are_refused_before_anything_is_stored(provider: DnsProvider) -> None:
+    with pytest.raises(DnsError, match="over 255 characters"):
+        dns_record_publish(provider=provider, fqdn="x.example.test", value="v" * 256)
+    assert not DnsChallengeRecord.objects.exists()

@@ -42,7 +42,7 @@ def test_an_admin_adds_tests_and_deletes_a_provider(staff_client: Client, dns_wo
     assert "Every nameserver of multi.test served the test record" in response.text
     assert "ns1.multi.test" in response.text and "ns2.multi.test" in response.text
     assert response.text.count("serves it") == 2
-    assert dns_world.primary.txt("_certpanel-test.multi.test") == []
+    assert dns_world.primary.txt("_acme-challenge.multi.test") == []
 
     response = staff_client.post(reverse("repository:dns_provider_delete", args=[provider.pk]), follow=True)
     assert "DNS provider for multi.test deleted." in response.text and not DnsProvider.objects.exists()
@@ -55,9 +55,9 @@ def test_the_test_button_shows_the_nameserver_that_never_serves(
     provider = dns_provider_create(**dns_world.provider_fields("stale.test"))
     response = staff_client.post(reverse("repository:dns_provider_test", args=[provider.pk]))
     assert response.status_code == 200
-    assert "After 1 s, 1 of 2 nameservers serve the record at _certpanel-test.stale.test" in response.text
+    assert "After 1 s, 1 of 2 nameservers serve the record at _acme-challenge.stale.test" in response.text
     assert "ns3.stale.test" in response.text and "not served" in response.text
-    assert dns_world.primary.txt("_certpanel-test.stale.test") == []  # removed even though the test failed
+    assert dns_world.primary.txt("_acme-challenge.stale.test") == []  # removed even though the test failed
 
 
 @pytest.mark.parametrize(
