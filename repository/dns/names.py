@@ -21,7 +21,7 @@ _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
     """The input quoted back in a message: short, printable (a hostile string is neither)."""
     printable = "".join(char if char.isprintable() else "?" for char in text)
     return printable if len(printable) <= 60 else printable[:57] + "..."
@@ -29,7 +29,7 @@ def _shown(text: str) -> str:
 
 def _labels(text: str, *, what: str, field: str, pattern: re.Pattern[str]) -> list[str]:
     cleaned = text.strip().lower().removesuffix(".")
-    error = DnsError(f"'{_shown(text.strip())}' is not a valid {what}.", field=field)
+    error = DnsError(f"'{shown(text.strip())}' is not a valid {what}.", field=field)
     if not cleaned or len(cleaned) > 253:
         raise error
     try:
@@ -45,7 +45,7 @@ def dns_name(text: str, *, what: str = "DNS name", field: str = "") -> str:
     """A record or zone name: lowercase ASCII, no trailing dot; DnsError when it is not one."""
     labels = _labels(text, what=what, field=field, pattern=_LABEL)
     if labels[-1].isdigit():  # an all-numeric last label is a mistyped address, never a zone
-        raise DnsError(f"'{_shown(text.strip())}' is not a valid {what}.", field=field)
+        raise DnsError(f"'{shown(text.strip())}' is not a valid {what}.", field=field)
     return ".".join(labels)
 
 
@@ -62,7 +62,7 @@ def tsig_algorithm(text: str) -> str:
     algorithm = text.strip().lower().removesuffix(".")
     if algorithm not in TSIG_ALGORITHMS:
         raise DnsError(
-            f"'{_shown(text)}' is not a TSIG algorithm the panel uses (one of {', '.join(TSIG_ALGORITHMS)}).",
+            f"'{shown(text)}' is not a TSIG algorithm the panel uses (one of {', '.join(TSIG_ALGORITHMS)}).",
             field="tsig_algorithm",
         )
     return algorithm
@@ -97,7 +97,7 @@ def server_address(text: str, *, port: int | None = None) -> ServerAddress:
     """``HOST``, ``HOST:PORT``, ``IPv4:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address; ``port`` when given wins."""
     cleaned = text.strip()
     error = DnsError(
-        f"'{_shown(cleaned)}' is not a DNS server: give a host name or an IP address, with :PORT when it is not 53.",
+        f"'{shown(cleaned)}' is not a DNS server: give a host name or an IP address, with :PORT when it is not 53.",
         field="server",
     )
     host, given = cleaned, ""

@@ -64,15 +64,13 @@ def dns_provider_create(
     tsig_secret: str,
     note: str = "",
     user: User | None = None,
-    check: bool = True,
 ) -> DnsProvider:
     settings = provider_input(
         zone=zone, server=server, tsig_name=tsig_name, tsig_algorithm=tsig_algorithm, tsig_secret=tsig_secret
     )
     if DnsProvider.objects.filter(zone=settings.zone).exists():
         raise DnsError(f"There is already a DNS provider for zone {settings.zone}: delete it first.", field="zone")
-    if check:
-        dns_provider_check(settings)
+    dns_provider_check(settings)
     try:
         with transaction.atomic():
             provider = DnsProvider.objects.create(
@@ -129,7 +127,7 @@ def dns_provider_get(zone: str) -> DnsProvider:
         key = zone
     provider = DnsProvider.objects.filter(zone=key).first()
     if provider is None:
-        raise DnsError(f"There is no DNS provider for zone {zone.strip()[:80]} (see `dns list`).", field="zone")
+        raise DnsError(f"There is no DNS provider for zone {names.shown(zone.strip())} (see `dns list`).", field="zone")
     return provider
 
 

@@ -2,8 +2,9 @@
 provider's server holds it in (repository/dns/zones.py has the rules). The ACME order slice calls
 ``dns_challenge_target`` once per identifier, then ``records.dns_record_publish`` with what it returns.
 
-CNAMEs are looked up at the provider's server when a provider's zone holds the name, else with the system resolver
-(the usual delegation: a zone the panel has no key for points ``_acme-challenge`` into one it has).
+CNAMEs are looked up at the provider's server when a provider's zone holds the name, else with a resolver: the
+system's, or CERTPANEL_DNS_RESOLVERS (the usual delegation: a zone the panel has no key for points
+``_acme-challenge`` into one it has).
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dns.exception
+import dns.nameserver
 import dns.resolver
+from django.conf import settings
 
+from repository.dns import names
 from repository.dns.providers import dns_provider_connection, dns_provider_for_name
+from repository.dns.rfc2136 import server_ip
 from repository.dns.zones import cname_at, cname_chain, cname_refuse, zone_of
 from repository.errors import DnsError, DnsUnavailable
 from repository.models import DnsProvider
 
 CHALLENGE_LABEL = "_acme-challenge"
+RESOLVER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,14 +45,29 @@ def challenge_name(hostname: str) -> str:
     return f"{CHALLENGE_LABEL}.{hostname.lower().removeprefix('*.').removesuffix('.')}"
 
 
+def resolver() -> dns.resolver.Resolver:
+    """CERTPANEL_DNS_RESOLVERS when set (IP[:PORT] each), else the system's resolvers."""
+    configured = settings.CERTPANEL_DNS_RESOLVERS
+    if not configured:
+        return dns.resolver.Resolver()
+    chosen = dns.resolver.Resolver(configure=False)
+    try:
+        addresses = [names.server_address(entry) for entry in configured]
+    except DnsError as exc:
+        raise DnsError(f"CERTPANEL_DNS_RESOLVERS: {exc}") from None
+    chosen.nameservers = [dns.nameserver.Do53Nameserver(server_ip(address), address.port) for address in addresses]
+    chosen.lifetime = RESOLVER_SECONDS
+    return chosen
+
+
 def cname_lookup(name: str) -> str | None:
     provider = dns_provider_for_name(name)
     if provider is not None:
         connection = dns_provider_connection(provider)
         return cname_at(connection.server, name, tsig=connection.tsig)
     try:
-        answer = dns.resolver.resolve(name, "CNAME", raise_on_no_answer=False)
-    except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+        answer = resolver().resolve(name, "CNAME", raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
         return None
     except dns.exception.DNSException as exc:
         raise DnsUnavailable(f"Cannot look up whether {name} is a CNAME: {exc}") from None

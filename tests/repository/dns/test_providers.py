@@ -10,7 +10,7 @@ import pytest
 from certpanel.models import AuditEvent
 from repository.dns.providers import dns_provider_connection, dns_provider_create, dns_provider_for_name
 from repository.dns.targets import challenge_name, dns_challenge_target, dns_record_target
-from repository.errors import DnsError
+from repository.errors import DnsError, DnsUnavailable
 from repository.kek_rotation import kek_rotate
 from repository.keystore import kek_id, sealed_kek_id
 from repository.models import DnsProvider
@@ -100,7 +100,32 @@ def test_cname_delegation_picks_the_provider_of_the_target(dns_world: DnsWorld) 
     assert dns_challenge_target("chain.example.test").fqdn == "chain.challenges.delegated.test"
 
 
-def test_challenge_targets_refuse_loops_cnames_and_names_without_provider(dns_world: DnsWorld) -> None:
+def test_delegation_from_a_zone_without_provider_goes_through_the_resolver(dns_world: DnsWorld, settings) -> None:
+    """The usual case: the panel has no key for example.test, whose _acme-challenge CNAME points into a zone it has
+    a key for. Names outside every provider's zone are looked up with CERTPANEL_DNS_RESOLVERS (here: BIND)."""
+    settings.CERTPANEL_DNS_RESOLVERS = [dns_world.primary.server]
+    delegated = add(dns_world, "delegated.test")
+    target = dns_challenge_target("deleg.example.test")
+    assert target.chain == ("_acme-challenge.deleg.example.test", "deleg.challenges.delegated.test")
+    assert (target.provider, target.zone) == (delegated, "delegated.test")
+    with pytest.raises(DnsError, match=r"No DNS provider holds _acme-challenge\.www\.example\.test"):
+        dns_challenge_target("www.example.test")
+
+
+def test_a_resolver_that_does_not_answer_is_unavailable(
+    dns_world: DnsWorld, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("repository.dns.targets.RESOLVER_SECONDS", 0.5)
+    settings.CERTPANEL_DNS_RESOLVERS = [f"127.0.0.1:{free_port(udp=True)}"]
+    with pytest.raises(DnsUnavailable, match=r"Cannot look up whether _acme-challenge.www.example.test is a CNAME"):
+        dns_challenge_target("www.example.test")
+    settings.CERTPANEL_DNS_RESOLVERS = ["not an address!"]
+    with pytest.raises(DnsError, match=r"CERTPANEL_DNS_RESOLVERS: 'not an address!' is not a DNS server"):
+        dns_challenge_target("www.example.test")
+
+
+def test_challenge_targets_refuse_loops_cnames_and_names_without_provider(dns_world: DnsWorld, settings) -> None:
+    settings.CERTPANEL_DNS_RESOLVERS = [dns_world.primary.server]  # deleg.challenges.delegated.test: NXDOMAIN
     add(dns_world, "example.test")
     with pytest.raises(DnsError, match=r"form a loop"):
         dns_challenge_target("loop.example.test")
