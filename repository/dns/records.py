@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # A record no active order needs and older than this is a dead worker's: long enough for any order to be validated.
 ORPHAN_AFTER = timedelta(minutes=30)
+KEEP_REMOVED = timedelta(days=30)  # removed records stay this long, for a post-mortem
 MAX_VALUE = 255  # the column's size; an ACME key authorization digest is 43
 
 
@@ -117,8 +118,11 @@ def dns_records_orphaned(now: datetime, *, older_than: timedelta = ORPHAN_AFTER)
 
 
 def dns_records_sweep(now: datetime | None = None, *, older_than: timedelta = ORPHAN_AFTER) -> Cleanup:
-    """The renewal sweep's hook: remove orphaned records; a failure stays for the next sweep (and is logged)."""
-    outcome = _remove_all(dns_records_orphaned(now or timezone.now(), older_than=older_than))
+    """The renewal sweep's hook: remove orphaned records (a failure stays for the next sweep, and is logged), and
+    forget rows removed more than ``KEEP_REMOVED`` ago."""
+    now = now or timezone.now()
+    outcome = _remove_all(dns_records_orphaned(now, older_than=older_than))
+    DnsChallengeRecord.objects.filter(removed_at__lt=now - KEEP_REMOVED).delete()
     for failure in outcome.failed:
         log.warning("DNS record left in place: %s", failure)
     return outcome

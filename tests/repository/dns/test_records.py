@@ -99,6 +99,11 @@ def test_the_sweep_removes_orphans_and_leaves_active_orders_alone(
     assert DnsChallengeRecord.objects.get(pk=for_active.pk).removed_at is None
     assert not dns_records_orphaned(timezone.now()).exists()
 
+    DnsChallengeRecord.objects.filter(pk=dead_worker.pk).update(removed_at=timezone.now() - timedelta(days=31))
+    dns_records_sweep()
+    assert not DnsChallengeRecord.objects.filter(pk=dead_worker.pk).exists(), "old history is forgotten"
+    assert DnsChallengeRecord.objects.filter(pk=for_ended.pk).exists()
+
 
 def test_the_provider_test_uses_the_zone_challenge_name_unless_it_is_a_cname(dns_world: DnsWorld) -> None:
     apex = dns_provider_create(**dns_world.provider_fields("example.test"))
