@@ -14,7 +14,7 @@ TEST_WORKERS ?= 3
 REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
 TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
 # Debian packages the tests drive: chromium (browser), openssl, pebble (ACME CA), and the daemons deployed to.
-TEST_DEBS := chromium openssl pebble dovecot-imapd dovecot-pop3d postfix vsftpd slapd ldap-utils nginx
+TEST_DEBS := chromium openssl pebble dovecot-imapd dovecot-pop3d postfix vsftpd slapd ldap-utils nginx bind9 bind9-dnsutils knot
 # certbot pins its own `acme`, so the issuance benchmark runs it from a venv of its own.
 CERTBOT_VENV := /tmp/certbot-venv
 

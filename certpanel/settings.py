@@ -39,6 +39,9 @@ CERTPANEL_HEARTBEAT_SECONDS = envint("CERTPANEL_HEARTBEAT_SECONDS", 60)
 CERTPANEL_AIA_FETCH = envbool("CERTPANEL_AIA_FETCH", True)
 # Outbound fetches (AIA, ACME) reach public addresses only, and these CIDRs, addresses or names (certpanel/outbound.py).
 CERTPANEL_OUTBOUND_ALLOW = envlist("CERTPANEL_OUTBOUND_ALLOW")
+# DNS-01: the resolvers (IP[:PORT], comma-separated) that look up _acme-challenge CNAMEs in zones no DNS provider
+# holds; empty = the system's (/etc/resolv.conf). Names in a provider's zone are asked of its own server.
+CERTPANEL_DNS_RESOLVERS = envlist("CERTPANEL_DNS_RESOLVERS")
 # Where certificate files for daemons go unless a listener names its own paths.
 CERTPANEL_DEPLOY_DIR = env("CERTPANEL_DEPLOY_DIR", str(DATA_DIR / "deploy"))
 # Daemon files are written only under these directories (resolved with realpath) and the deploy dir above: the
