@@ -29,6 +29,7 @@ urlpatterns = [
     path("settings/", settings_views.settings_page, name="settings"),
     path("settings/notifications/", settings_views.notify_recipients_save, name="settings_notify"),
     path("settings/test-email/", settings_views.test_email_send, name="settings_test_email"),
+    path("settings/dns-providers/", include("repository.dns.urls")),
     path("settings/acme-account/", acme_views.account_register, name="acme_account_register"),
     path(".well-known/acme-challenge/<str:token>", acme_views.acme_challenge, name="acme_challenge"),
     path("audit/", audit_views.audit_list, name="audit"),

@@ -18,5 +18,4 @@ urlpatterns = [
     path("<int:certificate_id>/renew-self-signed/", views.renew_self_signed, name="renew_self_signed"),
     path("<int:certificate_id>/new-csr/", views.csr_from_certificate, name="csr_from"),
     path("", include("repository.acme.urls")),
-    path("dns-providers/", include("repository.dns.urls")),
 ]

@@ -2,10 +2,12 @@ from django.urls import path
 
 from repository.dns import views
 
-# Included by repository/urls.py under dns-providers/, in its "repository" namespace.
+# Included by certpanel/urls.py under settings/dns-providers/ (a part of Settings in the menu).
+app_name = "dns"
+
 urlpatterns = [
-    path("", views.provider_list, name="dns_providers"),
-    path("add/", views.provider_add, name="dns_provider_add"),
-    path("<int:provider_id>/test/", views.provider_test, name="dns_provider_test"),
-    path("<int:provider_id>/delete/", views.provider_delete, name="dns_provider_delete"),
+    path("", views.provider_list, name="list"),
+    path("add/", views.provider_add, name="add"),
+    path("<int:provider_id>/test/", views.provider_test, name="test"),
+    path("<int:provider_id>/delete/", views.provider_delete, name="delete"),
 ]

@@ -1,4 +1,4 @@
-"""Settings → DNS providers (/certificates/dns-providers/): everyone sees the list (never a secret); admins add,
+"""Settings → DNS providers (/settings/dns-providers/): everyone sees the list (never a secret); admins add,
 test and delete. Adding asks the server first (a signed SOA query), so a provider that cannot work is not saved;
 Test runs `dns test` (checks.py) in the request, bounded by its deadline, and shows each nameserver's answer."""
 
@@ -65,7 +65,7 @@ def provider_add(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request, f"DNS provider for {provider.zone} added: {provider.server_label} serves the zone."
             )
-            return redirect("repository:dns_providers")
+            return redirect("dns:list")
     return _page(request, form=form, status=400)
 
 
@@ -85,4 +85,4 @@ def provider_delete(request: HttpRequest, provider_id: int) -> HttpResponse:
     messages.success(request, f"DNS provider for {zone} deleted.")
     for failure in cleanup.failed:
         messages.warning(request, f"Left in DNS (remove it by hand): {failure}")
-    return redirect("repository:dns_providers")
+    return redirect("dns:list")

@@ -18,8 +18,8 @@ from tests.repository.dns.conftest import DnsWorld
 from tests.support.pebble import free_port
 
 pytestmark = pytest.mark.django_db
-PAGE = reverse("repository:dns_providers")
-ADD = reverse("repository:dns_provider_add")
+PAGE = reverse("dns:list")
+ADD = reverse("dns:add")
 
 
 @pytest.fixture
@@ -37,14 +37,14 @@ def test_an_admin_adds_tests_and_deletes_a_provider(staff_client: Client, dns_wo
     provider = DnsProvider.objects.get()
     assert dns_world.key.secret not in response.text
 
-    response = staff_client.post(reverse("repository:dns_provider_test", args=[provider.pk]))
+    response = staff_client.post(reverse("dns:test", args=[provider.pk]))
     assert response.status_code == 200
     assert "Every nameserver of multi.test served the test record" in response.text
     assert "ns1.multi.test" in response.text and "ns2.multi.test" in response.text
     assert response.text.count("serves it") == 2
     assert dns_world.primary.txt("_acme-challenge.multi.test") == []
 
-    response = staff_client.post(reverse("repository:dns_provider_delete", args=[provider.pk]), follow=True)
+    response = staff_client.post(reverse("dns:delete", args=[provider.pk]), follow=True)
     assert "DNS provider for multi.test deleted." in response.text and not DnsProvider.objects.exists()
 
 
@@ -53,7 +53,7 @@ def test_the_test_button_shows_the_nameserver_that_never_serves(
 ) -> None:
     monkeypatch.setattr("repository.dns.views.WEB_TEST_SECONDS", 1.0)
     provider = dns_provider_create(**dns_world.provider_fields("stale.test"))
-    response = staff_client.post(reverse("repository:dns_provider_test", args=[provider.pk]))
+    response = staff_client.post(reverse("dns:test", args=[provider.pk]))
     assert response.status_code == 200
     assert "After 1 s, 1 of 2 nameservers serve the record at _acme-challenge.stale.test" in response.text
     assert "ns3.stale.test" in response.text and "not served" in response.text
@@ -94,8 +94,8 @@ def test_operators_and_viewers_see_the_list_without_secrets_or_forms(
         assert page.status_code == 200 and "example.test" in page.text and dns_world.primary.server in page.text
         assert dns_world.key.secret not in page.text and "Add a DNS provider" not in page.text
         assert client.post(ADD, dns_world.provider_fields("multi.test")).status_code == 403
-        for name in ("dns_provider_test", "dns_provider_delete"):
-            assert client.post(reverse(f"repository:{name}", args=[provider.pk])).status_code == 403
+        for name in ("dns:test", "dns:delete"):
+            assert client.post(reverse(name, args=[provider.pk])).status_code == 403
     assert list(DnsProvider.objects.values_list("zone", flat=True)) == ["example.test"]
 
 
@@ -111,7 +111,7 @@ def test_the_secret_is_nowhere_in_the_database_or_the_logs(
     wrong = {**dns_world.provider_fields("multi.test"), "tsig_secret": "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="}
     staff_client.post(ADD, wrong)
     provider = DnsProvider.objects.get()
-    staff_client.post(reverse("repository:dns_provider_test", args=[provider.pk]))
+    staff_client.post(reverse("dns:test", args=[provider.pk]))
     chunks = []
     with connection.cursor() as cursor:
         for model in apps.get_models():
