@@ -290,7 +290,7 @@ class SchedulePolicyForm(forms.Form):
         choices=[
             ("1/3", "1/3 (default): a 90-day certificate renews about 30 days before it expires"),
             ("1/2", "1/2: about 45 days before, for more time to notice a failing renewal"),
-            ("1/4", "1/4: about 22 days before, fewer renewals of long certificates"),
+            ("1/4", "1/4: about 22 days before, so each certificate serves longer, with less time to fix a failure"),
         ],
         help_text="Certificates under 10 days renew with half their lifetime left whatever is chosen; "
         "a renewal window published by the CA (ARI) still comes first.",
@@ -319,6 +319,10 @@ class SchedulePolicyForm(forms.Form):
         super().__init__(*args, **kwargs)
         interval = cast(forms.TypedChoiceField, self.fields["verify_interval"])
         default = hours_text(timedelta(seconds=settings.CERTPANEL_VERIFY_SWEEP_SECONDS))
+        interval.help_text = (
+            f"Every {settings.CERTPANEL_VERIFY_CHECK_SECONDS // 60} minutes the panel probes the listeners not "
+            "verified for this long; the check after a deployment counts too."
+        )
         interval.choices = [
             ("", f"every {default} (default: CERTPANEL_VERIFY_SWEEP_SECONDS)"),
             *VERIFY_INTERVAL_CHOICES,
