@@ -19,6 +19,7 @@ from repository.errors import RepositoryError
 from repository.models import Certificate, PanelSettings
 from repository.policy import schedule_policy
 from repository.policy_actions import PolicySaved, schedule_policy_save
+from repository.selectors import certificate_counts, certificate_list
 from tests.repository.acme.builders import stored_certificate
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +153,15 @@ def test_the_action_refuses_what_the_page_does_not_offer(
     with pytest.raises(RepositoryError):
         _save(fraction, interval, days)
     assert not PanelSettings.objects.exists()
+
+
+def test_the_list_and_its_counts_follow_the_stored_threshold() -> None:
+    now = timezone.now()
+    stored_certificate(
+        "imported.example", source="imported", not_before=now - timedelta(days=320), not_after=now + timedelta(days=45)
+    )
+    _save(THIRD, days=30)
+    assert certificate_counts()["expiring"] == 0
+    _save(THIRD, days=60)
+    assert certificate_counts()["expiring"] == 1
+    assert [entry.status for entry in certificate_list(status="expiring")] == ["expiring"]
