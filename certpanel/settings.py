@@ -255,7 +255,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CERTPANEL_RENEWAL_SWEEP_SECONDS = envint("CERTPANEL_RENEWAL_SWEEP_SECONDS", 3600)
+# How often each listener is probed again, unless an admin chose on the settings page (repository/policy.py).
 CERTPANEL_VERIFY_SWEEP_SECONDS = envint("CERTPANEL_VERIFY_SWEEP_SECONDS", 6 * 3600)
+# The verify sweep runs this often and probes only the listeners that are due: a query when none is.
+CERTPANEL_VERIFY_CHECK_SECONDS = 300
 # Deployments nobody drives (never picked up, or their worker died) are queued again this often.
 CERTPANEL_DEPLOY_SWEEP_SECONDS = envint("CERTPANEL_DEPLOY_SWEEP_SECONDS", 60)
 # A worker's hold on a deployment, renewed at every step; longer than the slowest step (a 120 s command).
@@ -271,8 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "verify-sweep": {
         "task": "services.verify_sweep",
-        "schedule": float(CERTPANEL_VERIFY_SWEEP_SECONDS),
-        "options": {"expires": float(CERTPANEL_VERIFY_SWEEP_SECONDS)},
+        "schedule": float(CERTPANEL_VERIFY_CHECK_SECONDS),
+        "options": {"expires": float(CERTPANEL_VERIFY_CHECK_SECONDS)},
     },
     "deployment-sweep": {
         "task": "services.deployment_sweep",

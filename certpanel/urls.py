@@ -28,6 +28,7 @@ urlpatterns = [
     path("users/", include("certpanel.accounts.urls")),
     path("settings/", settings_views.settings_page, name="settings"),
     path("settings/notifications/", settings_views.notify_recipients_save, name="settings_notify"),
+    path("settings/schedule/", settings_views.schedule_policy_update, name="settings_schedule"),
     path("settings/test-email/", settings_views.test_email_send, name="settings_test_email"),
     path("settings/dns-providers/", include("repository.dns.urls")),
     path("settings/acme-account/", acme_views.account_register, name="acme_account_register"),

@@ -1,9 +1,9 @@
 """Reads for the dashboard: a fixed number of queries whatever the number of certificates and listeners.
 
-counts (1 query), timeline (1: a window query, at most STACK rows a day), services matrix (1), recent failures
-(2: orders, deployments; failing probes come from the matrix rows). The health of the worker, beat, broker and
-the outbox (undelivered emails) is what certpanel/context_processors.py already reads for every page's banners:
-the template uses those values, nothing is read twice.
+The schedule policy's "expiring" threshold (1 query), counts (1), timeline (1: a window query, at most STACK rows
+a day), services matrix (1), recent failures (2: orders, deployments; failing probes come from the matrix rows).
+The health of the worker, beat, broker and the outbox (undelivered emails) is what certpanel/context_processors.py
+already reads for every page's banners: the template uses those values, nothing is read twice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, F, Func, IntegerField, Q
 from django.db.models.expressions import RowRange, Window
 from django.db.models.functions import RowNumber
@@ -21,6 +20,7 @@ from django.utils import timezone
 
 from certpanel.dashboard.timeline import DAYS, STACK, Row, Timeline, timeline_layout
 from repository.models import AcmeOrder, Certificate, OrderStatus
+from repository.policy import schedule_policy
 from repository.selectors import status_expression
 from services.models import Deployment, DeploymentStatus, Listener
 
@@ -35,11 +35,11 @@ class StatusCount:
     count: int
 
 
-def certificate_counts(*, now: datetime) -> list[StatusCount]:
+def certificate_counts(*, now: datetime, expiring_days: int) -> list[StatusCount]:
     """Certificates by status (as the list computes it) and those whose renewal is failing: one query, grouped by
     status (the status expression is evaluated once a row)."""
     groups = (
-        Certificate.objects.annotate(status=status_expression(now))
+        Certificate.objects.annotate(status=status_expression(now, expiring_limit=timedelta(days=expiring_days)))
         .values("status")
         .annotate(count=Count("pk"), failing=Count("pk", filter=Q(renewal_failures__gt=0)))
         .order_by()
@@ -50,7 +50,7 @@ def certificate_counts(*, now: datetime) -> list[StatusCount]:
         totals["failing"] += group["failing"]
     labels = {
         "valid": "Valid",
-        "expiring": f"Expiring ≤ {settings.CERTPANEL_EXPIRING_DAYS} days",
+        "expiring": f"Expiring ≤ {expiring_days} days",
         "expired": "Expired",
         "failing": "Renewal failing",
         "pending": "Pending CSR",
@@ -70,7 +70,7 @@ class UtcDay(Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
-def expiry_timeline(*, now: datetime) -> Timeline:
+def expiry_timeline(*, now: datetime, expiring_days: int) -> Timeline:
     """Certificates expiring in the next DAYS days (not those already replaced by a renewal): one query that keeps
     at most STACK a day and counts each day's total with window functions."""
     day = UtcDay("not_after")
@@ -90,7 +90,7 @@ def expiry_timeline(*, now: datetime) -> Timeline:
         .values_list("id", "name", "not_after", "renew_at", "day_total")
     )
     found = (Row(pk, name, not_after, renew_at, total) for pk, name, not_after, renew_at, total in rows if not_after)
-    return timeline_layout(found, today=now.date(), expiring_days=settings.CERTPANEL_EXPIRING_DAYS)
+    return timeline_layout(found, today=now.date(), expiring_days=expiring_days)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _first_problem(report: list[dict[str, Any]]) -> str:
     return "the last check failed"
 
 
-def listener_light(listener: Listener, *, now: datetime) -> Light:
+def listener_light(listener: Listener, *, now: datetime, expiring_days: int) -> Light:
     """The worst of: no certificate, a pending CSR, expired, the last probe failing, days left; then whether it
     was ever verified. (The services pages have their own one-reason function; unify at merge.)"""
     certificate = listener.certificate
@@ -124,7 +124,7 @@ def listener_light(listener: Listener, *, now: datetime) -> Light:
     left = (certificate.not_after - now).days
     if left < RED_DAYS:
         return Light("red", f"Its certificate expires in {left} day{'s' if left != 1 else ''}")
-    if left < settings.CERTPANEL_EXPIRING_DAYS:
+    if left < expiring_days:
         return Light("amber", f"Its certificate expires in {left} days")
     if listener.last_verified_at is None:
         return Light("amber", "Never verified")
@@ -154,7 +154,7 @@ def url_pattern(name: str) -> str:
     return reverse(name, args=[0]).replace("/0/", "/{}/")
 
 
-def services_matrix(*, now: datetime) -> list[MatrixRow]:
+def services_matrix(*, now: datetime, expiring_days: int) -> list[MatrixRow]:
     """Every listener with its certificate (one query), days left and its light."""
     listeners = Listener.objects.select_related("certificate").only(
         "id",
@@ -179,7 +179,7 @@ def services_matrix(*, now: datetime) -> list[MatrixRow]:
             MatrixRow(
                 listener,
                 days_left,
-                listener_light(listener, now=now),
+                listener_light(listener, now=now, expiring_days=expiring_days),
                 listener_url.format(listener.pk),
                 certificate_url.format(certificate.pk) if certificate else "",
                 _verified(listener),
@@ -223,10 +223,11 @@ def last_verification(matrix: list[MatrixRow]) -> datetime | None:
 
 def dashboard(*, now: datetime | None = None) -> dict[str, object]:
     now = now or timezone.now()
-    matrix = services_matrix(now=now)
+    expiring_days = schedule_policy().expiring_days
+    matrix = services_matrix(now=now, expiring_days=expiring_days)
     return {
-        "counts": certificate_counts(now=now),
-        "timeline": expiry_timeline(now=now),
+        "counts": certificate_counts(now=now, expiring_days=expiring_days),
+        "timeline": expiry_timeline(now=now, expiring_days=expiring_days),
         "matrix": matrix,
         "failures": recent_failures(matrix),
         "last_verification": last_verification(matrix),
