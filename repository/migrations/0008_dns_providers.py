@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repository', '0006_sweep_runs'),
+        ('repository', '0007_panelsettings_schedule'),
     ]
 
     operations = [
