@@ -130,7 +130,7 @@ def acme_account_reregister(account: AcmeAccount, session: AcmeSession) -> None:
 
 
 def acme_account_profiles_refresh(account: AcmeAccount, session: AcmeSession) -> bool:
-    """Store the profiles the directory advertises now, when they changed since registration (or the last order):
+    """Store the profiles the directory advertises now, when they changed since registration (or the last issuance):
     New Certificate offers what the CA offers today. The session has read the directory already: no extra request.
     True when they changed."""
     profiles = session.directory_info().profiles

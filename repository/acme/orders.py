@@ -362,11 +362,11 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
     if order.key_id is None:
         order.key = _order_key(order)
         order.save(update_fields=["key"])
-    acme_account_profiles_refresh(order.account, session)
     try:
         state = _current_order(order, session)
     except AcmeError as error:
         if error.code == "invalidProfile":  # the CA's words, with the profile the order named
+            acme_account_profiles_refresh(order.account, session)  # New Certificate offers what it offers now
             raise explain({"type": error.code, "detail": error.detail}, profile=order.profile) from None
         raise
     if state.status == "pending":
@@ -406,6 +406,8 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
     if order.status != OrderStatus.FINALIZING:
         _event(order, OrderStatus.FINALIZING)
     _store_result(order, session.download(state.certificate))
+    # The account's profiles are a copy of the directory's: kept current by every issuance (and every invalidProfile).
+    acme_account_profiles_refresh(order.account, session)
 
 
 def _order_key(order: AcmeOrder) -> PrivateKey:

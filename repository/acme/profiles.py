@@ -46,7 +46,7 @@ def profile_check_offered(profile: str, offered: Mapping[str, str]) -> None:
     """CryptoError when the account's directory does not advertise ``profile`` ("" is the CA's default)."""
     if profile and profile not in offered:
         listed = ", ".join(sorted(offered)) or "none"
-        raise CryptoError(f"This CA does not offer the profile '{profile}' (offered: {listed}).")
+        raise CryptoError(f"This CA does not advertise the profile '{profile}' (offered: {listed}).")
 
 
 def profile_choices(offered: Mapping[str, str]) -> list[tuple[str, str]]:
