@@ -128,6 +128,7 @@ def test_new_certificate_stores_the_profile_and_the_key_reuse_on_the_order(
     _post(staff_client, account, profile="tlsserver", reuse_key="on")
     order = AcmeOrder.objects.get()
     assert order.profile == "tlsserver" and order.reuse_key
+    assert "profile tlsserver" in staff_client.get(f"/certificates/orders/{order.pk}/").content.decode()
     AcmeOrder.objects.all().delete()
     _post(staff_client, account, hostnames="other.example.com")
     order = AcmeOrder.objects.get()
