@@ -56,6 +56,9 @@ class Certificate(models.Model):
         "repository.AcmeAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="certificates"
     )
     acme_profile = models.CharField(max_length=64, blank=True)
+    # Renewal orders sign with this certificate's own key instead of a new one (e.g. for pinned or DANE-published
+    # keys); off by default, as a new key a renewal is the safer habit.
+    reuse_key = models.BooleanField(default=False)
     renew_at = models.DateTimeField(null=True, blank=True)
     renewal_rule = models.CharField(max_length=200, blank=True)
     ari_window_start = models.DateTimeField(null=True, blank=True)
@@ -68,6 +71,8 @@ class Certificate(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewed_by"
     )
     expiry_warned_days = models.PositiveIntegerField(null=True, blank=True)
+    # A certificate from a commercial CA: when the "re-issue at your CA" reminder went out (once per certificate).
+    reissue_reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
