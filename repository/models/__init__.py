@@ -14,6 +14,7 @@ from repository.models.certificates import (
     CertificateStatus,
     ChainFetch,
     ChainFetchStatus,
+    RenewalSource,
 )
 from repository.models.keys import KeyExport, PrivateKey
 from repository.models.runs import SweepRun, SweepRunStatus
@@ -36,6 +37,7 @@ __all__ = [
     "PanelSettings",
     "PrivateKey",
     "RegistrationStatus",
+    "RenewalSource",
     "SweepRun",
     "SweepRunStatus",
 ]
