@@ -103,7 +103,7 @@ def test_the_sweep_takes_pebbles_window_and_a_window_moved_into_the_past_renews_
         assert before + timedelta(hours=6) <= first.ari_next_check <= timezone.now() + timedelta(hours=6)
         page = _page(staff_client, first)
         assert "CA&#x27;s ARI window" in page and "Next ARI check" in page
-        assert f"{first.ari_window_start:%Y-%m-%d %H:%M} – {first.ari_window_end:%Y-%m-%d %H:%M} UTC" in page
+        assert f"{first.ari_window_start:%Y-%m-%d %H:%M} – {first.ari_window_end:%Y-%m-%d %H:%M} UTC" in page  # noqa: RUF001
         assert f"{first.ari_next_check:%Y-%m-%d %H:%M} UTC" in page
 
         # The CA's mass-revocation drill: the window moves into the past; 6 hours on, the next check sees it.
