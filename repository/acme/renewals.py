@@ -69,10 +69,11 @@ def apply_ari_window(
     """A new window gets a new random pick; the same window keeps the earlier pick. After a failed renewal its
     backoff decides until a renewal succeeds. The CA is asked again when its Retry-After says, within bounds: not
     before a minute (a CA answering 0 is not polled in a loop), not after ARI_REFRESH (twice a day)."""
-    if (start, end) != (entry.ari_window_start, entry.ari_window_end) and entry.renewal_failures == 0:
-        plan = schedule.ari_plan(start, end, now=now)
-        entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
+    if (start, end) != (entry.ari_window_start, entry.ari_window_end):
         entry.ari_window_start, entry.ari_window_end = start, end
+        if entry.renewal_failures == 0:
+            plan = schedule.ari_plan(start, end, now=now)
+            entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
     entry.renewal_source = RenewalSource.ARI
     entry.ari_error = ""
     entry.ari_next_check = now + min(max(retry_after, ARI_MIN_RETRY), schedule.ARI_REFRESH)

@@ -82,6 +82,16 @@ def test_a_window_moved_into_the_past_renews_now(acme_entry: Certificate, fake_c
     assert entry.renew_at == BEFORE_WINDOW and "is over: renew now" in entry.renewal_rule
 
 
+def test_after_a_failed_renewal_the_backoff_decides_and_the_window_is_still_shown(
+    acme_entry: Certificate, fake_ca: FakeCA
+) -> None:
+    backoff = BEFORE_WINDOW + timedelta(minutes=10)
+    Certificate.objects.filter(pk=acme_entry.pk).update(renewal_failures=2, renew_at=backoff)
+    entry = certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
+    assert entry.renew_at == backoff and entry.renewal_source == "ari"
+    assert entry.ari_window_start == datetime(2026, 12, 20, 4, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("retry_after", "next_check"),
     [("0", timedelta(minutes=1)), ("3600", timedelta(hours=1)), ("604800", timedelta(hours=12))],
