@@ -23,6 +23,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from repository.acme.selectors import RenewalPlanView, certificate_renewal_plan
 from repository.errors import CryptoError, NotFoundError
 from repository.models import AcmeOrder, Certificate, CertificateSource, CertificateStatus, KeyExport
 from repository.pki.chain import verify_chain
@@ -295,6 +296,7 @@ class CertificateDetail(TypedDict):
     renewed_by: Certificate | None
     successor_kind: str
     orders: QuerySet[AcmeOrder]
+    renewal: RenewalPlanView | None
     info: CertificateInfo | None
     fields: list[tuple[str, str]]
     chain: list[CertificateInfo]
@@ -354,6 +356,7 @@ def certificate_detail(entry: Certificate) -> CertificateDetail:
         "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id", "name", "not_after").first(),
         "successor_kind": certificate_successor_kind(entry),
         "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
+        "renewal": certificate_renewal_plan(entry),
         "info": info,
         "fields": certificate_fields(leaf) if leaf is not None else [],
         "chain": links,

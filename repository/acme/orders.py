@@ -27,9 +27,9 @@ from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.db_transient import retry_briefly
 from certpanel.leases import Lease, lease_free, rows_of
 from repository.acme.accounts import acme_account_profiles_refresh, acme_account_reregister, session_for
-from repository.acme.client import AcmeSession, Order, ari_certificate_id, deadline
+from repository.acme.client import AcmeSession, Authorization, Challenge, Order, ari_certificate_id, deadline
 from repository.acme.outcomes import certificate_store_issued
-from repository.acme.problems import AcmeError, explain
+from repository.acme.problems import AcmeError, explain, no_reason_given
 from repository.acme.profiles import MAX_NAMES, profile_check_names, profile_check_offered, profile_limits
 from repository.acme.renewals import renewal_failed
 from repository.acme.selectors import order_alive
@@ -444,15 +444,30 @@ def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
     elif order.status != OrderStatus.QUEUED:
         _event(order, OrderStatus.QUEUED, "no order at the CA yet; ordering")
     replaces = _ari_replaces(order, session)
-    state = session.new_order(identifiers=order.hostnames, profile=order.profile, replaces=replaces)
+    note = f" (replaces {replaces})" if replaces else ""
+    try:
+        state = session.new_order(identifiers=order.hostnames, profile=order.profile, replaces=replaces)
+    except AcmeError as error:
+        if not replaces or error.code in _NOT_ABOUT_REPLACES:
+            raise
+        # The CA would not take this certificate as the one replaced (issued to another account, unknown to a CA
+        # that lost its state, already replaced): the renewal is still due, so order without the hint.
+        log.warning("order #%s: the CA refused replaces=%s (%s); ordering without it", order.pk, replaces, error)
+        note = f" (the CA refused replaces {replaces}: {error}; ordered without it)"
+        state = session.new_order(identifiers=order.hostnames, profile=order.profile)
     order.order_url = state.url
-    _event(order, OrderStatus.ORDER_CREATED, state.url)
+    _event(order, OrderStatus.ORDER_CREATED, state.url + note)
     return state
+
+
+# Errors that say nothing about the `replaces` field: ordering again without it would only meet them again.
+_NOT_ABOUT_REPLACES = frozenset({"rateLimited", "connectionToCA", "tlsToCA", "accountDoesNotExist", "badNonce"})
 
 
 def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
     """The CA's reason for an invalid order: the failed challenge's error (it names the host and the URL it
-    fetched), else the order's own error."""
+    fetched), else the order's own error, else what is known of the first authorization that is not valid."""
+    unexplained: AcmeError | None = None
     for url in state.authorizations:
         authz = session.authorization(url)
         if authz.status == "valid":
@@ -460,12 +475,31 @@ def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
         failed = next((c for c in authz.challenges if c.error), None)
         if failed is not None and failed.error:
             return explain(failed.error, identifier=authz.identifier, token=failed.token)
+        if unexplained is None and authz.status == "invalid":
+            unexplained = _no_reason(authz, _http01(authz))
     if state.error:
         return explain(state.error)
-    return AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
+    return unexplained or AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
+
+
+def _http01(authz: Authorization) -> Challenge | None:
+    """The one challenge type the panel answers; whatever else the CA offers (dns-01, tls-alpn-01, dns-account-01,
+    dns-persist-01, types yet to come) is left alone."""
+    return next((c for c in authz.challenges if c.type == "http-01"), None)
+
+
+def _no_reason(authz: Authorization, challenge: Challenge | None) -> AcmeError:
+    return no_reason_given(
+        identifier=authz.identifier,
+        authorization_status=authz.status,
+        challenge_type=challenge.type if challenge else "",
+        challenge_status=challenge.status if challenge else "",
+        token=challenge.token if challenge else "",
+    )
 
 
 def _ari_replaces(order: AcmeOrder, session: AcmeSession) -> str:
+    """RFC 9773 §5: a renewal names the certificate it replaces (its ARI CertID), at a CA that offers ARI."""
     if order.replaces is None or not order.replaces.certificate_pem or not session.directory_info().has_renewal_info:
         return ""
     try:
@@ -479,9 +513,13 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
     pending = [authz for authz in authorizations if authz.status == "pending"]
     published = []
     for authz in pending:
-        challenge = next((c for c in authz.challenges if c.type == "http-01"), None)
+        challenge = _http01(authz)
         if challenge is None:
-            raise AcmeError("unsupportedChallenge", f"The CA offers no HTTP-01 challenge for {authz.identifier}.")
+            offered = ", ".join(c.type for c in authz.challenges if c.type) or "none"
+            raise AcmeError(
+                "unsupportedChallenge",
+                f"The CA offers no HTTP-01 challenge for {authz.identifier} (offered: {offered}).",
+            )
         AcmeChallenge.objects.update_or_create(
             token=challenge.token,
             defaults={"order": order, "key_authorization": session.key_authorization(challenge.token)},
@@ -503,8 +541,10 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
         )
         if final.status != "valid":
             failed = next((c for c in final.challenges if c.error), None)
-            problem = failed.error if failed and failed.error else {"type": "unauthorized", "detail": final.status}
-            raise explain(problem, identifier=final.identifier, token=challenge.token)
+            if failed is not None and failed.error:
+                raise explain(failed.error, identifier=final.identifier, token=failed.token)
+            answered = next((c for c in final.challenges if c.url == challenge.url), challenge)
+            raise _no_reason(final, answered)
 
 
 def _fail(order: AcmeOrder, error: AcmeError) -> None:

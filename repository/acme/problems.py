@@ -73,9 +73,28 @@ def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "", p
         "invalidProfile": f"the CA does not offer the profile {_quoted(profile)} (any more): choose another profile, "
         f"or the CA's default, and order again (the CA said: {detail})",
     }
+    if code == "unauthorized" and not identifier:
+        # Not about a challenge (a newOrder's `replaces` naming another account's certificate, say): no port 80 advice.
+        messages["unauthorized"] = f"the CA refused the request (unauthorized): {detail}"
     message = messages.get(code, f"the CA refused ({code or 'unknown error'}): {detail}")
     return AcmeError(code, message[:1].upper() + message[1:], transient=code in TRANSIENT_CODES, detail=detail)
 
 
 def _quoted(profile: str) -> str:
     return f"'{profile}'" if profile else "the order asked for"
+
+
+def no_reason_given(
+    *, identifier: str, authorization_status: str, challenge_type: str, challenge_status: str, token: str = ""
+) -> AcmeError:
+    """The CA marked an authorization or its challenge invalid without an error document: say exactly that, with
+    what is known, rather than guess a cause (a wrong answer on port 80 is only one of many)."""
+    name = identifier or "this name"
+    facts = [f"authorization {authorization_status or 'status unknown'}"]
+    if challenge_type:
+        facts.append(f"{challenge_type} challenge {challenge_status or 'status unknown'}")
+    if challenge_type == "http-01":
+        facts.append(f"the URL the CA was to fetch: {_challenge_url(name, token)}")
+    return AcmeError(
+        "noReasonGiven", f"The CA marked the validation of {name} invalid and gave no reason ({'; '.join(facts)})."
+    )

@@ -16,6 +16,13 @@ class CertificateStatus(models.TextChoices):
     PENDING = "pending", "Pending CSR"
 
 
+class RenewalSource(models.TextChoices):
+    """Where a certificate's renewal time comes from (repository/acme/renewals.py)."""
+
+    LIFETIME = "lifetime", "lifetime rule"
+    ARI = "ari", "CA's ARI window"
+
+
 class Certificate(models.Model):
     """One repository entry: a certificate with its chain and key, or a CSR waiting for the CA.
 
@@ -64,6 +71,9 @@ class Certificate(models.Model):
     ari_window_start = models.DateTimeField(null=True, blank=True)
     ari_window_end = models.DateTimeField(null=True, blank=True)
     ari_next_check = models.DateTimeField(null=True, blank=True)
+    renewal_source = models.CharField(max_length=8, choices=RenewalSource.choices, default=RenewalSource.LIFETIME)
+    # Why the last ARI check fell back to the lifetime rule ("" when it answered): shown on the certificate's page.
+    ari_error = models.CharField(max_length=300, blank=True)
     renewal_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     failure_notified = models.BooleanField(default=False)
