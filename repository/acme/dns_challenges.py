@@ -146,7 +146,8 @@ def _wait(published: list[Published], *, note: Note, tick: Callable[[], None]) -
                 nameservers[key],
                 record.fqdn,
                 record.value,
-                seconds=max(0.0, deadline - time.monotonic()),
+                # what is left of the order's wait, to a tenth ("After 300 s" in the message, not "299.998")
+                seconds=max(0.0, round(deadline - time.monotonic(), 1)),
                 progress=partial(progress, entry.name),
                 sleep=sleep,
             )

@@ -427,7 +427,7 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
             what="issuing the certificate",
         )
     if state.status == "invalid":
-        raise _why_invalid(session, state)
+        raise _why_invalid(session, state, order.challenge_type)
     if state.status != "valid" or not state.certificate:
         raise AcmeError("unexpected", f"The CA left the order in state '{state.status}'.")
     if order.status != OrderStatus.FINALIZING:
@@ -466,7 +466,7 @@ def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
             _event(order, OrderStatus.QUEUED, "the CA no longer knows the previous order; starting again")
         else:
             if state.status == "invalid":
-                raise _why_invalid(session, state)
+                raise _why_invalid(session, state, order.challenge_type)
             return state
     elif order.status != OrderStatus.QUEUED:
         _event(order, OrderStatus.QUEUED, "no order at the CA yet; ordering")
@@ -491,7 +491,7 @@ def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
 _NOT_ABOUT_REPLACES = frozenset({"rateLimited", "connectionToCA", "tlsToCA", "accountDoesNotExist", "badNonce"})
 
 
-def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
+def _why_invalid(session: AcmeSession, state: Order, challenge: str) -> AcmeError:
     """The CA's reason for an invalid order: the failed challenge's error (it names the host and the URL it
     fetched), else the order's own error, else what is known of the first authorization that is not valid."""
     unexplained: AcmeError | None = None
@@ -501,9 +501,9 @@ def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
             continue
         failed = next((c for c in authz.challenges if c.error), None)
         if failed is not None and failed.error:
-            return explain(failed.error, identifier=authz.identifier, token=failed.token)
+            return explain(failed.error, identifier=authz.identifier, token=failed.token, challenge=challenge)
         if unexplained is None and authz.status == "invalid":
-            unexplained = _no_reason(authz, _http01(authz))
+            unexplained = _no_reason(authz, _answered(authz, challenge))
     if state.error:
         return explain(state.error)
     return unexplained or AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
@@ -513,6 +513,10 @@ def _http01(authz: Authorization) -> Challenge | None:
     """The one challenge type the panel answers; whatever else the CA offers (dns-01, tls-alpn-01, dns-account-01,
     dns-persist-01, types yet to come) is left alone."""
     return next((c for c in authz.challenges if c.type == "http-01"), None)
+
+
+def _answered(authz: Authorization, challenge: str) -> Challenge | None:
+    return next((c for c in authz.challenges if c.type == challenge), None)
 
 
 def _no_reason(authz: Authorization, challenge: Challenge | None) -> AcmeError:
@@ -565,7 +569,9 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
         if final.status != "valid":
             failed = next((c for c in final.challenges if c.error), None)
             if failed is not None and failed.error:
-                raise explain(failed.error, identifier=final.identifier, token=failed.token)
+                raise explain(
+                    failed.error, identifier=final.identifier, token=failed.token, challenge=order.challenge_type
+                )
             answered = next((c for c in final.challenges if c.url == challenge.url), challenge)
             raise _no_reason(final, answered)
 
