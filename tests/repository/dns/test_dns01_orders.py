@@ -6,21 +6,25 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from acme import challenges
 from django.test import Client
+from django.utils import timezone
 from josepy.jwk import JWKEC
 
 from repository.acme.client import Authorization, Challenge, authorization_from
 from repository.acme.dns_challenges import dns01_challenge, dns01_txt_value, shown_name
-from repository.acme.orders import order_hostnames
+from repository.acme.orders import acme_order_retry, order_hostnames
 from repository.acme.problems import AcmeError
 from repository.dns.providers import dns_provider_create
+from repository.dns.records import dns_record_publish, dns_records_cleanup
 from repository.errors import CryptoError
 from repository.keystore import key_store
 from repository.models import AcmeAccount, AcmeOrder, DnsChallengeRecord
+from repository.tasks import renewal_sweep_task
 from tests.repository.dns.conftest import DnsWorld
 from tests.support.factories import ec_key
 
@@ -107,3 +111,31 @@ def test_certs_issue_refuses_a_wildcard_with_http01_and_a_name_without_provider(
     refused = cli("certs", "issue", "--challenge", "tls-alpn-01", "--domain", "example.test")
     assert refused.code == 2 and "invalid choice: 'tls-alpn-01'" in refused.err
     assert not AcmeOrder.objects.exists() and not DnsChallengeRecord.objects.exists()
+
+
+def _order(account: AcmeAccount, status: str, name: str) -> AcmeOrder:
+    return AcmeOrder.objects.create(
+        account=account, hostnames=[name], key_type="ec256", status=status, challenge_type="dns-01", names_digest=name
+    )
+
+
+def test_retry_keeps_the_challenge_type(account: AcmeAccount, dns_world: DnsWorld, token: str) -> None:
+    dns_provider_create(**dns_world.provider_fields("example.test"))
+    failed = _order(account, "failed", f"*.{token}.example.test")
+    again = acme_order_retry(failed.pk)
+    assert again.challenge_type == "dns-01" and again.hostnames == [f"*.{token}.example.test"]
+
+
+def test_the_renewal_sweep_removes_the_records_of_ended_orders_at_once_and_keeps_active_ones(
+    transactional_db: None, account: AcmeAccount, dns_world: DnsWorld, token: str
+) -> None:
+    provider = dns_provider_create(**dns_world.provider_fields("example.test"))
+    fqdn = f"_acme-challenge.{token}.example.test"
+    ended, active = _order(account, "failed", f"a.{token}.test"), _order(account, "validating", f"b.{token}.test")
+    dns_record_publish(provider=provider, fqdn=fqdn, value="ended", order=ended)
+    kept = dns_record_publish(provider=provider, fqdn=fqdn, value="active", order=active)
+    DnsChallengeRecord.objects.filter(pk=kept.pk).update(created_at=timezone.now() - timedelta(days=1))
+    summary = renewal_sweep_task()
+    assert (summary["dns_records_removed"], summary["dns_records_left"]) == (1, 0)
+    assert dns_world.primary.txt(fqdn) == ["active"]
+    dns_records_cleanup(active)
