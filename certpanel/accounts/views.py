@@ -1,6 +1,6 @@
 """The Users pages (/users/), admins only: the list with what each role may do, a new user, a user's page (role),
-a new password, a two-factor reset, deactivate and reactivate (each on a page that says what will happen). Every change needs a recent
-"confirm it's you": a stolen session must not be enough to make an admin or take one away."""
+a new password, a two-factor reset, deactivate and reactivate (each on a page that says what will happen). Every
+change needs a recent "confirm it's you": a stolen session must not be enough to make an admin or take one away."""
 
 from __future__ import annotations
 

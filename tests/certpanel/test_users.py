@@ -8,7 +8,6 @@ import html
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -306,3 +305,20 @@ def test_read_only_user_sees_the_outcome_of_a_deployment_but_no_command_output(r
     page = _page(_client(reader).get(f"/services/{listener.pk}/"))
     assert "the reload failed" in page and "OUTPUT-7731" not in page
     assert "OUTPUT-7731" in _page(_client(operator).get(f"/services/{listener.pk}/"))
+
+
+# -- Django's admin ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["operator", "reader"])
+def test_django_admin_is_for_admins_only(who: str, request: pytest.FixtureRequest, admin_client: Client) -> None:
+    client = _client(request.getfixturevalue(who))
+    for url in ("/admin/", "/admin/auth/user/", f"/admin/auth/user/{request.getfixturevalue(who).pk}/change/"):
+        response = client.get(url, follow=True)
+        assert response.redirect_chain[-1][0] == "/", url
+        assert "Django's admin is for admins only" in _page(response)
+    assert client.post("/admin/auth/user/add/", {"username": "mallory"}, follow=True).redirect_chain[-1][0] == "/"
+    assert not User.objects.filter(username="mallory").exists()
+    assert admin_client.get("/admin/").status_code == 200
+    assert admin_client.get("/admin/auth/user/").status_code == 200
+    assert 'name="password"' in Client().get("/admin/login/").content.decode(), "visitors: the login page, as before"
