@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from certpanel.dashboard.timeline import STACK, Row, timeline_layout
 from certpanel.models import Heartbeat, Notification
+from certpanel.templatetags.durations import ago
 from repository.models import AcmeAccount, AcmeOrder, Certificate, OrderStatus, PrivateKey
 from services.models import Deployment, DeploymentStatus, Listener
 
@@ -149,6 +150,23 @@ def test_health_banner_when_the_worker_heartbeat_is_stale(staff_client: Client) 
     Heartbeat.objects.filter(name="worker").update(last_seen=timezone.now() - timedelta(hours=1))
     html = staff_client.get("/").content.decode()
     assert 'id="health-banner"' in html and "the worker (or beat) has not reported" in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(-5, "just now"), (0, "just now"), (59, "just now"), (60, "1 minute ago"), (11100, "3 hours, 5 minutes ago")],
+)
+def test_relative_times_say_just_now_under_a_minute(seconds: int, said: str) -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert ago(now - timedelta(seconds=seconds), now).replace("\xa0", " ") == said  # timesince keeps "3 hours" whole
+
+
+def test_dashboard_says_just_now_for_a_fresh_heartbeat_never_0_minutes(staff_client: Client) -> None:
+    Heartbeat.objects.create(name="worker", last_seen=timezone.now())
+    Listener.objects.create(name="l", protocol="smtps", port=465, last_verified_at=timezone.now() - timedelta(hours=2))
+    html = staff_client.get("/").content.decode()
+    assert "last heartbeat just now" in html and "0\xa0minutes" not in html and "0 minutes" not in html
+    assert "last probe 2\xa0hours ago" in html
 
 
 @pytest.mark.parametrize("certificates", [10, 60])
