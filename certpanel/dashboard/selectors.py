@@ -1,6 +1,6 @@
 """Reads for the dashboard: a fixed number of queries whatever the number of certificates and listeners.
 
-counts (1 query), timeline (1: a window query, at most STACK rows a day), services matrix (1), recent failures
+counts (1 query), timeline (1: at most STACK rows a day, with each day's total), services matrix (1), recent failures
 (2: orders, deployments; failing probes come from the matrix rows). The health of the worker, beat, broker and
 the outbox (undelivered emails) is what certpanel/context_processors.py already reads for every page's banners:
 the template uses those values, nothing is read twice.
@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Func, IntegerField, Q
 from django.db.models.expressions import RowRange, Window
 from django.db.models.functions import RowNumber
@@ -21,7 +22,6 @@ from django.utils import timezone
 
 from certpanel.dashboard.timeline import DAYS, STACK, Row, Timeline, timeline_layout
 from repository.models import AcmeOrder, Certificate, OrderStatus
-from repository.selectors import status_expression
 from services.models import Deployment, DeploymentStatus, Listener
 
 RECENT = 5
@@ -36,18 +36,19 @@ class StatusCount:
 
 
 def certificate_counts(*, now: datetime) -> list[StatusCount]:
-    """Certificates by status (as the list computes it) and those whose renewal is failing: one query, grouped by
-    status (the status expression is evaluated once a row)."""
-    groups = (
-        Certificate.objects.annotate(status=status_expression(now))
-        .values("status")
-        .annotate(count=Count("pk"), failing=Count("pk", filter=Q(renewal_failures__gt=0)))
-        .order_by()
+    """Certificates by status and those whose renewal is failing: one pass over the table, one conditional count
+    each (cheaper than grouping by the status expression, which PostgreSQL hashes a text a row for). The rules are
+    repository.selectors.status_expression's, which the list's counts use; tests hold the two to the same numbers."""
+    soon = now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+    expiring = Q(not_after__gte=now, not_after__lt=soon) & (Q(expiring_from__isnull=True) | Q(expiring_from__lte=now))
+    totals = Certificate.objects.aggregate(
+        all=Count("pk"),
+        pending=Count("pk", filter=Q(not_after__isnull=True)),
+        expired=Count("pk", filter=Q(not_after__lt=now)),
+        expiring=Count("pk", filter=expiring),
+        failing=Count("pk", filter=Q(renewal_failures__gt=0)),
     )
-    totals = dict.fromkeys(("valid", "expiring", "expired", "failing", "pending"), 0)
-    for group in groups:
-        totals[group["status"]] += group["count"]
-        totals["failing"] += group["failing"]
+    totals["valid"] = totals["all"] - totals["pending"] - totals["expired"] - totals["expiring"]
     labels = {
         "valid": "Valid",
         "expiring": f"Expiring ≤ {settings.CERTPANEL_EXPIRING_DAYS} days",
@@ -70,15 +71,48 @@ class UtcDay(Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
-def expiry_timeline(*, now: datetime) -> Timeline:
-    """Certificates expiring in the next DAYS days (not those already replaced by a renewal): one query that keeps
-    at most STACK a day and counts each day's total with window functions."""
+# PostgreSQL: each day's total in one pass (a grouped count), then each day's first STACK through the not_after
+# index (a LATERAL join, LIMIT STACK a day): about 500 rows read instead of sorting and ranking every row of the
+# window, which was most of the dashboard's time with 10,000 certificates. Same rows, same order as the window query.
+TIMELINE_SQL = """
+WITH days AS (
+    SELECT (c.not_after AT TIME ZONE 'UTC')::date AS day, count(*) AS total
+    FROM {table} c
+    WHERE c.not_after >= %(start)s AND c.not_after < %(end)s
+      AND c.id NOT IN (SELECT r.renewed_from_id FROM {table} r WHERE r.renewed_from_id IS NOT NULL)
+    GROUP BY 1
+)
+SELECT first.id, first.name, first.not_after, first.renew_at, days.total
+FROM days CROSS JOIN LATERAL (
+    SELECT c.id, c.name, c.not_after, c.renew_at
+    FROM {table} c
+    WHERE c.not_after >= GREATEST(%(start)s, days.day::timestamp AT TIME ZONE 'UTC')
+      AND c.not_after < LEAST(%(end)s, (days.day + 1)::timestamp AT TIME ZONE 'UTC')
+      AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.renewed_from_id = c.id)
+    ORDER BY c.not_after, c.id
+    LIMIT %(stack)s
+) AS first
+ORDER BY first.not_after, first.id
+"""
+
+
+def _timeline_rows_lateral(*, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            TIMELINE_SQL.format(table=connection.ops.quote_name(Certificate._meta.db_table)),
+            {"start": start, "end": end, "stack": STACK},
+        )
+        return cursor.fetchall()
+
+
+def _timeline_rows_window(*, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """Any database: one query that keeps at most STACK a day and counts each day's total with window functions."""
     day = UtcDay("not_after")
     order = [F("not_after").asc(), F("id").asc()]
     # Replaced ones left out through the few ids renewals point at (a hashed subplan), not a join of every row.
     replaced = Certificate.objects.filter(renewed_from__isnull=False).values("renewed_from")
     rows = (
-        Certificate.objects.filter(not_after__gte=now, not_after__lt=now + timedelta(days=DAYS))
+        Certificate.objects.filter(not_after__gte=start, not_after__lt=end)
         .exclude(pk__in=replaced)
         .annotate(
             # One partition and one order for both: the database sorts once.
@@ -89,6 +123,14 @@ def expiry_timeline(*, now: datetime) -> Timeline:
         .order_by("not_after", "id")
         .values_list("id", "name", "not_after", "renew_at", "day_total")
     )
+    return list(rows)
+
+
+def expiry_timeline(*, now: datetime) -> Timeline:
+    """Certificates expiring in the next DAYS days (not those already replaced by a renewal), at most STACK a day
+    with each day's total: one query."""
+    span = {"start": now, "end": now + timedelta(days=DAYS)}
+    rows = _timeline_rows_lateral(**span) if connection.vendor == "postgresql" else _timeline_rows_window(**span)
     found = (Row(pk, name, not_after, renew_at, total) for pk, name, not_after, renew_at, total in rows if not_after)
     return timeline_layout(found, today=now.date(), expiring_days=settings.CERTPANEL_EXPIRING_DAYS)
 

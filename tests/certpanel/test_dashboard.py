@@ -8,13 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from certpanel.dashboard.selectors import _timeline_rows_lateral, _timeline_rows_window, certificate_counts
 from certpanel.dashboard.timeline import STACK, Row, timeline_layout
 from certpanel.models import Heartbeat, Notification
 from certpanel.templatetags.durations import ago
 from repository.models import AcmeAccount, AcmeOrder, Certificate, OrderStatus, PrivateKey
+from repository.selectors import certificate_counts as list_counts
 from services.models import Deployment, DeploymentStatus, Listener
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +153,41 @@ def test_health_banner_when_the_worker_heartbeat_is_stale(staff_client: Client) 
     Heartbeat.objects.filter(name="worker").update(last_seen=timezone.now() - timedelta(hours=1))
     html = staff_client.get("/").content.decode()
     assert 'id="health-banner"' in html and "the worker (or beat) has not reported" in html
+
+
+def test_counts_agree_with_the_certificate_lists_counts() -> None:
+    now = timezone.now()
+    many(300)
+    certificate("csr", days=None)
+    certificate("gone", days=-3)
+    certificate("quiet", days=5, expiring_from=now + timedelta(days=2))  # not yet in its expiring window
+    certificate("loud", days=6, expiring_from=now - timedelta(days=1))
+    certificate("stuck", days=20, renewal_failures=3)
+    shown = {count.key: count.count for count in certificate_counts(now=now)}
+    listed = list_counts(now=now)
+    assert {key: shown[key] for key in ("valid", "expiring", "expired", "pending")} == {
+        key: listed[key] for key in ("valid", "expiring", "expired", "pending")
+    }
+    assert shown["failing"] == 1 and sum(shown[key] for key in ("valid", "expiring", "expired", "pending")) == 305
+
+
+def test_timeline_rows_from_postgresql_are_the_portable_querys_rows() -> None:
+    """PostgreSQL reads each day's first few through the expiry index; the window query (any database) is the
+    reference: same rows, same totals, same order, replaced certificates left out, days cut at UTC midnight."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the LATERAL query is PostgreSQL's")
+    many(900)
+    now = timezone.now()
+    midnight = datetime.combine(now.date() + timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+    for name, at in (("before", midnight - timedelta(microseconds=1)), ("at", midnight)):
+        Certificate.objects.create(name=name, source="imported", certificate_pem="x", not_after=at)
+    old = Certificate.objects.filter(not_after__gte=now).order_by("not_after", "id")[:3]
+    for n, replaced in enumerate(old):
+        certificate(f"renewal{n}", days=200, renewed_from=replaced)
+    span = {"start": now, "end": now + timedelta(days=120)}
+    lateral = _timeline_rows_lateral(**span)
+    assert lateral == _timeline_rows_window(**span)
+    assert not {row[0] for row in lateral} & {c.pk for c in old} and len(lateral) > 400
 
 
 @pytest.mark.parametrize(
