@@ -102,7 +102,8 @@ def _timeline_rows_lateral(*, start: datetime, end: datetime) -> list[tuple[Any,
             TIMELINE_SQL.format(table=connection.ops.quote_name(Certificate._meta.db_table)),
             {"start": start, "end": end, "stack": STACK},
         )
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
 def _timeline_rows_window(*, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
