@@ -14,7 +14,7 @@ TEST_WORKERS ?= 3
 REQ_HASH := $(shell cat requirements/base.txt | md5sum | cut -c1-12)
 TEST_REQ_HASH := $(shell cat requirements/*.txt | md5sum | cut -c1-12)
 # Debian packages the tests drive: chromium (browser), openssl, pebble (ACME CA), and the daemons deployed to.
-TEST_DEBS := chromium openssl pebble dovecot-imapd dovecot-pop3d postfix vsftpd slapd ldap-utils nginx
+TEST_DEBS := chromium openssl pebble dovecot-imapd dovecot-pop3d postfix vsftpd slapd ldap-utils nginx bind9 bind9-dnsutils knot
 # certbot pins its own `acme`, so the issuance benchmark runs it from a venv of its own.
 CERTBOT_VENV := /tmp/certbot-venv
 
@@ -58,6 +58,8 @@ check-system:
 	  printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
 	    'slapd slapd/no_configuration boolean true' | debconf-set-selections; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@# Pebble ≥ 2.7 (ARI, profiles) from Debian unstable into a cache; never fatal: its tests skip without it.
+	@python3 tests/support/newer_pebble.py
 
 lint: $(VENV)/.test-installed-$(TEST_REQ_HASH)
 	$(VENV)/bin/ruff check .

@@ -39,6 +39,9 @@ CERTPANEL_HEARTBEAT_SECONDS = envint("CERTPANEL_HEARTBEAT_SECONDS", 60)
 CERTPANEL_AIA_FETCH = envbool("CERTPANEL_AIA_FETCH", True)
 # Outbound fetches (AIA, ACME) reach public addresses only, and these CIDRs, addresses or names (certpanel/outbound.py).
 CERTPANEL_OUTBOUND_ALLOW = envlist("CERTPANEL_OUTBOUND_ALLOW")
+# DNS-01: the resolvers (IP[:PORT], comma-separated) that look up _acme-challenge CNAMEs in zones no DNS provider
+# holds; empty = the system's (/etc/resolv.conf). Names in a provider's zone are asked of its own server.
+CERTPANEL_DNS_RESOLVERS = envlist("CERTPANEL_DNS_RESOLVERS")
 # Where certificate files for daemons go unless a listener names its own paths.
 CERTPANEL_DEPLOY_DIR = env("CERTPANEL_DEPLOY_DIR", str(DATA_DIR / "deploy"))
 # Daemon files are written only under these directories (resolved with realpath) and the deploy dir above: the
@@ -252,7 +255,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CERTPANEL_RENEWAL_SWEEP_SECONDS = envint("CERTPANEL_RENEWAL_SWEEP_SECONDS", 3600)
+# How often each listener is probed again, unless an admin chose on the settings page (repository/policy.py).
 CERTPANEL_VERIFY_SWEEP_SECONDS = envint("CERTPANEL_VERIFY_SWEEP_SECONDS", 6 * 3600)
+# The verify sweep runs this often and probes only the listeners that are due: a query when none is.
+CERTPANEL_VERIFY_CHECK_SECONDS = 300
 # Deployments nobody drives (never picked up, or their worker died) are queued again this often.
 CERTPANEL_DEPLOY_SWEEP_SECONDS = envint("CERTPANEL_DEPLOY_SWEEP_SECONDS", 60)
 # A worker's hold on a deployment, renewed at every step; longer than the slowest step (a 120 s command).
@@ -268,8 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "verify-sweep": {
         "task": "services.verify_sweep",
-        "schedule": float(CERTPANEL_VERIFY_SWEEP_SECONDS),
-        "options": {"expires": float(CERTPANEL_VERIFY_SWEEP_SECONDS)},
+        "schedule": float(CERTPANEL_VERIFY_CHECK_SECONDS),
+        "options": {"expires": float(CERTPANEL_VERIFY_CHECK_SECONDS)},
     },
     "deployment-sweep": {
         "task": "services.deployment_sweep",

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from cryptography import x509
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError, Q
@@ -34,6 +32,7 @@ from repository.pki.hostnames import normalize_hostname
 from repository.pki.keytypes import key_type_of
 from repository.pki.match import public_key_matches
 from repository.pki.parse import load_csr, load_private_key, parse_bundle, parse_certificates, parse_pkcs12
+from repository.policy import schedule_policy
 from repository.selectors import certificate_get, certificate_usages
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,9 @@ def fill_from_x509(entry: Certificate, leaf: x509.Certificate, chain: Sequence[x
     entry.key_type = info.key_type
     entry.not_before = info.not_before
     entry.not_after = info.not_after
+    policy = schedule_policy()
     entry.expiring_from = schedule.expiring_from(
-        info.not_before, info.not_after, limit=timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+        info.not_before, info.not_after, limit=policy.expiring_limit, fraction=policy.fraction
     )
     entry.name = entry.name or info.common_name or (info.sans[0] if info.sans else f"serial {info.serial}")
     entry.search_text = " ".join([entry.name, info.common_name, *info.sans, info.issuer_common_name]).lower()

@@ -25,3 +25,19 @@ class KeyStoreError(RepositoryError):
 
 class OrderBusy(RepositoryError):
     """Another worker holds this order's lease; try again shortly."""
+
+
+class DnsError(RepositoryError):
+    """A DNS update or lookup failed, or a DNS setting is wrong; the message names the server, zone or key.
+
+    ``field`` names the input an admin should correct ("zone", "server", "tsig_name", "tsig_secret"), so a form can
+    put the message next to it; "" when no single input is to blame."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DnsUnavailable(DnsError):
+    """The DNS server did not answer (timeout, connection refused, unreachable, SERVFAIL): trying again later may
+    work, unlike a refusal."""

@@ -8,6 +8,7 @@ renewal is broken.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from django.db import transaction
 from django.db.models import Q
@@ -17,6 +18,7 @@ from repository import emails
 from repository.acme import schedule
 from repository.models import Certificate
 from repository.pki.dates import days_left
+from repository.policy import schedule_policy
 
 EXPIRY_LEVELS = (30, 14, 7, 1, 0)
 
@@ -26,13 +28,13 @@ def _expiry_level(days_left: int) -> int | None:
     return min(crossed) if crossed else None
 
 
-def _warn_now(entry: Certificate, level: int, now: datetime) -> bool:
+def _warn_now(entry: Certificate, level: int, now: datetime, fraction: Fraction) -> bool:
     """An auto-renewing certificate is warned only once its renewal is overdue (schedule.renewal_overdue):
     before that, its own renewal is still on time and the warning would only be noise."""
     if entry.expiry_warned_days is not None and entry.expiry_warned_days <= level:
         return False
     if entry.auto_renew and entry.not_before is not None and entry.not_after is not None:
-        return schedule.renewal_overdue(entry.not_before, entry.not_after, now=now)
+        return schedule.renewal_overdue(entry.not_before, entry.not_after, now=now, fraction=fraction)
     return True
 
 
@@ -44,6 +46,7 @@ def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
     same transaction.
     """
     now = now or timezone.now()
+    fraction = schedule_policy().fraction
     warned = []
     in_use = Q(listeners__isnull=False) | Q(sni_listeners__isnull=False)
     candidates = (
@@ -55,7 +58,7 @@ def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
     for entry in candidates:
         left = days_left(entry.not_after, now=now)
         level = _expiry_level(left) if left is not None else None
-        if level is None or not _warn_now(entry, level, now):
+        if level is None or not _warn_now(entry, level, now, fraction):
             continue
         with transaction.atomic():
             if Certificate.objects.filter(pk=entry.pk, expiry_warned_days=entry.expiry_warned_days).update(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any, cast
 
 from django import forms
@@ -12,9 +13,11 @@ from django.core.files.uploadedfile import UploadedFile
 from repository import emails
 from repository.errors import CryptoError
 from repository.exports import FORMATS, SECRET_FORMATS
+from repository.models.settings import EXPIRING_DAYS_MAX, EXPIRING_DAYS_MIN, VERIFY_INTERVAL_CHOICES
 from repository.pki.generate import SubjectFields
 from repository.pki.hostnames import normalize_hostname
 from repository.pki.keytypes import KEY_TYPES
+from repository.policy import SchedulePolicy, hours_text
 
 KEY_TYPE_CHOICES = list(KEY_TYPES.items())
 NAME_SEPARATORS = re.compile(r"[\s,;]+")
@@ -276,6 +279,71 @@ class NotificationForm(forms.Form):
 
     def clean_notify_emails(self) -> str:
         return "\n".join(emails.parse_recipients(self.cleaned_data["notify_emails"]))
+
+
+class SchedulePolicyForm(forms.Form):
+    """The settings page's renewal point, probe interval and "expiring" threshold: choices, never free text, and
+    an empty interval or threshold keeps the environment's value (shown in the empty option)."""
+
+    renewal_fraction = forms.ChoiceField(
+        label="Renew when this much of the lifetime is left",
+        choices=[
+            ("1/3", "1/3 (default): a 90-day certificate renews about 30 days before it expires"),
+            ("1/2", "1/2: about 45 days before, for more time to notice a failing renewal"),
+            ("1/4", "1/4: about 22 days before, so each certificate serves longer, with less time to fix a failure"),
+        ],
+        help_text="Certificates under 10 days renew with half their lifetime left whatever is chosen; "
+        "a renewal window published by the CA (ARI) still comes first.",
+        error_messages={"invalid_choice": "Choose one of the renewal points offered (1/3, 1/2 or 1/4)."},
+    )
+    verify_interval = forms.TypedChoiceField(
+        label="Probe each listener",
+        coerce=int,
+        empty_value=None,
+        required=False,
+        error_messages={"invalid_choice": "Choose one of the intervals offered (1, 3, 6, 12 or 24 hours)."},
+    )
+    expiring_days = forms.IntegerField(
+        label='Mark a certificate "expiring" this many days before its end',
+        required=False,
+        min_value=EXPIRING_DAYS_MIN,
+        max_value=EXPIRING_DAYS_MAX,
+        error_messages={
+            "invalid": f"Enter a whole number of days, {EXPIRING_DAYS_MIN} to {EXPIRING_DAYS_MAX}.",
+            "min_value": f"Enter {EXPIRING_DAYS_MIN} to {EXPIRING_DAYS_MAX} days.",
+            "max_value": f"Enter {EXPIRING_DAYS_MIN} to {EXPIRING_DAYS_MAX} days.",
+        },
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        interval = cast(forms.TypedChoiceField, self.fields["verify_interval"])
+        default = hours_text(timedelta(seconds=settings.CERTPANEL_VERIFY_SWEEP_SECONDS))
+        interval.help_text = (
+            f"Every {settings.CERTPANEL_VERIFY_CHECK_SECONDS // 60} minutes the panel probes the listeners not "
+            "verified for this long; the check after a deployment counts too."
+        )
+        interval.choices = [
+            ("", f"every {default} (default: CERTPANEL_VERIFY_SWEEP_SECONDS)"),
+            *VERIFY_INTERVAL_CHOICES,
+        ]
+        days = self.fields["expiring_days"]
+        days.help_text = (
+            f"Empty: {settings.CERTPANEL_EXPIRING_DAYS} days (CERTPANEL_EXPIRING_DAYS). "
+            'Shorter-lived certificates turn "expiring" when their renewal is due, if that comes later.'
+        )
+        days.widget.attrs["placeholder"] = str(settings.CERTPANEL_EXPIRING_DAYS)
+
+    @classmethod
+    def for_policy(cls, policy: SchedulePolicy) -> SchedulePolicyForm:
+        """The form showing the policy in force: the stored values, or empty where the environment decides."""
+        return cls(
+            initial={
+                "renewal_fraction": str(policy.fraction),
+                "verify_interval": int(policy.verify_interval.total_seconds()) if policy.verify_interval_stored else "",
+                "expiring_days": policy.expiring_days if policy.expiring_days_stored else None,
+            }
+        )
 
 
 class _SuccessorForm(forms.Form):

@@ -51,11 +51,15 @@ from repository.keystore import (
     sealed_kek_id,
     unseal,
 )
-from repository.models import AcmeRegistration, PrivateKey
+from repository.models import AcmeRegistration, DnsProvider, PrivateKey
 
-# Every column holding a blob sealed under the KEK: private keys, and the EAB HMAC of a registration still queued
-# (erased once the registration ends). Empty blobs are skipped.
-SEALED: tuple[tuple[type[Model], str], ...] = ((PrivateKey, "sealed_pem"), (AcmeRegistration, "eab_hmac_sealed"))
+# Every column holding a blob sealed under the KEK: private keys, the EAB HMAC of a registration still queued
+# (erased once the registration ends) and DNS providers' TSIG secrets. Empty blobs are skipped.
+SEALED: tuple[tuple[type[Model], str], ...] = (
+    (PrivateKey, "sealed_pem"),
+    (AcmeRegistration, "eab_hmac_sealed"),
+    (DnsProvider, "tsig_secret_sealed"),
+)
 
 
 def _sealed(model: type[Model], field: str) -> QuerySet[Any]:

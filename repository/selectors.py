@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from cryptography import x509
-from django.conf import settings
 from django.db.models import (
     BooleanField,
     Case,
@@ -31,6 +30,7 @@ from repository.pki.dates import days_left
 from repository.pki.describe import CertificateInfo, certificate_fields, describe_certificate
 from repository.pki.keytypes import key_description
 from repository.pki.parse import parse_certificates
+from repository.policy import schedule_policy
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -71,8 +71,10 @@ _STATUS_RANK = {
 }
 
 
-def status_expression(now: datetime) -> Case:
-    soon = now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+def status_expression(now: datetime, *, expiring_limit: timedelta | None = None) -> Case:
+    """A row's status in SQL; ``expiring_limit`` is the policy's "expiring" threshold, read here unless the caller
+    has it already (repository/policy.py)."""
+    soon = now + (schedule_policy().expiring_limit if expiring_limit is None else expiring_limit)
     return Case(
         When(not_after__isnull=True, then=Value(CertificateStatus.PENDING)),
         When(not_after__lt=now, then=Value(CertificateStatus.EXPIRED)),
@@ -216,7 +218,7 @@ def certificate_status(entry: Certificate, *, now: datetime | None = None) -> st
         return CertificateStatus.PENDING
     if entry.not_after < now:
         return CertificateStatus.EXPIRED
-    soon = entry.not_after < now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+    soon = entry.not_after < now + schedule_policy().expiring_limit
     if soon and (entry.expiring_from is None or entry.expiring_from <= now):
         return CertificateStatus.EXPIRING
     return CertificateStatus.VALID

@@ -1,7 +1,9 @@
 """Verifying listeners: probe what each port serves, concurrently, store the report and alert on a change.
 
 "Verify all" and the periodic sweep run here in a worker (services/tasks.py); a page only marks listeners as
-queued (``verify_queued_at``) and shows the stored results.
+queued (``verify_queued_at``) and shows the stored results. Beat runs the sweep every few minutes; it probes the
+listeners whose last verification is older than the admin's probe interval (repository/policy.py), so a new
+interval holds from the next sweep, and a listener just verified after a deployment waits a whole interval.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from services.alerts import listener_alert_update
@@ -114,6 +117,16 @@ def listener_verify(listener: Listener) -> list[ProbeResult]:
 def listeners_mark_queued(listener_ids: Sequence[int]) -> int:
     """The page's "verification queued" state, until the worker stores the result."""
     return Listener.objects.filter(pk__in=listener_ids).update(verify_queued_at=timezone.now())
+
+
+def listeners_verify_due(now: datetime, *, interval: timedelta) -> list[Listener]:
+    """Listeners with a certificate whose last verification is older than ``interval`` (or that never had one),
+    leaving out those already queued (the deployment sweep takes those up): one query for the sweep."""
+    return list(
+        Listener.objects.filter(certificate__isnull=False, verify_queued_at__isnull=True)
+        .filter(Q(last_verified_at__isnull=True) | Q(last_verified_at__lte=now - interval))
+        .select_related("certificate")
+    )
 
 
 def listeners_verify_stale(now: datetime) -> list[int]:

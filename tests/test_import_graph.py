@@ -18,9 +18,10 @@ The rule, in layers from the bottom up:
      and restore, and their commands) put the apps together and may import anything; no app imports them.
 And across all of them: no cycle between modules.
 
-``repository.pki`` and ``repository.acme.schedule`` are pure (no Django, no database): they import nothing
-from Django, from ``certpanel`` or from the rest of ``repository`` except ``repository.errors`` for
-``CryptoError`` (``PURE_ALLOWED``), and that way out is itself Django-free (checked down its own imports).
+``repository.pki``, ``repository.acme.schedule`` and the DNS protocol modules (PURE below) are pure (no Django, no
+database): they import nothing from Django, from ``certpanel`` or from the rest of ``repository`` except
+``repository.errors`` for ``CryptoError`` and ``DnsError`` (``PURE_ALLOWED``), and that way out is itself
+Django-free (checked down its own imports).
 """
 
 from __future__ import annotations
@@ -54,8 +55,16 @@ WIRING = frozenset(
     }
 )
 
-# Pure rooms: pki (certificates) and the renewal-time arithmetic of ACME. They may import each other.
-PURE = ("repository.pki", "repository.acme.schedule")
+# Pure rooms: pki (certificates), the renewal-time arithmetic of ACME, and the DNS protocol side of DNS-01 (names,
+# RFC 2136 updates, zone discovery, propagation: dnspython only). They may import each other.
+PURE = (
+    "repository.pki",
+    "repository.acme.schedule",
+    "repository.dns.names",
+    "repository.dns.rfc2136",
+    "repository.dns.zones",
+    "repository.dns.propagation",
+)
 # CryptoError stays a RepositoryError (callers catch RepositoryError around pki calls), so pki reaches the error
 # hierarchy and nothing else; repository.errors imports only certpanel.errors, both stdlib-only.
 PURE_ALLOWED = frozenset({"repository.errors"})

@@ -1,9 +1,9 @@
 """Reads for the dashboard: a fixed number of queries whatever the number of certificates and listeners.
 
-counts (1 query), timeline (1: at most STACK rows a day, with each day's total), services matrix (1), recent failures
-(2: orders, deployments; failing probes come from the matrix rows). The health of the worker, beat, broker and
-the outbox (undelivered emails) is what certpanel/context_processors.py already reads for every page's banners:
-the template uses those values, nothing is read twice.
+The schedule policy's "expiring" threshold (1 query), counts (1), timeline (1: at most STACK rows a day, with each
+day's total), services matrix (1), recent failures (2: orders, deployments; failing probes come from the matrix rows).
+The health of the worker, beat, broker and the outbox (undelivered emails) is what certpanel/context_processors.py
+already reads for every page's banners: the template uses those values, nothing is read twice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, Func, IntegerField, Q
 from django.db.models.expressions import RowRange, Window
@@ -22,6 +21,7 @@ from django.utils import timezone
 
 from certpanel.dashboard.timeline import DAYS, STACK, Row, Timeline, timeline_layout
 from repository.models import AcmeOrder, Certificate, OrderStatus
+from repository.policy import schedule_policy
 from services.models import Deployment, DeploymentStatus, Listener
 
 RECENT = 5
@@ -35,11 +35,11 @@ class StatusCount:
     count: int
 
 
-def certificate_counts(*, now: datetime) -> list[StatusCount]:
+def certificate_counts(*, now: datetime, expiring_days: int) -> list[StatusCount]:
     """Certificates by status and those whose renewal is failing: one pass over the table, one conditional count
     each (cheaper than grouping by the status expression, which PostgreSQL hashes a text a row for). The rules are
     repository.selectors.status_expression's, which the list's counts use; tests hold the two to the same numbers."""
-    soon = now + timedelta(days=settings.CERTPANEL_EXPIRING_DAYS)
+    soon = now + timedelta(days=expiring_days)
     expiring = Q(not_after__gte=now, not_after__lt=soon) & (Q(expiring_from__isnull=True) | Q(expiring_from__lte=now))
     totals = Certificate.objects.aggregate(
         all=Count("pk"),
@@ -51,7 +51,7 @@ def certificate_counts(*, now: datetime) -> list[StatusCount]:
     totals["valid"] = totals["all"] - totals["pending"] - totals["expired"] - totals["expiring"]
     labels = {
         "valid": "Valid",
-        "expiring": f"Expiring ≤ {settings.CERTPANEL_EXPIRING_DAYS} days",
+        "expiring": f"Expiring ≤ {expiring_days} days",
         "expired": "Expired",
         "failing": "Renewal failing",
         "pending": "Pending CSR",
@@ -127,13 +127,13 @@ def _timeline_rows_window(*, start: datetime, end: datetime) -> list[tuple[Any, 
     return list(rows)
 
 
-def expiry_timeline(*, now: datetime) -> Timeline:
+def expiry_timeline(*, now: datetime, expiring_days: int) -> Timeline:
     """Certificates expiring in the next DAYS days (not those already replaced by a renewal), at most STACK a day
     with each day's total: one query."""
     span = {"start": now, "end": now + timedelta(days=DAYS)}
     rows = _timeline_rows_lateral(**span) if connection.vendor == "postgresql" else _timeline_rows_window(**span)
     found = map(Row._make, rows)  # not_after is never NULL: the window's bounds select on it
-    return timeline_layout(found, today=now.date(), expiring_days=settings.CERTPANEL_EXPIRING_DAYS)
+    return timeline_layout(found, today=now.date(), expiring_days=expiring_days)
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def _first_problem(report: list[dict[str, Any]]) -> str:
     return "the last check failed"
 
 
-def listener_light(listener: Listener, *, now: datetime) -> Light:
+def listener_light(listener: Listener, *, now: datetime, expiring_days: int) -> Light:
     """The worst of: no certificate, a pending CSR, expired, the last probe failing, days left; then whether it
     was ever verified. (The services pages have their own one-reason function; unify at merge.)"""
     certificate = listener.certificate
@@ -167,7 +167,7 @@ def listener_light(listener: Listener, *, now: datetime) -> Light:
     left = (certificate.not_after - now).days
     if left < RED_DAYS:
         return Light("red", f"Its certificate expires in {left} day{'s' if left != 1 else ''}")
-    if left < settings.CERTPANEL_EXPIRING_DAYS:
+    if left < expiring_days:
         return Light("amber", f"Its certificate expires in {left} days")
     if listener.last_verified_at is None:
         return Light("amber", "Never verified")
@@ -197,7 +197,7 @@ def url_pattern(name: str) -> str:
     return reverse(name, args=[0]).replace("/0/", "/{}/")
 
 
-def services_matrix(*, now: datetime) -> list[MatrixRow]:
+def services_matrix(*, now: datetime, expiring_days: int) -> list[MatrixRow]:
     """Every listener with its certificate (one query), days left and its light."""
     listeners = Listener.objects.select_related("certificate").only(
         "id",
@@ -222,7 +222,7 @@ def services_matrix(*, now: datetime) -> list[MatrixRow]:
             MatrixRow(
                 listener,
                 days_left,
-                listener_light(listener, now=now),
+                listener_light(listener, now=now, expiring_days=expiring_days),
                 listener_url.format(listener.pk),
                 certificate_url.format(certificate.pk) if certificate else "",
                 _verified(listener),
@@ -266,10 +266,11 @@ def last_verification(matrix: list[MatrixRow]) -> datetime | None:
 
 def dashboard(*, now: datetime | None = None) -> dict[str, object]:
     now = now or timezone.now()
-    matrix = services_matrix(now=now)
+    expiring_days = schedule_policy().expiring_days
+    matrix = services_matrix(now=now, expiring_days=expiring_days)
     return {
-        "counts": certificate_counts(now=now),
-        "timeline": expiry_timeline(now=now),
+        "counts": certificate_counts(now=now, expiring_days=expiring_days),
+        "timeline": expiry_timeline(now=now, expiring_days=expiring_days),
         "matrix": matrix,
         "failures": recent_failures(matrix),
         "last_verification": last_verification(matrix),

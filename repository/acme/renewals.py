@@ -1,16 +1,20 @@
 """A certificate's renewal timetable, kept on its row: the first plan when it arrives (issued here or imported
 from certbot), the CA's ARI window, and the backoff after a failed renewal, with the admins told once per incident.
 
-The arithmetic is schedule.py's; what is due is selectors.py's; ordering a renewal is orders.py's
-(``certificate_renew``). Queueing is the task layer's job (repository/tasks.py); nothing here imports Celery.
+The arithmetic is schedule.py's, at the admin's renewal point (repository/policy.py); a new point re-plans what
+the old one planned (``certificates_renewal_replan``). What is due is selectors.py's; ordering a renewal is
+orders.py's (``certificate_renew``). Queueing is the task layer's job (repository/tasks.py); nothing here imports
+Celery.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from repository import emails
@@ -20,6 +24,7 @@ from repository.acme.problems import AcmeError
 from repository.errors import RepositoryError
 from repository.models import Certificate
 from repository.pki.parse import parse_certificates
+from repository.policy import schedule_policy
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +34,36 @@ def certificate_schedule_renewal(entry: Certificate, *, now: datetime | None = N
     lifetime, and ask the CA's ARI at once, which may want it renewed earlier. A certificate that does not renew
     itself keeps the rule for the record, but no renewal time and no ARI check."""
     assert entry.not_before and entry.not_after, "set from the leaf (fill_from_x509) before the plan"
-    plan = schedule.lifetime_plan(entry.not_before, entry.not_after)
+    plan = schedule.lifetime_plan(entry.not_before, entry.not_after, fraction=schedule_policy().fraction)
     entry.renew_at = plan.renew_at if entry.auto_renew else None
     entry.renewal_rule = plan.rule
     entry.ari_next_check = (now or timezone.now()) if entry.auto_renew else None
+
+
+def lifetime_planned() -> QuerySet[Certificate]:
+    """Certificates whose next renewal the lifetime rule planned: auto-renewing, no CA window (ARI decides those),
+    and not in backoff after a failure (the retry keeps its time)."""
+    return Certificate.objects.filter(
+        auto_renew=True,
+        renewal_failures=0,
+        ari_window_start__isnull=True,
+        renew_at__isnull=False,
+        not_before__isnull=False,
+        not_after__isnull=False,
+    )
+
+
+def certificates_renewal_replan(*, fraction: Fraction) -> int:
+    """A new renewal point for every certificate the lifetime rule planned, in one bulk UPDATE (the caller's
+    transaction). The rows are locked first so a renewal failing meanwhile keeps its backoff: renewal_failed
+    waits for the lock, then reads the new time and replaces it with its retry."""
+    rows = list(lifetime_planned().select_for_update().only("id", "not_before", "not_after"))
+    for entry in rows:
+        assert entry.not_before and entry.not_after  # lifetime_planned()
+        plan = schedule.lifetime_plan(entry.not_before, entry.not_after, fraction=fraction)
+        entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
+    Certificate.objects.bulk_update(rows, ["renew_at", "renewal_rule"], batch_size=1000)
+    return len(rows)
 
 
 def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None) -> Certificate:

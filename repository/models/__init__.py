@@ -15,6 +15,7 @@ from repository.models.certificates import (
     ChainFetch,
     ChainFetchStatus,
 )
+from repository.models.dns import DnsChallengeRecord, DnsProvider, TsigAlgorithm
 from repository.models.keys import KeyExport, PrivateKey
 from repository.models.runs import SweepRun, SweepRunStatus
 from repository.models.settings import PanelSettings
@@ -31,6 +32,8 @@ __all__ = [
     "CertificateStatus",
     "ChainFetch",
     "ChainFetchStatus",
+    "DnsChallengeRecord",
+    "DnsProvider",
     "KeyExport",
     "OrderStatus",
     "PanelSettings",
@@ -38,4 +41,5 @@ __all__ = [
     "RegistrationStatus",
     "SweepRun",
     "SweepRunStatus",
+    "TsigAlgorithm",
 ]

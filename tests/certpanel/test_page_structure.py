@@ -91,6 +91,7 @@ PAGES = [
     ("/services/replace/?from={certificate}", "Services"),
     ("/toolbox/", "Toolbox"),
     ("/settings/", "Settings"),
+    ("/settings/dns-providers/", "Settings"),
     ("/users/", "Users"),
     ("/users/add/", "Users"),
 ]

@@ -12,6 +12,13 @@ Config keys and PEBBLE_* variables below were read from the 2.4.0 binary and its
 config struct {ListenAddress, ManagementListenAddress, HTTPPort, TLSPort, Certificate, PrivateKey,
 OCSPResponderURL, ExternalAccountBindingRequired, ExternalAccountMACKeys, DomainBlocklist,
 CertificateValidityPeriod}; no profiles, no ARI (renewalInfo) in this version.
+
+`PebbleOptions(newer=True)` runs Pebble ≥ 2.7 instead (Debian unstable's 2.10, fetched into a cache by
+tests/support/newer_pebble.py): ARI at /draft-ietf-acme-ari-03/renewalInfo/, profiles (config `profiles`, each with a
+description and validityPeriod; an order without one gets a random profile), Retry-After (config `retryAfter`), and
+the management endpoint /set-renewal-info/ that replaces the ARI answer for one certificate. It offers dns-account-01
+and dns-persist-01 challenges beside http-01, tls-alpn-01 and dns-01. challtestsrv stays Debian's stable one: its
+flags changed in 2.10 and it only serves Pebble's DNS here.
 """
 
 from __future__ import annotations
@@ -36,10 +43,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.support.newer_pebble import newer_pebble
 
 PEBBLE_BIN = Path("/usr/bin/pebble")
 CHALLTESTSRV_BIN = Path("/usr/bin/pebble-challtestsrv")
@@ -64,6 +74,12 @@ class PebbleOptions:
     eab_keys: dict[str, str] | None = None  # externalAccountMACKeys: kid -> base64url HMAC key
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. PEBBLE_CHAIN_LENGTH, PEBBLE_VA_ALWAYS_VALID
     tls_port: int | None = None  # where the VA sends TLS-ALPN-01 requests; None = a free port nobody listens on
+    newer: bool = False  # Pebble ≥ 2.7 from the cache (ARI, profiles, Retry-After); see the module docstring
+    # Newer Pebble only: name -> {"description": str, "validityPeriod": seconds}. None = one "default" profile with
+    # validity_seconds (the deprecated certificateValidityPeriod is not relied on).
+    profiles: dict[str, dict[str, Any]] | None = None
+    retry_after: dict[str, int] | None = None  # newer Pebble only: {"authz": s, "order": s} on polls
+    dns_server: str | None = None  # host:port Pebble resolves with instead of its own challtestsrv (a real DNS server)
 
 
 # Ports handed out by free_port() in this process: the kernel readily returns a just-closed ephemeral port again,
@@ -93,6 +109,14 @@ def free_port(*, udp: bool = False) -> int:
 
 def pebble_installed() -> bool:
     return PEBBLE_BIN.exists() and CHALLTESTSRV_BIN.exists()
+
+
+def newer_pebble_or_skip() -> Path:
+    """The cached Pebble ≥ 2.7 binary, or skip the test saying how to get it."""
+    found = newer_pebble()
+    if found is None or not CHALLTESTSRV_BIN.exists():
+        pytest.skip("needs Pebble ≥ 2.7: `make check-system` fetches Debian unstable's (tests/support/newer_pebble.py)")
+    return found.pebble
 
 
 # Children still alive; killed at interpreter exit in case a test run never reached close().
@@ -434,6 +458,7 @@ class Pebble(_Child):
         self.cert_path = self.workdir / "pebble-api-cert.pem"
         self.key_path = self.workdir / "pebble-api-key.pem"
         self.challtestsrv = ChallTestSrv(self.workdir)
+        self.binary = newer_pebble_or_skip() if options.newer else PEBBLE_BIN
         self._started_once = False
         self._write_api_certificate()
         self._ssl_context = ssl.create_default_context(cafile=str(self.ca_bundle_path))
@@ -468,7 +493,13 @@ class Pebble(_Child):
         }
         if opts.eab_keys:
             pebble["externalAccountMACKeys"] = dict(opts.eab_keys)
-        if opts.validity_seconds is not None:
+        if opts.newer:
+            pebble["profiles"] = opts.profiles or {
+                "default": {"description": "certpanel test default", "validityPeriod": opts.validity_seconds or 0}
+            }
+            if opts.retry_after:
+                pebble["retryAfter"] = dict(opts.retry_after)
+        elif opts.validity_seconds is not None:
             pebble["certificateValidityPeriod"] = opts.validity_seconds
         return {"pebble": pebble}
 
@@ -487,10 +518,11 @@ class Pebble(_Child):
         """Start challtestsrv (unless running) and Pebble; return once the directory and management API answer."""
         if self.running:
             return
-        if not PEBBLE_BIN.exists():
-            raise PebbleError(f"{PEBBLE_BIN} missing: apt-get install -y pebble")
+        if not self.binary.exists():
+            raise PebbleError(f"{self.binary} missing: apt-get install -y pebble")
         began = time.monotonic()
-        self.challtestsrv.start()
+        if self.options.dns_server is None:
+            self.challtestsrv.start()
         self._start_retrying(START_TIMEOUT, self.directory_url)
         self._started_once = True
         self.last_start_seconds = time.monotonic() - began
@@ -511,11 +543,11 @@ class Pebble(_Child):
         log.write(f"--- harness: starting pebble at {datetime.now(UTC).isoformat()}\n".encode())
         log.flush()
         args = [
-            str(PEBBLE_BIN),
+            str(self.binary),
             "-config",
             str(self.config_path),
             "-dnsserver",
-            self.challtestsrv.dns_address,
+            self.options.dns_server or self.challtestsrv.dns_address,
             # 2.4.0 defaults to false but upstream announced the default will flip; pin it.
             "-strict=false",
         ]
@@ -562,6 +594,16 @@ class Pebble(_Child):
         """Revocation status of an issued certificate, as Pebble's management API reports it."""
         status: dict[str, Any] = json.loads(self._get(f"{self.management_url}/cert-status-by-serial/{serial:x}"))
         return status
+
+    def set_renewal_info(self, certificate_pem: str, window: dict[str, str] | str) -> None:
+        """Newer Pebble: what its ARI endpoint answers for this certificate from now on (a suggestedWindow dict,
+        or any string, even malformed JSON, to test a client's error handling)."""
+        answer = window if isinstance(window, str) else json.dumps({"suggestedWindow": window})
+        body = json.dumps({"Certificate": certificate_pem, "ARIResponse": answer}).encode()
+        request = urllib.request.Request(self.management_url + "/set-renewal-info/", data=body, method="POST")
+        with _opener(self._ssl_context).open(request, timeout=5) as response:
+            if response.status != 200:
+                raise PebbleError(f"set-renewal-info answered {response.status}")
 
     def add_a_record(self, host: str, ip: str = LOOPBACK) -> None:
         """Point one name elsewhere than the default 127.0.0.1 (e.g. 127.0.0.2 to make validation fail)."""

@@ -94,7 +94,9 @@ def account_client(pebble: Pebble, eab: tuple[str, str] | None = None) -> client
     return acme
 
 
-def issue(acme: client.ClientV2, responder: Responder, names: list[str]) -> list[x509.Certificate]:
+def issue(
+    acme: client.ClientV2, responder: Responder, names: list[str], *, profile: str | None = None
+) -> list[x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (
         x509.CertificateSigningRequestBuilder()
@@ -102,7 +104,7 @@ def issue(acme: client.ClientV2, responder: Responder, names: list[str]) -> list
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    order = acme.new_order(csr.public_bytes(serialization.Encoding.PEM))
+    order = acme.new_order(csr.public_bytes(serialization.Encoding.PEM), profile=profile)
     for authz in order.authorizations:
         challb = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
         response, validation = challb.chall.response_and_validation(acme.net.key)
