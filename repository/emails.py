@@ -324,12 +324,15 @@ def queue_renewal_recovered(
 
 
 def queue_expiry_warning(
-    *, to: Sequence[str], notice: CertificateNotice, now: datetime | None = None
+    *, to: Sequence[str], notice: CertificateNotice, now: datetime | None = None, reissue: str = ""
 ) -> Notification | None:
-    """A certificate expires soon or has expired: one that cannot renew itself, or one whose renewal is broken."""
+    """A certificate expires soon or has expired: one that cannot renew itself, or one whose renewal is broken.
+    ``reissue``: the "re-issue at your CA" reminder of a certificate from a commercial CA (its first warning)."""
     context = _certificate_context(notice, now=now)
     context["advice"] = expiry_advice(notice.source, auto_renew=notice.auto_renew)
     context["renewal_broken"] = notice.auto_renew
+    context["reissue"] = reissue
+    context["csr_url"] = f"{certificate_url(notice.certificate_id)}new-csr/" if reissue else ""
     return _queue("expiry_warning", to, context)
 
 

@@ -1,6 +1,9 @@
 """Expiry warnings at 30, 14, 7 and 1 days left (and expired) for every certificate in use or not yet replaced,
 whatever its source: the backstop for silent expiry. Run by the renewal sweep (repository/tasks.py).
 
+A certificate from a commercial CA gets its "re-issue at your CA" reminder (the CA's current maximum validity and
+the "New CSR" link) in the first warning it gets: one email, once per certificate, never a second one beside it.
+
 A certificate that renews itself is warned too, once its renewal is overdue (acme/schedule.py), because then
 renewal is broken.
 """
@@ -14,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from repository import emails
+from repository import emails, selectors
 from repository.acme import schedule
 from repository.models import Certificate
 from repository.pki.dates import days_left
@@ -60,10 +63,11 @@ def certificates_warn_expiring(*, now: datetime | None = None) -> list[int]:
         level = _expiry_level(left) if left is not None else None
         if level is None or not _warn_now(entry, level, now, fraction):
             continue
+        reissue = "" if entry.reissue_reminded_at else selectors.certificate_reissue_note(entry, now=now)
+        claim = {"expiry_warned_days": level, **({"reissue_reminded_at": now} if reissue else {})}
         with transaction.atomic():
-            if Certificate.objects.filter(pk=entry.pk, expiry_warned_days=entry.expiry_warned_days).update(
-                expiry_warned_days=level
-            ):
-                emails.queue_expiry_warning(to=emails.notify_to(), notice=emails.certificate_notice(entry), now=now)
+            if Certificate.objects.filter(pk=entry.pk, expiry_warned_days=entry.expiry_warned_days).update(**claim):
+                notice = emails.certificate_notice(entry)
+                emails.queue_expiry_warning(to=emails.notify_to(), notice=notice, now=now, reissue=reissue)
                 warned.append(entry.pk)
     return warned

@@ -23,10 +23,11 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from repository.acme.selectors import RenewalPlanView, certificate_renewal_plan
 from repository.errors import CryptoError, NotFoundError
 from repository.models import AcmeOrder, Certificate, CertificateSource, CertificateStatus, KeyExport
 from repository.pki.chain import verify_chain
-from repository.pki.dates import days_left
+from repository.pki.dates import days_left, reissue_reminder
 from repository.pki.describe import CertificateInfo, certificate_fields, describe_certificate
 from repository.pki.keytypes import key_description
 from repository.pki.parse import parse_certificates
@@ -237,6 +238,49 @@ def certificate_successor_kind(entry: Certificate) -> str:
     return ""
 
 
+# Certificates from a commercial CA (a CSR made here, or an upload from a CA): the "re-issue at your CA" reminder opens
+# this long before expiry, with the first expiry warning (repository/expiry.py sends both as one email).
+REISSUE_LEAD = timedelta(days=30)
+_FROM_A_CA = (CertificateSource.CSR, CertificateSource.IMPORTED)
+
+
+def _from_a_commercial_ca(entry: Certificate) -> bool:
+    """CA-issued and renewed by hand: a CSR made here or an upload; not ACME, not self-signed (as the list says)."""
+    self_issued = bool(entry.issuer) and entry.issuer == entry.common_name
+    return entry.source in _FROM_A_CA and not entry.is_pending and not self_issued
+
+
+def certificate_reissue_due(entry: Certificate, *, now: datetime | None = None) -> bool:
+    """A certificate from a commercial CA within REISSUE_LEAD of its end (or past it) and not replaced yet."""
+    now = now or timezone.now()
+    if not _from_a_commercial_ca(entry) or entry.not_after is None or entry.not_after > now + REISSUE_LEAD:
+        return False
+    return not Certificate.objects.filter(renewed_from=entry).exists()
+
+
+def certificate_reissue_note(entry: Certificate, *, now: datetime | None = None) -> str:
+    """The certificate page's reminder, or "" when none is due."""
+    now = now or timezone.now()
+    if not certificate_reissue_due(entry, now=now):
+        return ""
+    assert entry.not_after is not None, "certificate_reissue_due() needs an expiry"
+    return reissue_reminder(now.date(), not_after=entry.not_after.astimezone(UTC).date())
+
+
+def certificates_reissue_due(*, now: datetime, limit: int = 10) -> list[Certificate]:
+    """The dashboard's "re-issue at your CA" rows, soonest end first (one query)."""
+    replaced = Certificate.objects.filter(renewed_from__isnull=False).values("renewed_from")
+    rows = (
+        Certificate.objects.annotate(self_issued=self_issued_expression())
+        .filter(source__in=_FROM_A_CA, self_issued=False, not_after__lte=now + REISSUE_LEAD)
+        .exclude(certificate_pem="")
+        .exclude(pk__in=replaced)
+        .only("id", "name", "source", "not_after", "key_id", "issuer", "common_name")
+        .order_by("not_after", "id")
+    )
+    return list(rows[:limit])
+
+
 class CertificateDetail(TypedDict):
     """What the certificate page shows besides the row itself. A pending CSR has no certificate to read yet:
     its ``info`` is None and its ``fields``, ``chain`` and ``chain_problems`` are empty. A stored certificate the
@@ -252,11 +296,13 @@ class CertificateDetail(TypedDict):
     renewed_by: Certificate | None
     successor_kind: str
     orders: QuerySet[AcmeOrder]
+    renewal: RenewalPlanView | None
     info: CertificateInfo | None
     fields: list[tuple[str, str]]
     chain: list[CertificateInfo]
     chain_problems: list[str]
     read_problems: list[str]
+    reissue: str
 
 
 def _read_stored(entry: Certificate) -> tuple[x509.Certificate | None, list[x509.Certificate], list[str]]:
@@ -310,11 +356,13 @@ def certificate_detail(entry: Certificate) -> CertificateDetail:
         "renewed_by": Certificate.objects.filter(renewed_from=entry).only("id", "name", "not_after").first(),
         "successor_kind": certificate_successor_kind(entry),
         "orders": (entry.renewal_orders.all() | AcmeOrder.objects.filter(certificate=entry)).distinct()[:10],
+        "renewal": certificate_renewal_plan(entry),
         "info": info,
         "fields": certificate_fields(leaf) if leaf is not None else [],
         "chain": links,
         "chain_problems": _chain_problems(leaf, chain),
         "read_problems": read_problems + describe_problems,
+        "reissue": certificate_reissue_note(entry),
     }
 
 
@@ -348,4 +396,6 @@ def certificate_as_dict(entry: Certificate) -> dict[str, Any]:
         "fingerprint_sha256": entry.fingerprint_sha256,
         "services": certificate_usages(entry),
         "is_default": entry.is_default,
+        "acme_profile": entry.acme_profile,
+        "reuse_key": entry.reuse_key,
     }

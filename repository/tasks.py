@@ -27,7 +27,7 @@ from repository.acme.orders import (
 )
 from repository.acme.problems import AcmeError
 from repository.acme.renewals import certificate_ari_refresh
-from repository.acme.selectors import due_for_ari, due_for_renewal
+from repository.acme.selectors import due_for_ari, due_for_renewal, renewal_due
 from repository.acme.sweep_runs import sweep_run_finish, sweep_run_start, sweep_runs_prune
 from repository.acme.sweep_watch import sweep_ran, sweep_stall_check
 from repository.errors import OrderBusy, RepositoryError
@@ -82,6 +82,10 @@ def certificate_chain_fetch_task(certificate_id: int) -> str:
 
 @shared_task(acks_late=True, name="repository.certificate_renew")
 def certificate_renew_task(certificate_id: int) -> int | None:
+    return _renew(certificate_id)
+
+
+def _renew(certificate_id: int) -> int | None:
     try:
         order = certificate_renew(certificate_id)
     except RepositoryError as error:
@@ -92,8 +96,11 @@ def certificate_renew_task(certificate_id: int) -> int | None:
 
 
 @shared_task(acks_late=True, name="repository.certificate_ari_refresh")
-def certificate_ari_refresh_task(certificate_id: int) -> None:
+def certificate_ari_refresh_task(certificate_id: int) -> int | None:
+    """The window, then the renewal if it is due now: a window the CA moved into the past (a mass revocation)
+    renews in the sweep that saw it, not one sweep interval later."""
     certificate_ari_refresh(certificate_id)
+    return _renew(certificate_id) if renewal_due(certificate_id, timezone.now()) else None
 
 
 @shared_task(name="repository.renewal_sweep")

@@ -1,8 +1,9 @@
 """Reads for the dashboard: a fixed number of queries whatever the number of certificates and listeners.
 
 The schedule policy's "expiring" threshold (1 query), counts (1), timeline (1: at most STACK rows a day, with each
-day's total), services matrix (1), recent failures (2: orders, deployments; failing probes come from the matrix rows).
-The health of the worker, beat, broker and the outbox (undelivered emails) is what certpanel/context_processors.py
+day's total), services matrix (1), recent failures (2: orders, deployments; failing probes come from the matrix rows),
+certificates to re-issue at a CA (1). The health of the worker, beat, broker and the outbox (undelivered emails) is
+what certpanel/context_processors.py
 already reads for every page's banners: the template uses those values, nothing is read twice.
 """
 
@@ -21,7 +22,9 @@ from django.utils import timezone
 
 from certpanel.dashboard.timeline import DAYS, STACK, Row, Timeline, timeline_layout
 from repository.models import AcmeOrder, Certificate, OrderStatus
+from repository.pki.dates import public_ca_validity_note
 from repository.policy import schedule_policy
+from repository.selectors import certificates_reissue_due
 from services.models import Deployment, DeploymentStatus, Listener
 
 RECENT = 5
@@ -274,5 +277,7 @@ def dashboard(*, now: datetime | None = None) -> dict[str, object]:
         "matrix": matrix,
         "failures": recent_failures(matrix),
         "last_verification": last_verification(matrix),
+        "reissue": certificates_reissue_due(now=now),
+        "reissue_note": public_ca_validity_note(now.date()),
         "now": now,
     }

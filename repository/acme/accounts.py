@@ -129,6 +129,19 @@ def acme_account_reregister(account: AcmeAccount, session: AcmeSession) -> None:
     log.warning("ACME account #%s re-registered at %s", account.pk, account.directory_url)
 
 
+def acme_account_profiles_refresh(account: AcmeAccount, session: AcmeSession) -> bool:
+    """Store the profiles the directory advertises now, when they changed since registration (or the last issuance):
+    New Certificate offers what the CA offers today. The session has read the directory already: no extra request.
+    True when they changed."""
+    profiles = session.directory_info().profiles
+    if profiles == (account.profiles or {}):
+        return False
+    AcmeAccount.objects.filter(pk=account.pk).update(profiles=profiles)
+    account.profiles = profiles
+    log.info("ACME account #%s: the directory's profiles are now %s", account.pk, ", ".join(profiles) or "none")
+    return True
+
+
 def _default_name(directory_url: str) -> str:
     for label, url in PRESETS.values():
         if url == directory_url:

@@ -97,6 +97,7 @@ def issue(command: AdminCommand, options: dict[str, Any]) -> None:
         key_type=options["key_type"],
         profile=options["profile"],
         auto_renew=not options["no_auto_renew"],
+        reuse_key=options["reuse_key"],
     )
     _hand_over(command, order)
     _finish(command, order, options)
@@ -180,8 +181,11 @@ def add_commands(sub: _SubParsersAction[ArgumentParser]) -> None:
     p.add_argument("--domain", action="append", required=True, help="Hostname (repeatable; the first is the CN).")
     p.add_argument("--key-type", default="ec256", choices=list(keytypes.KEY_TYPES))
     p.add_argument("--account", type=int, help="ACME account id (default: the only account).")
-    p.add_argument("--profile", default="")
+    p.add_argument(
+        "--profile", default="", help="A profile the CA's directory offers (see `acme accounts`); kept on renewal."
+    )
     p.add_argument("--no-auto-renew", action="store_true")
+    p.add_argument("--reuse-key", action="store_true", help="Keep the same private key on every renewal.")
     p.add_argument("--wait", action="store_true", help="Wait for the worker; non-zero exit if issuance fails.")
     p.add_argument("--timeout", type=int, default=600, help="Seconds --wait waits.")
     p.add_argument("--json", action="store_true")

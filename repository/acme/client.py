@@ -325,16 +325,7 @@ class AcmeSession:
         return _order(url, self._post_as_get(url))
 
     def authorization(self, url: str) -> Authorization:
-        data = self._post_as_get(url).json()
-        return Authorization(
-            url=url,
-            status=data.get("status", ""),
-            identifier=data.get("identifier", {}).get("value", ""),
-            challenges=[
-                Challenge(c.get("type", ""), c.get("url", ""), c.get("token", ""), c.get("status", ""), c.get("error"))
-                for c in data.get("challenges", [])
-            ],
-        )
+        return authorization_from(url, self._post_as_get(url).json())
 
     def key_authorization(self, token: str) -> str:
         thumbprint = _b64(self.jwk.thumbprint())
@@ -351,11 +342,14 @@ class AcmeSession:
         return self._post_as_get(certificate_url).text
 
     def renewal_info(self, cert: x509.Certificate) -> RenewalWindow:
+        """The CA's suggested window (RFC 9773), or an AcmeError saying why it cannot be used."""
         base = self.client.directory["renewalInfo"]
         response = self._call("renewalInfo", lambda: self.net.get(f"{base.rstrip('/')}/{ari_certificate_id(cert)}"))
-        window = response.json()["suggestedWindow"]
-        retry = retry_after_seconds(response.headers.get("Retry-After")) or 6 * 3600
-        return RenewalWindow(_rfc3339(window["start"]), _rfc3339(window["end"]), timedelta(seconds=retry))
+        try:
+            data = response.json()
+        except ValueError:
+            raise AcmeError("malformed", "the CA's renewal information is not JSON") from None
+        return renewal_window(data, retry_after_seconds(response.headers.get("Retry-After")))
 
     # -- polling ------------------------------------------------------------------------------------
     def poll(
@@ -412,8 +406,57 @@ def _order(url: str, response: requests.Response) -> Order:
     )
 
 
-def _rfc3339(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+def authorization_from(url: str, data: Any) -> Authorization:
+    """An authorization as the CA sent it. Challenges of any type are kept (the caller picks the one it answers:
+    CAs add types, such as dns-account-01 and dns-persist-01, that carry no token); entries that are not objects
+    are dropped rather than crash the order."""
+    data = data if isinstance(data, dict) else {}
+    identifier = data.get("identifier")
+    challenges = data.get("challenges")
+    return Authorization(
+        url=url,
+        status=_text(data.get("status")),
+        identifier=_text(identifier.get("value")) if isinstance(identifier, dict) else "",
+        challenges=[
+            Challenge(
+                _text(c.get("type")),
+                _text(c.get("url")),
+                _text(c.get("token")),
+                _text(c.get("status")),
+                c.get("error") if isinstance(c.get("error"), dict) else None,
+            )
+            for c in (challenges if isinstance(challenges, list) else [])
+            if isinstance(c, dict)
+        ],
+    )
+
+
+def renewal_window(data: Any, retry_after: float | None) -> RenewalWindow:
+    """RFC 9773 §4.2's answer checked: a window with RFC 3339 start and end, end after start (§4.3.3 calls anything
+    else malformed). Without Retry-After the CA is asked again in 6 hours."""
+    window = data.get("suggestedWindow") if isinstance(data, dict) else None
+    if not isinstance(window, dict):
+        raise AcmeError("malformed", "the CA's renewal information has no suggestedWindow")
+    start, end = _rfc3339(window.get("start")), _rfc3339(window.get("end"))
+    if start is None or end is None:
+        raise AcmeError("malformed", "the CA's renewal window has no readable start and end times")
+    if end <= start:
+        raise AcmeError("malformed", f"the CA's renewal window ends ({end:%Y-%m-%d %H:%M}) before it starts")
+    return RenewalWindow(start, end, timedelta(seconds=6 * 3600 if retry_after is None else retry_after))
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _rfc3339(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _bundle_file(pem: str, directory: Path) -> Path:

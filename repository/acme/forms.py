@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from certpanel.outbound import OutboundError, url_check
 from repository.acme.accounts import PRESETS
 from repository.acme.orders import order_hostnames
+from repository.acme.profiles import profile_check_names, profile_check_offered, profile_choices
 from repository.errors import CryptoError
 from repository.forms import KEY_TYPE_CHOICES, NAME_SEPARATORS
 from repository.models import AcmeAccount
@@ -22,8 +23,28 @@ class NewCertificateForm(forms.Form):
     )
     key_type = forms.ChoiceField(choices=KEY_TYPE_CHOICES, initial="ec256")
     account = forms.ModelChoiceField(queryset=AcmeAccount.objects.all(), empty_label=None, label="ACME account")
-    profile = forms.CharField(required=False, max_length=64, help_text="Optional ACME profile the CA advertises.")
+    # A select of what the accounts' directories advertise; validated by clean() (not by the choices), so a profile
+    # the chosen CA does not offer gets a sentence that names what it does offer.
+    profile = forms.CharField(
+        required=False,
+        max_length=64,
+        widget=forms.Select(),
+        help_text="What the CA offers, as its directory describes it. The certificate keeps it on every renewal.",
+    )
     auto_renew = forms.BooleanField(required=False, initial=True, label="Renew automatically")
+    reuse_key = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Keep the same private key on renewal",
+        help_text="Only if something pins this key (TLSA/DANE records, HPKP-style pins): a new key each time is safer.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offered: dict[str, str] = {}
+        for profiles in AcmeAccount.objects.values_list("profiles", flat=True):
+            offered.update(profiles or {})
+        self.fields["profile"].widget.choices = profile_choices(offered)
 
     def clean_hostnames(self) -> list[str]:
         try:
@@ -35,9 +56,17 @@ class NewCertificateForm(forms.Form):
         super().clean()
         data = self.cleaned_data
         account, profile = data.get("account"), data.get("profile", "")
-        if account is not None and profile and profile not in (account.profiles or {}):
-            offered = ", ".join(account.profiles or {}) or "none"
-            self.add_error("profile", f"This CA does not advertise the profile '{profile}' (offered: {offered}).")
+        try:
+            if account is not None:
+                profile_check_offered(profile, account.profiles or {})
+        except CryptoError as exc:
+            self.add_error("profile", str(exc))
+            return data
+        if "hostnames" in data:
+            try:
+                profile_check_names(profile, data["hostnames"])
+            except CryptoError as exc:
+                self.add_error("hostnames", str(exc))
         return data
 
 

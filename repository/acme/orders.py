@@ -26,10 +26,11 @@ from django.utils import timezone
 from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.db_transient import retry_briefly
 from certpanel.leases import Lease, lease_free, rows_of
-from repository.acme.accounts import acme_account_reregister, session_for
-from repository.acme.client import AcmeSession, Order, ari_certificate_id, deadline
+from repository.acme.accounts import acme_account_profiles_refresh, acme_account_reregister, session_for
+from repository.acme.client import AcmeSession, Authorization, Challenge, Order, ari_certificate_id, deadline
 from repository.acme.outcomes import certificate_store_issued
-from repository.acme.problems import AcmeError, explain
+from repository.acme.problems import AcmeError, explain, no_reason_given
+from repository.acme.profiles import MAX_NAMES, profile_check_names, profile_check_offered, profile_limits
 from repository.acme.renewals import renewal_failed
 from repository.acme.selectors import order_alive
 from repository.errors import CryptoError, KeyStoreError, OrderBusy, RepositoryError
@@ -43,6 +44,7 @@ from repository.models import (
     Certificate,
     CertificateSource,
     OrderStatus,
+    PrivateKey,
 )
 from repository.pki.generate import SubjectFields, create_csr, generate_private_key
 from repository.pki.hostnames import is_ip_address, normalize_hostname
@@ -51,7 +53,6 @@ from repository.pki.parse import parse_certificates
 
 log = logging.getLogger(__name__)
 
-MAX_NAMES = 100
 # What the CA can report about a stored order, whatever the panel last saw (a worker may have died at any step,
 # and the CA moves on without it): pending → challenges published / validating, ready or processing →
 # finalizing, valid → issued, invalid → failed, gone (404, account unknown) → queued, to order anew.
@@ -115,6 +116,7 @@ def acme_order_create(
     key_type: str = "ec256",
     profile: str = "",
     auto_renew: bool = True,
+    reuse_key: bool = False,
     replaces: Certificate | None = None,
     user: User | None = None,
 ) -> AcmeOrder:
@@ -124,8 +126,15 @@ def acme_order_create(
     page and the beat sweep cannot order twice. An active order with no progress for longer than the order
     deadline and no live lease is abandoned: it fails (a renewal then backs off and emails) and a new one is
     created, so nothing ever attaches to a stuck order.
+
+    The profile's name limit is checked here, before anything is stored; whether the CA offers the profile is
+    checked for a new certificate only: a renewal keeps its certificate's profile, and if the CA dropped it
+    meanwhile, its answer (invalidProfile) fails the renewal in plain words, emailed like any failed renewal.
     """
     names = order_hostnames(hostnames)
+    profile_check_names(profile, names)
+    if replaces is None:
+        profile_check_offered(profile, account.profiles or {})
     if key_type not in KEY_TYPES:
         raise CryptoError(f"Unknown key type '{key_type}'.")
     digest = names_digest(names)
@@ -139,6 +148,7 @@ def acme_order_create(
                     key_type=key_type,
                     profile=profile,
                     auto_renew=auto_renew,
+                    reuse_key=reuse_key,
                     replaces=replaces,
                     dispatched_at=timezone.now(),  # set back to NULL if the broker cannot take it
                     created_by=user if user is not None and user.is_authenticated else None,
@@ -190,9 +200,29 @@ def certificate_renew(certificate_id: int, *, user: User | None = None) -> AcmeO
         hostnames=list(entry.sans) or [entry.common_name],
         key_type=entry.key_type if entry.key_type in KEY_TYPES else "ec256",
         profile=entry.acme_profile,
+        reuse_key=entry.reuse_key,
         replaces=entry,
         user=user,
     )
+
+
+def certificate_reuse_key_set(certificate_id: int, *, reuse_key: bool, user: User | None = None) -> Certificate:
+    """ "Keep the same private key on renewal" of an ACME certificate, on or off; recorded in the audit log."""
+    with transaction.atomic():
+        entry = Certificate.objects.select_for_update().get(pk=certificate_id)
+        if entry.source != CertificateSource.ACME:
+            raise RepositoryError(f"'{entry.name}' is not an ACME certificate: the panel does not renew it.")
+        if entry.reuse_key != reuse_key:
+            entry.reuse_key = reuse_key
+            entry.save(update_fields=["reuse_key", "updated_at"])
+            state = "on" if reuse_key else "off"
+            audit_record(
+                action=AuditAction.SETTINGS_CHANGE,
+                actor=user,
+                target=entry,
+                detail=f"keep the same private key on renewal: {state}",
+            )
+    return entry
 
 
 def acme_order_retry(order_id: int, *, user: User | None = None) -> AcmeOrder:
@@ -210,6 +240,7 @@ def acme_order_retry(order_id: int, *, user: User | None = None) -> AcmeOrder:
         key_type=failed.key_type,
         profile=failed.profile,
         auto_renew=failed.auto_renew,
+        reuse_key=failed.reuse_key,
         replaces=replaces,
         user=user,
     )
@@ -329,9 +360,15 @@ def acme_order_process(order_id: int) -> str:
 def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
     limit = deadline(settings.CERTPANEL_ACME_ORDER_DEADLINE)
     if order.key_id is None:
-        order.key = key_store(generate_private_key(order.key_type))
+        order.key = _order_key(order)
         order.save(update_fields=["key"])
-    state = _current_order(order, session)
+    try:
+        state = _current_order(order, session)
+    except AcmeError as error:
+        if error.code == "invalidProfile":  # the CA's words, with the profile the order named
+            acme_account_profiles_refresh(order.account, session)  # New Certificate offers what it offers now
+            raise explain({"type": error.code, "detail": error.detail}, profile=order.profile) from None
+        raise
     if state.status == "pending":
         _validate(order, session, state, limit, lease)
         _renew_lease(order, lease)
@@ -346,7 +383,12 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
         _event(order, OrderStatus.FINALIZING)
     if state.status == "ready":
         assert order.key is not None, "stored at the top of _drive"
-        csr = create_csr(key=key_load(order.key), subject=SubjectFields(order.hostnames[0]), sans=order.hostnames[1:])
+        csr = create_csr(
+            key=key_load(order.key),
+            subject=SubjectFields(order.hostnames[0]),
+            sans=order.hostnames[1:],
+            common_name=profile_limits(order.profile).common_name,
+        )
         state = session.finalize(state.finalize, csr.public_bytes(serialization.Encoding.DER))
         _renew_lease(order, lease)
     if state.status == "processing":
@@ -364,6 +406,24 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
     if order.status != OrderStatus.FINALIZING:
         _event(order, OrderStatus.FINALIZING)
     _store_result(order, session.download(state.certificate))
+    # The account's profiles are a copy of the directory's: kept current by every issuance (and every invalidProfile).
+    acme_account_profiles_refresh(order.account, session)
+
+
+def _order_key(order: AcmeOrder) -> PrivateKey:
+    """A new key; or, for a renewal of a certificate that keeps its key, that certificate's stored key (when it is
+    of the order's type and needs no passphrase: a worker has none to give)."""
+    old = order.replaces
+    if order.reuse_key and old is not None and old.key is not None:
+        if old.key.key_type == order.key_type and not old.key.has_passphrase:
+            return old.key
+        log.warning("order #%s: the key of #%s cannot be reused; a new one is generated", order.pk, old.pk)
+    return key_store(generate_private_key(order.key_type))
+
+
+def key_kept(order: AcmeOrder) -> bool:
+    """The order signed with the key of the certificate it replaces."""
+    return order.replaces is not None and order.key_id is not None and order.key_id == order.replaces.key_id
 
 
 def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
@@ -384,15 +444,30 @@ def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
     elif order.status != OrderStatus.QUEUED:
         _event(order, OrderStatus.QUEUED, "no order at the CA yet; ordering")
     replaces = _ari_replaces(order, session)
-    state = session.new_order(identifiers=order.hostnames, profile=order.profile, replaces=replaces)
+    note = f" (replaces {replaces})" if replaces else ""
+    try:
+        state = session.new_order(identifiers=order.hostnames, profile=order.profile, replaces=replaces)
+    except AcmeError as error:
+        if not replaces or error.code in _NOT_ABOUT_REPLACES:
+            raise
+        # The CA would not take this certificate as the one replaced (issued to another account, unknown to a CA
+        # that lost its state, already replaced): the renewal is still due, so order without the hint.
+        log.warning("order #%s: the CA refused replaces=%s (%s); ordering without it", order.pk, replaces, error)
+        note = f" (the CA refused replaces {replaces}: {error}; ordered without it)"
+        state = session.new_order(identifiers=order.hostnames, profile=order.profile)
     order.order_url = state.url
-    _event(order, OrderStatus.ORDER_CREATED, state.url)
+    _event(order, OrderStatus.ORDER_CREATED, state.url + note)
     return state
+
+
+# Errors that say nothing about the `replaces` field: ordering again without it would only meet them again.
+_NOT_ABOUT_REPLACES = frozenset({"rateLimited", "connectionToCA", "tlsToCA", "accountDoesNotExist", "badNonce"})
 
 
 def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
     """The CA's reason for an invalid order: the failed challenge's error (it names the host and the URL it
-    fetched), else the order's own error."""
+    fetched), else the order's own error, else what is known of the first authorization that is not valid."""
+    unexplained: AcmeError | None = None
     for url in state.authorizations:
         authz = session.authorization(url)
         if authz.status == "valid":
@@ -400,12 +475,31 @@ def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
         failed = next((c for c in authz.challenges if c.error), None)
         if failed is not None and failed.error:
             return explain(failed.error, identifier=authz.identifier, token=failed.token)
+        if unexplained is None and authz.status == "invalid":
+            unexplained = _no_reason(authz, _http01(authz))
     if state.error:
         return explain(state.error)
-    return AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
+    return unexplained or AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
+
+
+def _http01(authz: Authorization) -> Challenge | None:
+    """The one challenge type the panel answers; whatever else the CA offers (dns-01, tls-alpn-01, dns-account-01,
+    dns-persist-01, types yet to come) is left alone."""
+    return next((c for c in authz.challenges if c.type == "http-01"), None)
+
+
+def _no_reason(authz: Authorization, challenge: Challenge | None) -> AcmeError:
+    return no_reason_given(
+        identifier=authz.identifier,
+        authorization_status=authz.status,
+        challenge_type=challenge.type if challenge else "",
+        challenge_status=challenge.status if challenge else "",
+        token=challenge.token if challenge else "",
+    )
 
 
 def _ari_replaces(order: AcmeOrder, session: AcmeSession) -> str:
+    """RFC 9773 §5: a renewal names the certificate it replaces (its ARI CertID), at a CA that offers ARI."""
     if order.replaces is None or not order.replaces.certificate_pem or not session.directory_info().has_renewal_info:
         return ""
     try:
@@ -419,9 +513,13 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
     pending = [authz for authz in authorizations if authz.status == "pending"]
     published = []
     for authz in pending:
-        challenge = next((c for c in authz.challenges if c.type == "http-01"), None)
+        challenge = _http01(authz)
         if challenge is None:
-            raise AcmeError("unsupportedChallenge", f"The CA offers no HTTP-01 challenge for {authz.identifier}.")
+            offered = ", ".join(c.type for c in authz.challenges if c.type) or "none"
+            raise AcmeError(
+                "unsupportedChallenge",
+                f"The CA offers no HTTP-01 challenge for {authz.identifier} (offered: {offered}).",
+            )
         AcmeChallenge.objects.update_or_create(
             token=challenge.token,
             defaults={"order": order, "key_authorization": session.key_authorization(challenge.token)},
@@ -443,8 +541,10 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
         )
         if final.status != "valid":
             failed = next((c for c in final.challenges if c.error), None)
-            problem = failed.error if failed and failed.error else {"type": "unauthorized", "detail": final.status}
-            raise explain(problem, identifier=final.identifier, token=challenge.token)
+            if failed is not None and failed.error:
+                raise explain(failed.error, identifier=final.identifier, token=failed.token)
+            answered = next((c for c in final.challenges if c.url == challenge.url), challenge)
+            raise _no_reason(final, answered)
 
 
 def _fail(order: AcmeOrder, error: AcmeError) -> None:
@@ -465,9 +565,14 @@ def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
             order.certificate_id = locked.certificate_id
         else:
             order.certificate = certificate_store_issued(order, fullchain_pem)
-            audit_record(action=AuditAction.CERTIFICATE_ISSUE, target=order.certificate, detail=f"order #{order.pk}")
-        _event(order, OrderStatus.ISSUED, f"certificate #{order.certificate_id}")
+            detail = f"order #{order.pk}{_kept(order)}"
+            audit_record(action=AuditAction.CERTIFICATE_ISSUE, target=order.certificate, detail=detail)
+        _event(order, OrderStatus.ISSUED, f"certificate #{order.certificate_id}{_kept(order)}")
         AcmeChallenge.objects.filter(order=order).delete()
+
+
+def _kept(order: AcmeOrder) -> str:
+    return f", same private key as #{order.replaces_id}" if key_kept(order) else ""
 
 
 def acme_order_give_up(order_id: int, error: AcmeError) -> None:

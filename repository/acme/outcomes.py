@@ -27,6 +27,7 @@ def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificat
         auto_renew=order.auto_renew,
         acme_account=order.account,
         acme_profile=order.profile,
+        reuse_key=order.reuse_key,
         renewed_from=order.replaces,
         created_by=order.created_by,
     )

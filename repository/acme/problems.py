@@ -12,11 +12,14 @@ PREFIX = "urn:ietf:params:acme:error:"
 class AcmeError(RepositoryError):
     """A failed ACME step. ``transient`` errors are retried with backoff; the others fail the order."""
 
-    def __init__(self, code: str, message: str, *, retry_after: float | None = None, transient: bool = False) -> None:
+    def __init__(
+        self, code: str, message: str, *, retry_after: float | None = None, transient: bool = False, detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
         self.transient = transient
+        self.detail = detail  # the CA's own words, when a problem document gave them
 
 
 def _short(problem_type: str) -> str:
@@ -32,8 +35,9 @@ def _challenge_url(identifier: str, token: str) -> str:
 TRANSIENT_CODES = frozenset({"serverInternal", "rateLimited", "badNonce"})
 
 
-def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "") -> AcmeError:
-    """Turn a problem document into an AcmeError whose message says what to do."""
+def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "", profile: str = "") -> AcmeError:
+    """Turn a problem document into an AcmeError whose message says what to do (``profile``: the one the order
+    named, for a CA that refuses it)."""
     code = _short(str(problem.get("type", "")))
     detail = str(problem.get("detail", "")).strip() or "no details given"
     subproblems = problem.get("subproblems") or []
@@ -65,6 +69,32 @@ def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "") -
         "serverInternal": f"the CA had an internal error: {detail} — it will be retried",
         "tls": f"the CA's TLS connection to {name} failed: {detail}",
         "orderNotReady": f"the order was not ready to finalize: {detail}",
+        # draft-ietf-acme-profiles: the directory changed since the account stored its profiles, or never had it.
+        "invalidProfile": f"the CA does not offer the profile {_quoted(profile)} (any more): choose another profile, "
+        f"or the CA's default, and order again (the CA said: {detail})",
     }
+    if code == "unauthorized" and not identifier:
+        # Not about a challenge (a newOrder's `replaces` naming another account's certificate, say): no port 80 advice.
+        messages["unauthorized"] = f"the CA refused the request (unauthorized): {detail}"
     message = messages.get(code, f"the CA refused ({code or 'unknown error'}): {detail}")
-    return AcmeError(code, message[:1].upper() + message[1:], transient=code in TRANSIENT_CODES)
+    return AcmeError(code, message[:1].upper() + message[1:], transient=code in TRANSIENT_CODES, detail=detail)
+
+
+def _quoted(profile: str) -> str:
+    return f"'{profile}'" if profile else "the order asked for"
+
+
+def no_reason_given(
+    *, identifier: str, authorization_status: str, challenge_type: str, challenge_status: str, token: str = ""
+) -> AcmeError:
+    """The CA marked an authorization or its challenge invalid without an error document: say exactly that, with
+    what is known, rather than guess a cause (a wrong answer on port 80 is only one of many)."""
+    name = identifier or "this name"
+    facts = [f"authorization {authorization_status or 'status unknown'}"]
+    if challenge_type:
+        facts.append(f"{challenge_type} challenge {challenge_status or 'status unknown'}")
+    if challenge_type == "http-01":
+        facts.append(f"the URL the CA was to fetch: {_challenge_url(name, token)}")
+    return AcmeError(
+        "noReasonGiven", f"The CA marked the validation of {name} invalid and gave no reason ({'; '.join(facts)})."
+    )

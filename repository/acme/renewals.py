@@ -20,13 +20,14 @@ from django.utils import timezone
 from repository import emails
 from repository.acme import schedule
 from repository.acme.accounts import session_for
-from repository.acme.problems import AcmeError
 from repository.errors import RepositoryError
-from repository.models import Certificate
+from repository.models import Certificate, RenewalSource
 from repository.pki.parse import parse_certificates
 from repository.policy import schedule_policy
 
 log = logging.getLogger(__name__)
+
+ARI_MIN_RETRY = timedelta(minutes=1)
 
 
 def certificate_schedule_renewal(entry: Certificate, *, now: datetime | None = None) -> None:
@@ -37,6 +38,7 @@ def certificate_schedule_renewal(entry: Certificate, *, now: datetime | None = N
     plan = schedule.lifetime_plan(entry.not_before, entry.not_after, fraction=schedule_policy().fraction)
     entry.renew_at = plan.renew_at if entry.auto_renew else None
     entry.renewal_rule = plan.rule
+    entry.renewal_source = RenewalSource.LIFETIME
     entry.ari_next_check = (now or timezone.now()) if entry.auto_renew else None
 
 
@@ -66,8 +68,13 @@ def certificates_renewal_replan(*, fraction: Fraction) -> int:
     return len(rows)
 
 
+ARI_FIELDS = ["renew_at", "renewal_rule", "renewal_source", "ari_window_start", "ari_window_end", "ari_next_check"]
+
+
 def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None) -> Certificate:
-    """Fetch the CA's renewal window (RFC 9773); on any error keep the lifetime rule."""
+    """Fetch the CA's renewal window (RFC 9773). Whatever goes wrong (the CA's error, an answer that is not a
+    window, no renewalInfo for this certificate) is logged and shown on the page, and the lifetime rule decides:
+    RFC 9773 §4.3.3 leaves the client to make its own determination then."""
     now = now or timezone.now()
     entry = Certificate.objects.select_related("acme_account").get(pk=certificate_id)
     if not entry.auto_renew or entry.acme_account is None:
@@ -75,26 +82,45 @@ def certificate_ari_refresh(certificate_id: int, *, now: datetime | None = None)
     try:
         session = session_for(entry.acme_account)
         if not session.directory_info().has_renewal_info:
+            ari_fall_back(entry, "this CA does not offer ARI (its directory has no renewalInfo)", now=now)
             entry.ari_next_check = None
         else:
             window = session.renewal_info(parse_certificates(entry.certificate_pem.encode())[0])
             apply_ari_window(entry, window.start, window.end, now=now, retry_after=window.retry_after)
-    except (AcmeError, RepositoryError, KeyError, ValueError) as error:
-        log.info("ARI for #%s unavailable (%s): keeping the lifetime rule", entry.pk, error)
-        entry.ari_next_check = now + schedule.ARI_REFRESH
-    entry.save(update_fields=["renew_at", "renewal_rule", "ari_window_start", "ari_window_end", "ari_next_check"])
+    except (RepositoryError, KeyError, ValueError, TypeError) as error:  # AcmeError, CryptoError: RepositoryErrors
+        log.warning("ARI for #%s unavailable, the lifetime rule decides: %s", entry.pk, error)
+        ari_fall_back(entry, str(error), now=now)
+    entry.save(update_fields=[*ARI_FIELDS, "ari_error"])
     return entry
 
 
 def apply_ari_window(
     entry: Certificate, start: datetime, end: datetime, *, now: datetime, retry_after: timedelta
 ) -> None:
-    """A new window gets a new random pick; the same window keeps the earlier pick."""
-    if (start, end) != (entry.ari_window_start, entry.ari_window_end) and entry.renewal_failures == 0:
-        plan = schedule.ari_plan(start, end)
-        entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
+    """A new window gets a new random pick; the same window keeps the earlier pick. After a failed renewal its
+    backoff decides until a renewal succeeds. The CA is asked again when its Retry-After says, within bounds: not
+    before a minute (a CA answering 0 is not polled in a loop), not after ARI_REFRESH (twice a day)."""
+    if (start, end) != (entry.ari_window_start, entry.ari_window_end):
         entry.ari_window_start, entry.ari_window_end = start, end
-    entry.ari_next_check = now + min(max(retry_after, timedelta(minutes=1)), schedule.ARI_REFRESH)
+        if entry.renewal_failures == 0:
+            plan = schedule.ari_plan(start, end, now=now)
+            entry.renew_at, entry.renewal_rule = plan.renew_at, plan.rule
+    entry.renewal_source = RenewalSource.ARI
+    entry.ari_error = ""
+    entry.ari_next_check = now + min(max(retry_after, ARI_MIN_RETRY), schedule.ARI_REFRESH)
+
+
+def ari_fall_back(entry: Certificate, reason: str, *, now: datetime) -> None:
+    """The lifetime rule again (a window fetched before is dropped: the CA no longer vouches for it), unless a
+    failed renewal's backoff decides; the CA is asked again within ARI_REFRESH."""
+    if entry.renewal_source == RenewalSource.ARI and entry.renewal_failures == 0:
+        assert entry.not_before and entry.not_after, "an ACME certificate has its validity"
+        plan = schedule.lifetime_plan(entry.not_before, entry.not_after, fraction=schedule_policy().fraction)
+        entry.renew_at, entry.renewal_rule = max(plan.renew_at, now), plan.rule
+    entry.renewal_source = RenewalSource.LIFETIME
+    entry.ari_window_start = entry.ari_window_end = None
+    entry.ari_error = reason[:300]
+    entry.ari_next_check = now + schedule.ARI_REFRESH
 
 
 def renewal_failed(entry: Certificate, error: str, *, now: datetime | None = None) -> Certificate:

@@ -66,6 +66,13 @@ def renewal_window(lifetime: timedelta, *, fraction: Fraction) -> timedelta:
     return lifetime * share.numerator / share.denominator
 
 
+def lifetime_window(not_before: datetime, not_after: datetime, *, fraction: Fraction) -> tuple[datetime, datetime]:
+    """Where the lifetime rule's renewal time falls: from the earliest jittered pick to expiry."""
+    lifetime = not_after - not_before
+    earliest = not_after - renewal_window(lifetime, fraction=fraction) - min(lifetime * JITTER_FRACTION, MAX_JITTER)
+    return earliest, not_after
+
+
 def expiring_from(not_before: datetime, not_after: datetime, *, limit: timedelta, fraction: Fraction) -> datetime:
     """When the "expiring" badge starts: ``limit`` before the end, or the renewal window when that is shorter.
 
@@ -75,12 +82,17 @@ def expiring_from(not_before: datetime, not_after: datetime, *, limit: timedelta
     return not_after - min(limit, renewal_window(not_after - not_before, fraction=fraction))
 
 
-def ari_plan(start: datetime, end: datetime, *, rng: random.Random | None = None) -> RenewalPlan:
-    """RFC 9773: a uniformly random time inside the CA's suggested window."""
-    if end <= start:
-        return RenewalPlan(start, f"ARI window at {start:%Y-%m-%d %H:%M} UTC")
-    offset = (end - start) * (rng or random).random()
-    return RenewalPlan(start + offset, f"ARI window {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+def ari_plan(start: datetime, end: datetime, *, now: datetime, rng: random.Random | None = None) -> RenewalPlan:
+    """RFC 9773 §4.2: a uniformly random time inside the CA's suggested window; a time already past means now.
+
+    A window that is over (a CA that revokes en masse moves it into the past) renews now, not at a random time
+    the panel would only have to round up to now anyway: the rule says so, so the page does not claim a past pick.
+    """
+    span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    if end <= now:
+        return RenewalPlan(now, f"ARI window {span} is over: renew now")
+    pick = start + (end - start) * (rng or random).random()
+    return RenewalPlan(max(pick, now), f"ARI window {span}")
 
 
 def retry_delay(failures: int) -> timedelta:

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from repository.acme import schedule
 from repository.errors import NotFoundError
 from repository.models import (
     ACTIVE_STATUSES,
@@ -18,7 +19,9 @@ from repository.models import (
     AcmeOrderEvent,
     Certificate,
     CertificateSource,
+    RenewalSource,
 )
+from repository.policy import schedule_policy
 
 
 # -- what the sweeps pick up -------------------------------------------------------------------------------
@@ -37,6 +40,10 @@ def due_for_renewal(now: datetime) -> QuerySet[Certificate]:
     and the renewal then fails that order as abandoned and orders anew (acme_order_create)."""
     alive = AcmeOrder.objects.filter(order_alive(now), replaces=OuterRef("pk"), status__in=ACTIVE_STATUSES)
     return Certificate.objects.filter(auto_renew=True, renew_at__lte=now).exclude(Exists(alive))
+
+
+def renewal_due(certificate_id: int, now: datetime) -> bool:
+    return due_for_renewal(now).filter(pk=certificate_id).exists()
 
 
 def due_for_ari(now: datetime) -> QuerySet[Certificate]:
@@ -68,6 +75,42 @@ def explain_due(entries: QuerySet[Certificate]) -> list[DueExplanation]:
 
 
 # -- what the pages show -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RenewalPlanView:
+    """A certificate's renewal plan as its page shows it: when, inside which window, decided by whom."""
+
+    source: str
+    source_label: str
+    renew_at: datetime | None
+    rule: str
+    window_start: datetime | None
+    window_end: datetime | None
+    next_ari_check: datetime | None
+    ari_error: str
+    failures: int
+
+
+def certificate_renewal_plan(entry: Certificate) -> RenewalPlanView | None:
+    """None for a certificate that does not renew itself (or has no validity to plan from)."""
+    if not entry.auto_renew or entry.not_before is None or entry.not_after is None:
+        return None
+    if entry.renewal_source == RenewalSource.ARI and entry.ari_window_start and entry.ari_window_end:
+        start, end = entry.ari_window_start, entry.ari_window_end
+    else:
+        start, end = schedule.lifetime_window(entry.not_before, entry.not_after, fraction=schedule_policy().fraction)
+    return RenewalPlanView(
+        source=entry.renewal_source,
+        source_label=RenewalSource(entry.renewal_source).label,
+        renew_at=entry.renew_at,
+        rule=entry.renewal_rule,
+        window_start=start,
+        window_end=end,
+        next_ari_check=entry.ari_next_check,
+        ari_error=entry.ari_error,
+        failures=entry.renewal_failures,
+    )
+
+
 @dataclass(frozen=True)
 class AcmeOverview:
     certificates: list[Certificate]

@@ -8,6 +8,7 @@ from repository.acme import views
 
 urlpatterns = [
     path("<int:certificate_id>/renew/", views.renew_now, name="renew"),
+    path("<int:certificate_id>/reuse-key/", views.reuse_key, name="reuse_key"),
     path("letsencrypt/", views.letsencrypt, name="letsencrypt"),
     path("letsencrypt/new/", views.new_certificate, name="new_acme"),
     path("orders/<int:order_id>/", views.order_detail, name="order"),

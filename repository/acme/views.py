@@ -28,7 +28,7 @@ from certpanel.web import (
     staff_required,
 )
 from repository.acme.forms import NewCertificateForm, RegisterAccountForm
-from repository.acme.orders import acme_order_create, acme_order_retry, certificate_renew
+from repository.acme.orders import acme_order_create, acme_order_retry, certificate_renew, certificate_reuse_key_set
 from repository.acme.registrations import acme_registration_agree, acme_registration_create
 from repository.acme.selectors import (
     OrderProgress,
@@ -71,6 +71,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
                 key_type=data["key_type"],
                 profile=data["profile"],
                 auto_renew=data["auto_renew"],
+                reuse_key=data["reuse_key"],
                 user=acting_user(request),
             )
         except PanelError as exc:
@@ -127,6 +128,23 @@ def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("repository:detail", certificate_id)
     return _handed_over(request, order, asked=asked)
+
+
+@staff_required
+@post_only("repository:detail")
+def reuse_key(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    """The certificate page's "Keep the same private key on renewal" switch."""
+    on = request.POST.get("reuse_key") == "on"
+    try:
+        certificate_reuse_key_set(certificate_id, reuse_key=on, user=acting_user(request))
+    except Certificate.DoesNotExist:
+        raise Http404("No such certificate.") from None
+    except PanelError as exc:
+        messages.error(request, str(exc))
+    else:
+        kept = "keep their private key" if on else "get a new private key"
+        messages.success(request, f"Renewals of this certificate will {kept}.")
+    return redirect("repository:detail", certificate_id)
 
 
 @staff_required

@@ -14,6 +14,7 @@ from repository.models.certificates import (
     CertificateStatus,
     ChainFetch,
     ChainFetchStatus,
+    RenewalSource,
 )
 from repository.models.dns import DnsChallengeRecord, DnsProvider, TsigAlgorithm
 from repository.models.keys import KeyExport, PrivateKey
@@ -39,6 +40,7 @@ __all__ = [
     "PanelSettings",
     "PrivateKey",
     "RegistrationStatus",
+    "RenewalSource",
     "SweepRun",
     "SweepRunStatus",
     "TsigAlgorithm",

@@ -55,6 +55,8 @@ class AcmeOrder(models.Model):
     key_type = models.CharField(max_length=16)
     profile = models.CharField(max_length=64, blank=True)
     auto_renew = models.BooleanField(default=True)
+    # The certificate's "keep the same private key on renewal": a renewal order signs with the replaced one's key.
+    reuse_key = models.BooleanField(default=False)
     key = models.ForeignKey("repository.PrivateKey", null=True, blank=True, on_delete=models.PROTECT)
     replaces = models.ForeignKey(
         "repository.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewal_orders"

@@ -16,6 +16,13 @@ class CertificateStatus(models.TextChoices):
     PENDING = "pending", "Pending CSR"
 
 
+class RenewalSource(models.TextChoices):
+    """Where a certificate's renewal time comes from (repository/acme/renewals.py)."""
+
+    LIFETIME = "lifetime", "lifetime rule"
+    ARI = "ari", "CA's ARI window"
+
+
 class Certificate(models.Model):
     """One repository entry: a certificate with its chain and key, or a CSR waiting for the CA.
 
@@ -56,11 +63,17 @@ class Certificate(models.Model):
         "repository.AcmeAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="certificates"
     )
     acme_profile = models.CharField(max_length=64, blank=True)
+    # Renewal orders sign with this certificate's own key instead of a new one (e.g. for pinned or DANE-published
+    # keys); off by default, as a new key a renewal is the safer habit.
+    reuse_key = models.BooleanField(default=False)
     renew_at = models.DateTimeField(null=True, blank=True)
     renewal_rule = models.CharField(max_length=200, blank=True)
     ari_window_start = models.DateTimeField(null=True, blank=True)
     ari_window_end = models.DateTimeField(null=True, blank=True)
     ari_next_check = models.DateTimeField(null=True, blank=True)
+    renewal_source = models.CharField(max_length=8, choices=RenewalSource.choices, default=RenewalSource.LIFETIME)
+    # Why the last ARI check fell back to the lifetime rule ("" when it answered): shown on the certificate's page.
+    ari_error = models.CharField(max_length=300, blank=True)
     renewal_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     failure_notified = models.BooleanField(default=False)
@@ -68,6 +81,8 @@ class Certificate(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewed_by"
     )
     expiry_warned_days = models.PositiveIntegerField(null=True, blank=True)
+    # A certificate from a commercial CA: when the "re-issue at your CA" reminder went out (once per certificate).
+    reissue_reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "id"]

@@ -44,15 +44,42 @@ PUBLIC_CA_MAX_VALIDITY: tuple[tuple[date, int], ...] = (
 )
 
 
+def public_ca_max_validity(today: date) -> int:
+    """The most days of validity a public CA may issue on ``today`` (398 before SC-081's first step)."""
+    current = 398
+    for since, days in PUBLIC_CA_MAX_VALIDITY:
+        if today < since:
+            return current
+        current = days
+    return current
+
+
+def public_ca_next_step(today: date) -> tuple[date, int] | None:
+    """The next SC-081 step after ``today`` (its date and maximum), or None once the last one is in force."""
+    return next(((since, days) for since, days in PUBLIC_CA_MAX_VALIDITY if today < since), None)
+
+
 def public_ca_validity_note(today: date) -> str:
     """The reminder shown next to a CSR: what public CAs may issue today, and the next step down if one is ahead.
 
     >>> public_ca_validity_note(date(2026, 12, 3))
     'Public CAs may now issue at most 200 days of validity (100 days from 2027-03-15).'
     """
-    current = 398  # before the first step
-    for since, days in PUBLIC_CA_MAX_VALIDITY:
-        if today < since:
-            return f"Public CAs may now issue at most {current} days of validity ({days} days from {since})."
-        current = days
+    current, step = public_ca_max_validity(today), public_ca_next_step(today)
+    if step is not None:
+        return f"Public CAs may now issue at most {current} days of validity ({step[1]} days from {step[0]})."
     return f"Public CAs may now issue at most {current} days of validity."
+
+
+def reissue_reminder(today: date, *, not_after: date) -> str:
+    """The "re-issue at your CA" reminder for a certificate from a commercial CA that ends on ``not_after``.
+
+    >>> reissue_reminder(date(2026, 12, 3), not_after=date(2026, 12, 31))[:56]
+    'Ask your CA for its next certificate before 2026-12-31. '
+    """
+    if not_after < today:
+        ask = "It has expired: ask your CA for a new certificate now."
+    else:
+        ask = f"Ask your CA for its next certificate before {not_after}."
+    again = public_ca_max_validity(today)
+    return f"{ask} {public_ca_validity_note(today)[:-1]}: expect to do this again in at most {again} days."

@@ -178,11 +178,18 @@ def create_self_signed(
 
 
 @guard("The certificate signing request could not be created.")
-def create_csr(*, key: PrivateKey, subject: SubjectFields, sans: Sequence[str]) -> x509.CertificateSigningRequest:
+def create_csr(
+    *, key: PrivateKey, subject: SubjectFields, sans: Sequence[str], common_name: bool = True
+) -> x509.CertificateSigningRequest:
+    """``common_name=False``: the subject leaves the Common Name out (the name is still the first SAN), for CA
+    profiles that issue without one (Let's Encrypt's tlsserver and shortlived)."""
     key = supported_key(key)
+    name = _subject_name(subject)
+    if not common_name:
+        name = x509.Name([attribute for attribute in name if attribute.oid != NameOID.COMMON_NAME])
     builder = (
         x509.CertificateSigningRequestBuilder()
-        .subject_name(_subject_name(subject))
+        .subject_name(name)
         .add_extension(_san_extension(subject.common_name, sans), critical=False)
     )
     return builder.sign(key, _signing_hash(key))

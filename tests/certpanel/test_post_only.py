@@ -23,6 +23,7 @@ EXPECTED = {
     "/certificates/1/complete/": ("/certificates/1/", Role.OPERATOR),
     "/certificates/1/export/": ("/certificates/1/", Role.READ_ONLY),
     "/certificates/1/renew/": ("/certificates/1/", Role.OPERATOR),
+    "/certificates/1/reuse-key/": ("/certificates/1/", Role.OPERATOR),
     "/certificates/orders/1/retry/": ("/certificates/orders/1/", Role.OPERATOR),
     "/certificates/acme-registrations/1/agree/": ("/settings/#acme-accounts", Role.ADMIN),
     f"/certificates/acme-registrations/1/agree/?next={NEW}": (NEW, Role.ADMIN),

@@ -27,7 +27,7 @@ def test_expiry_warnings_at_30_14_7_1_days_once_each(smtp: SmtpSink) -> None:
     assert certificates_warn_expiring(now=now + timedelta(days=29)) == [entry.pk]  # 0.5 → 1
     assert [attempt.status for attempt in notifications_deliver_pending()] == ["sent"] * 4
     messages = smtp.wait_for(4)
-    assert messages[0]["Subject"].endswith("imported.example expires in 29 days")
+    assert messages[0]["Subject"].endswith("imported.example expires in 29 days: re-issue it at your CA")
     assert "Renew it with your CA" in messages[0].get_body(("plain",)).get_content()
 
 

@@ -11,7 +11,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from repository.acme.client import AcmeSession, ari_certificate_id, retry_after_seconds
+from repository.acme.client import (
+    AcmeSession,
+    ari_certificate_id,
+    authorization_from,
+    renewal_window,
+    retry_after_seconds,
+)
+from repository.acme.problems import AcmeError
 from repository.errors import RepositoryError
 from repository.models import Certificate
 from tests.repository.acme.fake_ari import FakeCA, leaf_with_aki
@@ -102,3 +109,48 @@ def test_90_percent_bad_nonces_fail_cleanly_and_in_bounded_time(cli, tmp_path: P
         else:
             assert result.code == 1 and "badNonce" in result.error_line, result.err
             assert issued == 0
+
+
+# ---------------------------------------------------------------- what a CA may send
+
+
+def test_an_authorization_keeps_challenges_of_any_type_and_drops_what_is_not_one() -> None:
+    authz = authorization_from(
+        "https://ca.test/authz/1",
+        {
+            "status": "pending",
+            "identifier": {"type": "dns", "value": "mail.example.com"},
+            "challenges": [
+                {"type": "made-up-99", "status": "pending", "url": 42, "error": "not a problem document"},
+                {"type": "dns-account-01", "url": "https://ca.test/c/1", "token": "t1", "status": "pending"},
+                ["a", "list"],
+                {"type": "http-01", "url": "https://ca.test/c/2", "token": "t2", "status": "pending"},
+            ],
+        },
+    )
+    assert [c.type for c in authz.challenges] == ["made-up-99", "dns-account-01", "http-01"]
+    assert authz.challenges[0].url == "" and authz.challenges[0].error is None
+    assert authorization_from("u", "not an object").challenges == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {},
+        {"suggestedWindow": None},
+        {"suggestedWindow": {"start": "2026-12-20T04:00:00Z"}},
+        {"suggestedWindow": {"start": "2026-12-20T04:00:00", "end": "2026-12-21T04:00:00"}},  # no zone
+        {"suggestedWindow": {"start": "2026-12-21T04:00:00Z", "end": "2026-12-21T04:00:00Z"}},  # empty
+        {"suggestedWindow": {"start": 1, "end": 2}},
+        [],
+    ],
+)
+def test_a_renewal_window_that_is_not_one_is_malformed(answer: object) -> None:
+    with pytest.raises(AcmeError) as raised:
+        renewal_window(answer, 60.0)
+    assert raised.value.code == "malformed" and "renewal" in str(raised.value)
+
+
+def test_a_renewal_window_without_retry_after_is_asked_again_in_6_hours() -> None:
+    window = renewal_window({"suggestedWindow": {"start": "2026-12-20T04:00:00Z", "end": "2026-12-21T04:00:00Z"}}, None)
+    assert window.retry_after == timedelta(hours=6) and window.end - window.start == timedelta(days=1)

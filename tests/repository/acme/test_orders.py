@@ -27,7 +27,7 @@ from certpanel.notifications import notifications_deliver_pending
 from repository import keystore
 from repository.acme import orders
 from repository.acme.accounts import session_for
-from repository.acme.client import Authorization, Challenge, Order
+from repository.acme.client import Authorization, Challenge, Order, authorization_from
 from repository.acme.orders import (
     TRANSITIONS,
     acme_order_create,
@@ -133,6 +133,82 @@ def test_an_invalid_order_without_a_challenge_error_fails_with_the_order_error(
     assert acme_order_process(order.pk) == "failed"
     order.refresh_from_db()
     assert order.problem_type == "rejectedIdentifier" and "refuses to issue" in order.error
+
+
+def test_an_invalid_order_without_any_error_says_the_ca_gave_no_reason(
+    account: AcmeAccount, ca: InvalidAtTheCA
+) -> None:
+    order = acme_order_create(account=account, hostnames=["mail.example.com"])
+    AcmeOrder.objects.filter(pk=order.pk).update(status="validating", order_url="https://ca.test/order/1")
+    assert acme_order_process(order.pk) == "failed"
+    order.refresh_from_db()
+    assert order.problem_type == "noReasonGiven", order.error
+    assert "gave no reason" in order.error and "authorization invalid; http-01 challenge invalid" in order.error
+    assert "http://mail.example.com/.well-known/acme-challenge/tok3n" in order.error
+    assert "port 80" not in order.error
+
+
+@dataclass
+class ValidatingCA:
+    """A CA that offers challenge types the panel has never heard of beside HTTP-01, then marks the authorization
+    invalid without an error document (a fake: pure protocol logic)."""
+
+    offered: list[dict[str, Any]]
+    answered: list[str] = field(default_factory=list)
+
+    def directory_info(self) -> Any:
+        return type("Info", (), {"has_renewal_info": False})()
+
+    def new_order(self, **kwargs: Any) -> Order:
+        return Order(
+            "https://ca.test/order/1", "pending", ["https://ca.test/authz/1"], "https://ca.test/fin/1", None, None
+        )
+
+    def order(self, url: str) -> Order:
+        return self.new_order()
+
+    def authorization(self, url: str) -> Authorization:
+        status = "invalid" if self.answered else "pending"
+        data = {"status": status, "identifier": {"value": "mail.example.com"}, "challenges": self.offered}
+        return authorization_from(url, data)
+
+    def key_authorization(self, token: str) -> str:
+        return f"{token}.thumbprint"
+
+    def answer(self, url: str) -> None:
+        self.answered.append(url)
+
+    def poll(self, fetch: Any, done: Any, **kwargs: Any) -> Any:
+        return fetch()
+
+
+def test_unknown_challenge_types_are_ignored_and_an_unexplained_invalid_says_so(
+    account: AcmeAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = ValidatingCA(
+        offered=[
+            {"type": "made-up-99", "status": "pending", "someField": {"nested": True}},  # no url, no token
+            {"type": "dns-persist-01", "url": "https://ca.test/chall/p", "status": "pending"},
+            "not even an object",
+            {"type": "http-01", "url": "https://ca.test/chall/h", "token": "tok3n", "status": "pending"},
+        ]
+    )
+    monkeypatch.setattr(orders, "session_for", lambda account: fake)
+    order = acme_order_create(account=account, hostnames=["mail.example.com"])
+    assert acme_order_process(order.pk) == "failed"
+    order.refresh_from_db()
+    assert fake.answered == ["https://ca.test/chall/h"], "only HTTP-01 is answered"
+    assert order.problem_type == "noReasonGiven", order.error
+    assert "http://mail.example.com/.well-known/acme-challenge/tok3n" in order.error
+
+
+def test_a_ca_offering_only_unknown_types_fails_plainly(account: AcmeAccount, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = ValidatingCA(offered=[{"type": "made-up-99", "url": "https://ca.test/chall/m", "status": "pending"}])
+    monkeypatch.setattr(orders, "session_for", lambda account: fake)
+    order = acme_order_create(account=account, hostnames=["mail.example.com"])
+    assert acme_order_process(order.pk) == "failed"
+    order.refresh_from_db()
+    assert order.error == "The CA offers no HTTP-01 challenge for mail.example.com (offered: made-up-99)."
 
 
 # ---------------------------------------------------------------- one active order per names; abandoned orders

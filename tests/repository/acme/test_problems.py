@@ -2,7 +2,7 @@
 
 import pytest
 
-from repository.acme.problems import explain
+from repository.acme.problems import explain, no_reason_given
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,38 @@ def test_rate_limits_and_server_errors_are_retried_others_are_final() -> None:
     assert explain({"type": "urn:ietf:params:acme:error:serverInternal"}).transient
     assert explain({"type": "urn:ietf:params:acme:error:badNonce"}).transient  # a burst: the task tries again
     assert not explain({"type": "urn:ietf:params:acme:error:caa"}).transient
+
+
+# ---------------------------------------------------------------- the CA gave no reason
+
+
+def test_an_invalid_http01_validation_without_a_reason_says_so_and_what_is_known() -> None:
+    error = no_reason_given(
+        identifier="mail.example.com",
+        authorization_status="invalid",
+        challenge_type="http-01",
+        challenge_status="invalid",
+        token="tok3n",
+    )
+    assert error.code == "noReasonGiven" and not error.transient
+    assert str(error) == (
+        "The CA marked the validation of mail.example.com invalid and gave no reason (authorization invalid; "
+        "http-01 challenge invalid; the URL the CA was to fetch: "
+        "http://mail.example.com/.well-known/acme-challenge/tok3n)."
+    )
+    assert "port 80" not in str(error) and "wrong answer" not in str(error), "no invented cause"
+
+
+def test_no_reason_without_a_challenge_names_the_authorization_status_only() -> None:
+    error = no_reason_given(
+        identifier="mail.example.com", authorization_status="deactivated", challenge_type="", challenge_status=""
+    )
+    assert str(error) == "The CA marked the validation of mail.example.com invalid and gave no reason " + (
+        "(authorization deactivated)."
+    )
+
+
+def test_unauthorized_outside_a_challenge_gives_no_port_80_advice() -> None:
+    problem = {"type": "urn:ietf:params:acme:error:unauthorized", "detail": "requester account did not request it"}
+    assert str(explain(problem)) == "The CA refused the request (unauthorized): requester account did not request it"
+    assert "port 80" in str(explain(problem, identifier="mail.example.com", token="t")), "a challenge's still has it"

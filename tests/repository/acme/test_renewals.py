@@ -52,12 +52,16 @@ def acme_entry(db: None, fake_ca: FakeCA) -> Certificate:
     )
 
 
+# Before the recorded window (2026-12-20 04:00 to 2026-12-21 04:00): the tests do not age with the calendar.
+BEFORE_WINDOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
 def test_ari_window_replaces_the_lifetime_rule_and_is_rechecked_after_retry_after(acme_entry: Certificate) -> None:
-    now = timezone.now()
+    now = BEFORE_WINDOW
     entry = certificate_ari_refresh(acme_entry.pk, now=now)
     start, end = datetime(2026, 12, 20, 4, tzinfo=UTC), datetime(2026, 12, 21, 4, tzinfo=UTC)
     assert start <= entry.renew_at <= end
-    assert entry.renewal_rule.startswith("ARI window")
+    assert entry.renewal_rule.startswith("ARI window") and entry.renewal_source == "ari" and not entry.ari_error
     assert entry.ari_next_check == now + timedelta(hours=6)
     picked = entry.renew_at
     again = certificate_ari_refresh(acme_entry.pk, now=now)
@@ -65,17 +69,50 @@ def test_ari_window_replaces_the_lifetime_rule_and_is_rechecked_after_retry_afte
 
 
 def test_a_moved_window_gets_a_new_pick(acme_entry: Certificate, fake_ca: FakeCA) -> None:
-    certificate_ari_refresh(acme_entry.pk)
+    certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
     fake_ca.body = {"suggestedWindow": {"start": "2026-12-01T00:00:00Z", "end": "2026-12-01T01:00:00Z"}}
-    entry = certificate_ari_refresh(acme_entry.pk)
+    entry = certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
     assert datetime(2026, 12, 1, tzinfo=UTC) <= entry.renew_at <= datetime(2026, 12, 1, 1, tzinfo=UTC)
+
+
+def test_a_window_moved_into_the_past_renews_now(acme_entry: Certificate, fake_ca: FakeCA) -> None:
+    certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
+    fake_ca.body = {"suggestedWindow": {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}}
+    entry = certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
+    assert entry.renew_at == BEFORE_WINDOW and "is over: renew now" in entry.renewal_rule
+
+
+def test_after_a_failed_renewal_the_backoff_decides_and_the_window_is_still_shown(
+    acme_entry: Certificate, fake_ca: FakeCA
+) -> None:
+    backoff = BEFORE_WINDOW + timedelta(minutes=10)
+    Certificate.objects.filter(pk=acme_entry.pk).update(renewal_failures=2, renew_at=backoff)
+    entry = certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
+    assert entry.renew_at == backoff and entry.renewal_source == "ari"
+    assert entry.ari_window_start == datetime(2026, 12, 20, 4, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "next_check"),
+    [("0", timedelta(minutes=1)), ("3600", timedelta(hours=1)), ("604800", timedelta(hours=12))],
+)
+def test_retry_after_is_honoured_within_a_minute_and_twice_a_day(
+    acme_entry: Certificate, fake_ca: FakeCA, retry_after: str, next_check: timedelta
+) -> None:
+    fake_ca.retry_after = retry_after
+    entry = certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
+    assert entry.ari_next_check == BEFORE_WINDOW + next_check
 
 
 @pytest.mark.parametrize(
     "broken",
     [
         {"status": 500, "body": {"type": "urn:ietf:params:acme:error:serverInternal"}},
+        {"status": 404, "body": {"type": "urn:ietf:params:acme:error:malformed"}},
         {"body": {"suggestedWindow": {"start": "yesterday"}}},
+        {"body": {"suggestedWindow": {"start": "2026-12-21T04:00:00Z", "end": "2026-12-20T04:00:00Z"}}},
+        {"body": {"suggestedWindow": "soon"}},
+        {"body": ["not", "an", "object"]},
         {"body": {"unexpected": True}},
     ],
 )
@@ -85,13 +122,25 @@ def test_any_ari_error_keeps_the_lifetime_rule(acme_entry: Certificate, fake_ca:
     now = timezone.now()
     entry = certificate_ari_refresh(acme_entry.pk, now=now)
     assert entry.renew_at == acme_entry.renew_at and entry.renewal_rule.startswith("lifetime")
+    assert entry.renewal_source == "lifetime" and entry.ari_error, "the reason is kept for the page"
     assert entry.ari_next_check == now + timedelta(hours=12)
+
+
+def test_an_ari_error_after_a_window_goes_back_to_the_lifetime_rule(acme_entry: Certificate, fake_ca: FakeCA) -> None:
+    certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
+    fake_ca.status, fake_ca.body = 500, {"type": "urn:ietf:params:acme:error:serverInternal"}
+    entry = certificate_ari_refresh(acme_entry.pk, now=BEFORE_WINDOW)
+    assert entry.renewal_source == "lifetime" and entry.renewal_rule.startswith("lifetime")
+    assert entry.ari_window_start is None and "internal error" in entry.ari_error
+    lifetime = entry.not_after - entry.not_before
+    assert lifetime / 3 <= entry.not_after - entry.renew_at <= lifetime / 3 + timedelta(hours=4), "the lifetime pick"
 
 
 def test_directory_without_renewal_info_stops_asking(acme_entry: Certificate, fake_ca: FakeCA) -> None:
     fake_ca.with_ari = False
     entry = certificate_ari_refresh(acme_entry.pk)
     assert entry.ari_next_check is None and entry.renewal_rule.startswith("lifetime")
+    assert "does not offer ARI" in entry.ari_error
 
 
 # ---------------------------------------------------------------- on the real path

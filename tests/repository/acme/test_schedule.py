@@ -70,10 +70,24 @@ def test_lifetime_jitter_spreads_renewals_without_exceeding_its_bound() -> None:
 
 def test_ari_picks_inside_the_window() -> None:
     start, end = T0 + timedelta(days=60), T0 + timedelta(days=62)
-    picks = [schedule.ari_plan(start, end, rng=random.Random(seed)).renew_at for seed in range(50)]
+    picks = [schedule.ari_plan(start, end, now=T0, rng=random.Random(seed)).renew_at for seed in range(50)]
     assert all(start <= pick <= end for pick in picks)
     assert len(set(picks)) > 40
-    assert schedule.ari_plan(end, start).renew_at == end  # degenerate window: its start
+
+
+def test_a_window_moved_into_the_past_renews_now_whatever_the_random_pick() -> None:
+    now = T0 + timedelta(days=30)
+    start, end = now - timedelta(days=2), now - timedelta(days=1)
+    for seed in range(10):
+        plan = schedule.ari_plan(start, end, now=now, rng=random.Random(seed))
+        assert plan.renew_at == now and "is over: renew now" in plan.rule
+
+
+def test_a_pick_already_past_in_an_open_window_is_now() -> None:
+    now = T0 + timedelta(days=30)
+    start, end = now - timedelta(days=1), now + timedelta(days=1)
+    picks = [schedule.ari_plan(start, end, now=now, rng=random.Random(seed)).renew_at for seed in range(50)]
+    assert all(now <= pick <= end for pick in picks) and picks.count(now) > 10
 
 
 @pytest.mark.parametrize(
