@@ -1,10 +1,10 @@
 """Reads for the dashboard: a fixed number of queries whatever the number of certificates and listeners.
 
-The schedule policy's "expiring" threshold (1 query), counts (1), timeline (1: at most STACK rows a day, with each
-day's total), services matrix (1), recent failures (2: orders, deployments; failing probes come from the matrix rows),
-certificates to re-issue at a CA (1). The health of the worker, beat, broker and the outbox (undelivered emails) is
-what certpanel/context_processors.py
-already reads for every page's banners: the template uses those values, nothing is read twice.
+The schedule policy's "expiring" threshold (1 query), counts and timeline (1 on PostgreSQL, 2 elsewhere: at most
+STACK rows a day, with each day's total), services matrix (1), recent failures (2: orders, deployments; failing
+probes come from the matrix rows), certificates to re-issue at a CA (1). The health of the worker, beat, broker and
+the outbox (undelivered emails) is what certpanel/context_processors.py already reads for every page's banners: the
+template uses those values, nothing is read twice.
 """
 
 from __future__ import annotations
@@ -38,20 +38,24 @@ class StatusCount:
     count: int
 
 
-def certificate_counts(*, now: datetime, expiring_days: int) -> list[StatusCount]:
-    """Certificates by status and those whose renewal is failing: one pass over the table, one conditional count
-    each (cheaper than grouping by the status expression, which PostgreSQL hashes a text a row for). The rules are
-    repository.selectors.status_expression's, which the list's counts use; tests hold the two to the same numbers."""
+def _count_totals(*, now: datetime, expiring_days: int) -> dict[str, int]:
+    """Any database: one pass over the table, one conditional count each (cheaper than grouping by the status
+    expression, which PostgreSQL hashes a text a row for). The rules are repository.selectors.status_expression's,
+    which the list's counts use; tests hold the two to the same numbers."""
     soon = now + timedelta(days=expiring_days)
     expiring = Q(not_after__gte=now, not_after__lt=soon) & (Q(expiring_from__isnull=True) | Q(expiring_from__lte=now))
-    totals = Certificate.objects.aggregate(
+    totals: dict[str, int] = Certificate.objects.aggregate(
         all=Count("pk"),
         pending=Count("pk", filter=Q(not_after__isnull=True)),
         expired=Count("pk", filter=Q(not_after__lt=now)),
         expiring=Count("pk", filter=expiring),
         failing=Count("pk", filter=Q(renewal_failures__gt=0)),
     )
-    totals["valid"] = totals["all"] - totals["pending"] - totals["expired"] - totals["expiring"]
+    return totals
+
+
+def _status_counts(totals: dict[str, int], *, expiring_days: int) -> list[StatusCount]:
+    valid = totals["all"] - totals["pending"] - totals["expired"] - totals["expiring"]
     labels = {
         "valid": "Valid",
         "expiring": f"Expiring ≤ {expiring_days} days",
@@ -59,7 +63,12 @@ def certificate_counts(*, now: datetime, expiring_days: int) -> list[StatusCount
         "failing": "Renewal failing",
         "pending": "Pending CSR",
     }
-    return [StatusCount(key, label, totals[key]) for key, label in labels.items()]
+    return [StatusCount(key, label, valid if key == "valid" else totals[key]) for key, label in labels.items()]
+
+
+def certificate_counts(*, now: datetime, expiring_days: int) -> list[StatusCount]:
+    """Certificates by status and those whose renewal is failing (any database: one query)."""
+    return _status_counts(_count_totals(now=now, expiring_days=expiring_days), expiring_days=expiring_days)
 
 
 class UtcDay(Func):
@@ -74,39 +83,65 @@ class UtcDay(Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
-# PostgreSQL: each day's total in one pass (a grouped count), then each day's first STACK through the not_after
-# index (a LATERAL join, LIMIT STACK a day): about 500 rows read instead of sorting and ranking every row of the
-# window, which was most of the dashboard's time with 10,000 certificates. Same rows, same order as the window query.
-TIMELINE_SQL = """
+# PostgreSQL: the count tiles and the timeline in one query. One pass over the table grouped by UTC day gives each
+# day's counts by status (summed for the tiles) and its timeline total; then each timeline day's first STACK come
+# through the not_after index (a LATERAL join, LIMIT STACK a day): about 500 rows read instead of sorting and
+# ranking every row of the window, which was most of the dashboard's time with 10,000 certificates. A day's counts
+# repeat on each of its marks' rows and are taken once. Same numbers and rows as certificate_counts and the window
+# query (tested).
+OVERVIEW_SQL = """
 WITH days AS (
-    SELECT (c.not_after AT TIME ZONE 'UTC')::date AS day, count(*) AS total
+    SELECT (c.not_after AT TIME ZONE 'UTC')::date AS day,
+           count(*) AS certificates,
+           count(*) FILTER (WHERE c.not_after < %(now)s) AS expired,
+           count(*) FILTER (WHERE c.not_after >= %(now)s AND c.not_after < %(soon)s
+                            AND (c.expiring_from IS NULL OR c.expiring_from <= %(now)s)) AS expiring,
+           count(*) FILTER (WHERE c.renewal_failures > 0) AS failing,
+           count(*) FILTER (WHERE c.not_after >= %(now)s AND c.not_after < %(end)s AND c.id NOT IN (
+               SELECT r.renewed_from_id FROM {table} r WHERE r.renewed_from_id IS NOT NULL)) AS shown
     FROM {table} c
-    WHERE c.not_after >= %(start)s AND c.not_after < %(end)s
-      AND c.id NOT IN (SELECT r.renewed_from_id FROM {table} r WHERE r.renewed_from_id IS NOT NULL)
     GROUP BY 1
 )
-SELECT first.id, first.name, first.not_after, first.renew_at, days.total
-FROM days CROSS JOIN LATERAL (
+SELECT d.day, d.certificates, d.expired, d.expiring, d.failing,
+       first.id, first.name, first.not_after, first.renew_at, d.shown
+FROM days d LEFT JOIN LATERAL (
     SELECT c.id, c.name, c.not_after, c.renew_at
     FROM {table} c
-    WHERE c.not_after >= GREATEST(%(start)s, days.day::timestamp AT TIME ZONE 'UTC')
-      AND c.not_after < LEAST(%(end)s, (days.day + 1)::timestamp AT TIME ZONE 'UTC')
+    WHERE d.shown > 0
+      AND c.not_after >= GREATEST(%(now)s, d.day::timestamp AT TIME ZONE 'UTC')
+      AND c.not_after < LEAST(%(end)s, (d.day + 1)::timestamp AT TIME ZONE 'UTC')
       AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.renewed_from_id = c.id)
     ORDER BY c.not_after, c.id
     LIMIT %(stack)s
-) AS first
-ORDER BY first.not_after, first.id
+) AS first ON true
+ORDER BY d.day NULLS FIRST, first.not_after, first.id
 """
 
 
-def _timeline_rows_lateral(*, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+def _overview_postgresql(*, now: datetime, expiring_days: int) -> tuple[dict[str, int], list[Row]]:
+    params: dict[str, datetime | int] = {
+        "now": now,
+        "soon": now + timedelta(days=expiring_days),
+        "end": now + timedelta(days=DAYS),
+        "stack": STACK,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            TIMELINE_SQL.format(table=connection.ops.quote_name(Certificate._meta.db_table)),
-            {"start": start, "end": end, "stack": STACK},
-        )
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return rows
+        cursor.execute(OVERVIEW_SQL.format(table=connection.ops.quote_name(Certificate._meta.db_table)), params)
+        found: list[tuple[Any, ...]] = cursor.fetchall()
+    totals = dict.fromkeys(("all", "pending", "expired", "expiring", "failing"), 0)
+    rows: list[Row] = []
+    last_day: object = ...  # no day yet (None is the pending CSRs' day: one row, no mark)
+    for day, certificates, expired, expiring, failing, *mark in found:
+        if day != last_day:  # the first row of its day: its counts
+            last_day = day
+            totals["all"] += certificates
+            totals["pending"] += certificates if day is None else 0
+            totals["expired"] += expired
+            totals["expiring"] += expiring
+            totals["failing"] += failing
+        if mark[0] is not None:
+            rows.append(Row._make(mark))
+    return totals, rows
 
 
 def _timeline_rows_window(*, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
@@ -132,11 +167,20 @@ def _timeline_rows_window(*, start: datetime, end: datetime) -> list[tuple[Any, 
 
 def expiry_timeline(*, now: datetime, expiring_days: int) -> Timeline:
     """Certificates expiring in the next DAYS days (not those already replaced by a renewal), at most STACK a day
-    with each day's total: one query."""
-    span = {"start": now, "end": now + timedelta(days=DAYS)}
-    rows = _timeline_rows_lateral(**span) if connection.vendor == "postgresql" else _timeline_rows_window(**span)
-    found = map(Row._make, rows)  # not_after is never NULL: the window's bounds select on it
-    return timeline_layout(found, today=now.date(), expiring_days=expiring_days)
+    with each day's total (any database: one query)."""
+    rows = _timeline_rows_window(start=now, end=now + timedelta(days=DAYS))
+    return timeline_layout(map(Row._make, rows), today=now.date(), expiring_days=expiring_days)
+
+
+def certificates_overview(*, now: datetime, expiring_days: int) -> tuple[list[StatusCount], Timeline]:
+    """The count tiles and the expiry timeline: one query on PostgreSQL, two elsewhere."""
+    if connection.vendor != "postgresql":
+        return certificate_counts(now=now, expiring_days=expiring_days), expiry_timeline(
+            now=now, expiring_days=expiring_days
+        )
+    totals, rows = _overview_postgresql(now=now, expiring_days=expiring_days)
+    timeline = timeline_layout(rows, today=now.date(), expiring_days=expiring_days)
+    return _status_counts(totals, expiring_days=expiring_days), timeline
 
 
 @dataclass(frozen=True)
@@ -271,9 +315,10 @@ def dashboard(*, now: datetime | None = None) -> dict[str, object]:
     now = now or timezone.now()
     expiring_days = schedule_policy().expiring_days
     matrix = services_matrix(now=now, expiring_days=expiring_days)
+    counts, timeline = certificates_overview(now=now, expiring_days=expiring_days)
     return {
-        "counts": certificate_counts(now=now, expiring_days=expiring_days),
-        "timeline": expiry_timeline(now=now, expiring_days=expiring_days),
+        "counts": counts,
+        "timeline": timeline,
         "matrix": matrix,
         "failures": recent_failures(matrix),
         "last_verification": last_verification(matrix),

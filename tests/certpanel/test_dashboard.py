@@ -12,7 +12,12 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from certpanel.dashboard.selectors import _timeline_rows_lateral, _timeline_rows_window, certificate_counts
+from certpanel.dashboard.selectors import (
+    _overview_postgresql,
+    certificate_counts,
+    certificates_overview,
+    expiry_timeline,
+)
 from certpanel.dashboard.timeline import STACK, Row, timeline_layout
 from certpanel.models import Heartbeat, Notification
 from certpanel.templatetags.durations import ago
@@ -171,9 +176,10 @@ def test_counts_agree_with_the_certificate_lists_counts() -> None:
     assert shown["failing"] == 1 and sum(shown[key] for key in ("valid", "expiring", "expired", "pending")) == 305
 
 
-def test_timeline_rows_from_postgresql_are_the_portable_querys_rows() -> None:
-    """PostgreSQL reads each day's first few through the expiry index; the window query (any database) is the
-    reference: same rows, same totals, same order, replaced certificates left out, days cut at UTC midnight."""
+def test_postgresqls_one_query_overview_is_the_portable_counts_and_timeline() -> None:
+    """PostgreSQL reads the tiles and the timeline in one query (each day's first few through the expiry index);
+    the portable aggregate and window query are the reference: same counts, same marks, totals and order, replaced
+    certificates left out, days cut at UTC midnight, pending CSRs and expired ones counted."""
     if connection.vendor != "postgresql":
         pytest.skip("the LATERAL query is PostgreSQL's")
     many(900)
@@ -183,11 +189,16 @@ def test_timeline_rows_from_postgresql_are_the_portable_querys_rows() -> None:
         Certificate.objects.create(name=name, source="imported", certificate_pem="x", not_after=at)
     old = Certificate.objects.filter(not_after__gte=now).order_by("not_after", "id")[:3]
     for n, replaced in enumerate(old):
-        certificate(f"renewal{n}", days=200, renewed_from=replaced)
-    span = {"start": now, "end": now + timedelta(days=120)}
-    lateral = _timeline_rows_lateral(**span)
-    assert lateral == _timeline_rows_window(**span)
-    assert not {row[0] for row in lateral} & {c.pk for c in old} and len(lateral) > 400
+        certificate(f"renewal{n}", days=200, renewed_from=replaced, renewal_failures=1)
+    certificate("csr", days=None, renewal_failures=2)
+    certificate("gone", days=-2)
+    certificate("quiet", days=5, expiring_from=now + timedelta(days=2))
+    counts, timeline = certificates_overview(now=now, expiring_days=30)
+    assert counts == certificate_counts(now=now, expiring_days=30)
+    assert timeline == expiry_timeline(now=now, expiring_days=30)
+    _, rows = _overview_postgresql(now=now, expiring_days=30)
+    assert not {row.certificate_id for row in rows} & {c.pk for c in old} and len(rows) > 400
+    assert {count.key: count.count for count in counts}["pending"] == 1
 
 
 @pytest.mark.parametrize(
