@@ -34,6 +34,12 @@ EXPECTED = {
     "/services/1/deploy/": ("/services/1/", Role.OPERATOR),
     "/services/1/verify/": ("/services/1/", Role.OPERATOR),
     "/users/1/two-factor/reset/": ("/users/1/", Role.ADMIN),
+    "/settings/notifications/": ("/settings/", Role.ADMIN),
+    "/settings/schedule/": ("/settings/", Role.ADMIN),
+    "/settings/test-email/": ("/settings/", Role.ADMIN),
+    "/settings/dns-providers/add/": ("/settings/dns-providers/", Role.ADMIN),
+    "/settings/dns-providers/1/test/": ("/settings/dns-providers/", Role.ADMIN),
+    "/settings/dns-providers/1/delete/": ("/settings/dns-providers/", Role.ADMIN),
 }
 RANK = {Role.READ_ONLY: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
