@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
 from certpanel.middleware import session_clock_start
@@ -18,3 +19,10 @@ class CertpanelConfig(AppConfig):
         user_logged_in.connect(receivers.on_logged_in, dispatch_uid="certpanel.audit.login")
         user_logged_out.connect(receivers.on_logged_out, dispatch_uid="certpanel.audit.logout")
         user_login_failed.connect(receivers.on_login_failed, dispatch_uid="certpanel.audit.login_failed")
+
+
+class PanelAdminConfig(admin_apps.AdminConfig):
+    """Installed in place of ``django.contrib.admin``: its default site (``admin.site``) lets in admins only."""
+
+    default = False  # named in INSTALLED_APPS; "certpanel" itself stays CertpanelConfig
+    default_site = "certpanel.admin_site.PanelAdminSite"

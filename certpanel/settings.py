@@ -71,7 +71,7 @@ CERTPANEL_REQUIRE_2FA = envbool("CERTPANEL_REQUIRE_2FA", not DEBUG)
 CERTPANEL_REAUTH_SECONDS = envint("CERTPANEL_REAUTH_SECONDS", 300)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "certpanel.apps.PanelAdminConfig",  # django.contrib.admin, for admins only (certpanel/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

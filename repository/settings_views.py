@@ -15,10 +15,10 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from certpanel.notifications import last_of_kind, mail_server, undelivered
-from certpanel.web import acting_user, admin_required
+from certpanel.web import acting_user, admin_required, post_only
 from repository import emails
 from repository.acme.forms import RegisterAccountForm
 from repository.acme.registrations import acme_registrations_shown
@@ -92,8 +92,8 @@ def settings_render(
     return render(request, "settings.html", context)
 
 
-@require_POST
 @admin_required
+@post_only("settings")
 def notify_recipients_save(request: HttpRequest) -> HttpResponse:
     form = NotificationForm(request.POST)
     if not form.is_valid():
@@ -103,8 +103,8 @@ def notify_recipients_save(request: HttpRequest) -> HttpResponse:
     return redirect("settings")
 
 
-@require_POST
 @admin_required
+@post_only("settings")
 def schedule_policy_update(request: HttpRequest) -> HttpResponse:
     form = SchedulePolicyForm(request.POST)
     if not form.is_valid():
@@ -135,8 +135,8 @@ def _saved_message(changed: bool, replanned: int, recomputed: int) -> str:
     return " ".join(parts)
 
 
-@require_POST
 @admin_required
+@post_only("settings")
 def test_email_send(request: HttpRequest) -> HttpResponse:
     queued = emails.queue_test_email(
         to=emails.notify_to(), requested_by=request.user.get_username(), user=acting_user(request)

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from certpanel.access.reauth import reauth_confirm
 from certpanel.errors import PanelError
 from certpanel.roles import may_export_keys
-from certpanel.web import acting_user, form_data, staff_required
+from certpanel.web import acting_user, form_data, post_only, staff_required
 from repository import actions, selectors
 from repository.errors import NotFoundError
 from repository.exports import SECRET_FORMATS, ExportFile, certificate_export, certificates_export_public
@@ -122,13 +122,10 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
     return render(request, "repository/list.html", context)
 
 
-@require_http_methods(["GET", "POST"])
+@post_only("repository:list")
 def bulk_export(request: HttpRequest) -> HttpResponse:
-    """The list's "Export public certificates": one zip of certificates and chains. GET (a refresh, a bookmark)
-    goes back to the list."""
+    """The list's "Export public certificates": one zip of certificates and chains (anyone may: no keys)."""
     back = _list_query(request.POST.get("query", ""))
-    if request.method != "POST":
-        return redirect("repository:list")
     ids = _selected_ids(request.POST.getlist("ids"))
     if not ids:
         messages.error(request, "Select the certificates to export first.")
@@ -361,27 +358,20 @@ def _error_field(form: forms.Form, exc: PanelError) -> str | None:
     return None
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("repository:detail")
 def complete(request: HttpRequest, certificate_id: int) -> HttpResponse:
-    """The upload form's former address: a GET (refresh, bookmark) goes to the certificate page."""
-    entry = _entry_or_404(certificate_id)
-    if request.method != "POST":
-        return redirect("repository:detail", entry.pk)
-    return _complete(request, entry)
+    """The upload form's former address."""
+    return _complete(request, _entry_or_404(certificate_id))
 
 
 @sensitive_post_parameters()
-@require_http_methods(["GET", "POST"])
+@post_only("repository:detail")
 def export(request: HttpRequest, certificate_id: int) -> HttpResponse:
-    """The export form's former address (scripts post here): a GET goes to the certificate page."""
-    entry = _entry_or_404(certificate_id)
-    if request.method != "POST":
-        return redirect("repository:detail", entry.pk)
-    return _export(request, entry)
+    """The export form's former address (scripts post here); read-only users may take certificates and chains."""
+    return _export(request, _entry_or_404(certificate_id))
 
 
-@sensitive_post_parameters()
 @sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 @staff_required

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from certpanel.access.reauth import ReauthForm, reauth_confirm
 from certpanel.errors import PanelError
-from certpanel.web import acting_user, form_data, staff_required
+from certpanel.web import acting_user, form_data, post_only, staff_required
 from repository.forms import secret_bytes
 from repository.models import Certificate
 from services import actions, selectors
@@ -36,11 +36,6 @@ def _listener(listener_id: int) -> Listener:
         return selectors.listener_get(listener_id)
     except ListenerNotFound as exc:
         raise Http404(str(exc)) from None
-
-
-def _post_only(request: HttpRequest, to: str, *args: object) -> HttpResponse | None:
-    """A POST-only URL opened with GET (a refresh, a bookmark): back to the page the action belongs to."""
-    return redirect(to, *args) if request.method != "POST" else None
 
 
 def _live(request: HttpRequest, page: str, partial: str, context: dict[str, object]) -> HttpResponse:
@@ -161,11 +156,9 @@ def service_select(request: HttpRequest, listener_id: int) -> HttpResponse:
     return render(request, "services/select.html", context)
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("services:detail")
 def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
-    if moved := _post_only(request, "services:detail", listener_id):
-        return moved
     listener = _listener(listener_id)
     name = request.POST.get("sni_name", "")
     actions.listener_remove_sni(listener, name, user=acting_user(request))
@@ -173,35 +166,29 @@ def service_remove_sni(request: HttpRequest, listener_id: int) -> HttpResponse:
     return redirect("services:detail", listener.pk)
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("services:detail")
 def service_deploy(request: HttpRequest, listener_id: int) -> HttpResponse:
-    if moved := _post_only(request, "services:detail", listener_id):
-        return moved
     listener = _listener(listener_id)
     actions.listener_deploy_queue(listener, trigger="manual", user=acting_user(request))
     messages.success(request, f"Deployment of {listener.name} queued.")
     return redirect("services:detail", listener.pk)
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("services:detail")
 def service_verify(request: HttpRequest, listener_id: int) -> HttpResponse:
     """One listener: queued for a worker (a probe is outbound traffic, never made inside a request)."""
-    if moved := _post_only(request, "services:detail", listener_id):
-        return moved
     listener = _listener(listener_id)
     actions.listener_verify_queue(listener, user=acting_user(request))
     messages.info(request, f"Verification of {listener.name} queued: the result appears here as it comes.")
     return redirect("services:detail", listener_id)
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("services:list")
 def service_verify_all(request: HttpRequest) -> HttpResponse:
     """Every listener: queued for a worker, which probes them concurrently; the page shows stored results."""
-    if moved := _post_only(request, "services:list"):
-        return moved
     count = actions.listeners_verify_queue(user=acting_user(request))
     messages.info(
         request,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from repository.actions import certificate_create_self_signed
 from tests.support.screenshots import save_screenshot
@@ -104,4 +105,39 @@ def test_admin_adds_an_operator_and_a_read_only_user_who_see_only_their_share(
         assert "never the private key" in page.inner_text("main")
         assert page.locator("button:has-text('Download')").is_visible()
         save_screenshot(page, "users-read-only-certificate")
+    context.close()
+
+
+def test_admin_resets_a_users_two_factor_after_the_browser_asks(
+    browser: Any,  # noqa: F811
+    live_server: Any,
+    transactional_db: None,
+    settings: Any,
+) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_user_model().objects.create_user("alice", password=PASSWORD, is_staff=True, is_superuser=True)
+    otto = get_user_model().objects.create_user("otto", password=PASSWORD, is_staff=True)
+    TOTPDevice.objects.create(user=otto, name="authenticator", confirmed=True)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    answers, asked = [False, True], []  # first "Cancel", then "OK"
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if answers.pop(0) else dialog.dismiss()
+
+    page.on("dialog", answer)
+    _log_in(page, "alice", PASSWORD)
+    page.goto(f"/users/{otto.pk}/")
+    page.click("button:has-text('Reset two-factor')")
+    page.wait_for_timeout(300)
+    assert "Reset the two-factor login of otto?" in asked[0]
+    assert TOTPDevice.objects.filter(user=otto).exists(), "Cancel resets nothing"
+    page.click("button:has-text('Reset two-factor')")
+    page.wait_for_selector(".messages")
+    assert "Two-factor login of otto was reset" in page.inner_text(".messages")
+    assert not TOTPDevice.objects.filter(user=otto).exists()
+    assert "has no authenticator set up: there is nothing to reset" in page.inner_text("#user-twofactor")
+    save_screenshot(page, "users-twofactor-reset")
     context.close()

@@ -3,7 +3,8 @@ deactivates or demotes themselves, and the panel always keeps one active admin. 
 away first locks the rows of the active admins, so two admins demoting each other at once cannot both succeed.
 
 A password reset or a deactivation ends the user's sessions: Django checks a session against the password it was
-opened with (and against ``is_active``) on every request.
+opened with (and against ``is_active``) on every request. A two-factor reset deletes them: a session that already
+gave a code must not be the one that sets up the next authenticator.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import User
 from django.contrib.auth.validators import ASCIIUsernameValidator
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from certpanel.access.twofactor import twofactor_enabled, twofactor_reset
 from certpanel.audit.actions import AuditAction, audit_record
 from certpanel.errors import PanelError
 from certpanel.roles import Role, role_flags, role_of, role_set
@@ -138,3 +142,26 @@ def user_password_reset(*, user_id: int, password: str, by: User | None = None) 
         user.save(update_fields=["password"])
         audit_record(action=AuditAction.USER_PASSWORD_RESET, actor=by, target=user)
     return user
+
+
+def user_twofactor_reset(*, user_id: int, by: User | None = None) -> User:
+    """Forget someone else's authenticator and recovery codes (a lost phone): their sessions end, and the next login
+    sets up a new authenticator. One's own is reset under "Two-factor login", with a current code."""
+    with transaction.atomic():
+        user, _ = _locked(user_id)
+        _not_yourself(user, by, "Reset your own two-factor login under Two-factor login.")
+        if not twofactor_enabled(user):
+            raise AccountError(f"{user.get_username()} has no two-factor login set up: there is nothing to reset.")
+        twofactor_reset(user=user, actor=by)  # writes the audit row, in this transaction
+        _sessions_end(user)
+    return user
+
+
+def _sessions_end(user: User) -> None:
+    """Delete the user's open sessions (database sessions hold the user id only inside their encoded data)."""
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now())
+        if session.get_decoded().get("_auth_user_id") == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=ended).delete()

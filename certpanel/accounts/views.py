@@ -1,6 +1,6 @@
 """The Users pages (/users/), admins only: the list with what each role may do, a new user, a user's page (role),
-a new password, deactivate and reactivate (each on a page that says what will happen). Every change needs a recent
-"confirm it's you": a stolen session must not be enough to make an admin or take one away."""
+a new password, a two-factor reset, deactivate and reactivate (each on a page that says what will happen). Every
+change needs a recent "confirm it's you": a stolen session must not be enough to make an admin or take one away."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from certpanel.accounts import actions, selectors
 from certpanel.accounts.forms import PasswordForm, RoleForm, UserCreateForm
 from certpanel.accounts.selectors import UserRow
 from certpanel.roles import Role
-from certpanel.web import acting_user, admin_required, form_data
+from certpanel.web import acting_user, admin_required, form_data, post_only
 
 SECRETS = ("password", "password_confirm", "reauth_secret")
 
@@ -144,3 +144,28 @@ def user_active(request: HttpRequest, user_id: int, active: bool) -> HttpRespons
             return redirect("users:detail", user_id)
     context = {"row": row, "form": form, "reauth_form": reauth_form, "active": active}
     return render(request, "users/active.html", context, status=400 if request.method == "POST" else 200)
+
+
+@never_cache
+@sensitive_post_parameters(*SECRETS)
+@admin_required
+@post_only("users:detail")
+def user_twofactor_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    """The user's page's "Reset two-factor login" (asked in the browser first); when the last "confirm it's you" is
+    old, a page asks for it and posts again."""
+    row = _row(user_id)
+    reauth_form = reauth_confirm(request)
+    if reauth_form is not None:
+        context = {"row": row, "reauth_form": reauth_form}
+        return render(request, "users/twofactor_reset.html", context, status=400 if reauth_form.is_bound else 200)
+    try:
+        user = actions.user_twofactor_reset(user_id=user_id, by=acting_user(request))
+    except actions.AccountError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Two-factor login of {user.get_username()} was reset: their sessions have ended, and they set up a new "
+            "authenticator at their next login.",
+        )
+    return redirect("users:detail", user_id)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from certpanel.dashboard import jobs as job_selectors
 from certpanel.dashboard.actions import job_retry
 from certpanel.dashboard.selectors import dashboard as dashboard_data
 from certpanel.errors import PanelError
-from certpanel.web import acting_user, staff_required
+from certpanel.web import acting_user, post_only, staff_required
 from repository import emails
 
 
@@ -49,15 +50,13 @@ def job_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return render(request, "dashboard/job_detail.html", {"job": job, "row": row, "label": label})
 
 
-def job_retry_view(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
-    """POST: retry; a GET (a refresh, a bookmarked URL) goes back to the Jobs page instead of a bare 405."""
-    if request.method != "POST":
-        return redirect("jobs")
-    return _retry(request, kind, pk)
+def _jobs_page(request: HttpRequest, **_: object) -> str:
+    return reverse("jobs")
 
 
 @staff_required
-def _retry(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+@post_only(_jobs_page)
+def job_retry_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     try:
         done = job_retry(kind, pk, user=acting_user(request))
     except (PanelError, ObjectDoesNotExist) as exc:

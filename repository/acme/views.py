@@ -14,11 +14,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from certpanel.dispatch import broker_label
 from certpanel.errors import PanelError
-from certpanel.web import HtmxHttpRequest, acting_user, admin_required, form_data, safe_next, staff_required
+from certpanel.web import (
+    HtmxHttpRequest,
+    acting_user,
+    admin_required,
+    form_data,
+    post_only,
+    safe_next,
+    staff_required,
+)
 from repository.acme.forms import NewCertificateForm, RegisterAccountForm
 from repository.acme.orders import acme_order_create, acme_order_retry, certificate_renew, certificate_reuse_key_set
 from repository.acme.registrations import acme_registration_agree, acme_registration_create
@@ -111,11 +119,9 @@ def _progress(order_id: int) -> OrderProgress:
         raise Http404(str(exc)) from None
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("repository:detail")
 def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
-    if request.method != "POST":  # a refresh or a bookmark: back to the certificate, no dead end
-        return redirect("repository:detail", certificate_id)
     asked = timezone.now()
     try:
         order = certificate_renew(certificate_id, user=acting_user(request))
@@ -125,30 +131,27 @@ def renew_now(request: HttpRequest, certificate_id: int) -> HttpResponse:
     return _handed_over(request, order, asked=asked)
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("repository:detail")
 def reuse_key(request: HttpRequest, certificate_id: int) -> HttpResponse:
-    """The certificate page's "Keep the same private key on renewal" switch. A refresh (GET) shows the page."""
-    if request.method == "POST":
-        on = request.POST.get("reuse_key") == "on"
-        try:
-            certificate_reuse_key_set(certificate_id, reuse_key=on, user=acting_user(request))
-        except Certificate.DoesNotExist:
-            raise Http404("No such certificate.") from None
-        except PanelError as exc:
-            messages.error(request, str(exc))
-        else:
-            kept = "keep their private key" if on else "get a new private key"
-            messages.success(request, f"Renewals of this certificate will {kept}.")
+    """The certificate page's "Keep the same private key on renewal" switch."""
+    on = request.POST.get("reuse_key") == "on"
+    try:
+        certificate_reuse_key_set(certificate_id, reuse_key=on, user=acting_user(request))
+    except Certificate.DoesNotExist:
+        raise Http404("No such certificate.") from None
+    except PanelError as exc:
+        messages.error(request, str(exc))
+    else:
+        kept = "keep their private key" if on else "get a new private key"
+        messages.success(request, f"Renewals of this certificate will {kept}.")
     return redirect("repository:detail", certificate_id)
 
 
-@require_http_methods(["GET", "POST"])
 @staff_required
+@post_only("repository:order")
 def order_retry(request: HttpRequest, order_id: int) -> HttpResponse:
-    """ "Retry" on a failed order: a new order for the same names, shown as it runs. A refresh (GET) shows the order."""
-    if request.method == "GET":
-        return redirect("repository:order", order_id)
+    """ "Retry" on a failed order: a new order for the same names, shown as it runs."""
     asked = timezone.now()
     try:
         order = acme_order_retry(order_id, user=acting_user(request))
@@ -176,9 +179,14 @@ def _handed_over(request: HttpRequest, order: AcmeOrder, *, asked: datetime) -> 
     return redirect("repository:order", order.pk)
 
 
+def _acme_accounts_page(request: HttpRequest, **_: object) -> str:
+    """Where the account forms live: the page named by their ``next`` (New Certificate), else the settings."""
+    return safe_next(request) or f"{reverse('settings')}#acme-accounts"
+
+
 @sensitive_post_parameters("eab_hmac_key")
-@require_POST
 @admin_required
+@post_only(_acme_accounts_page)
 def account_register(request: HttpRequest) -> HttpResponse:
     """The settings page's "Register an ACME account" form: stored and queued; a worker asks the CA (never this
     request), and the settings page follows the registration to its end."""
@@ -232,20 +240,17 @@ def registration_status(request: HtmxHttpRequest, registration_id: int) -> HttpR
 
 
 @sensitive_post_parameters("eab_hmac_key")
-@require_http_methods(["GET", "POST"])
 @admin_required
+@post_only(_acme_accounts_page)
 def registration_agree(request: HttpRequest, registration_id: int) -> HttpResponse:
-    """ "I agree and register" under the terms a registration brought back. A refresh (GET) goes back to the page."""
-    back = safe_next(request)
-    if request.method == "GET":
-        return redirect(back or f"{reverse('settings')}#acme-accounts")
+    """ "I agree and register" under the terms a registration brought back."""
     try:
         registration = acme_registration_agree(
             registration_id, eab_hmac_key=request.POST.get("eab_hmac_key", ""), user=acting_user(request)
         )
     except PanelError as exc:
         messages.error(request, str(exc))
-        return redirect(back or f"{reverse('settings')}#acme-accounts")
+        return redirect(_acme_accounts_page(request))
     return _registration_queued(request, registration)
 
 

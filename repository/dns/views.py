@@ -7,10 +7,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from certpanel.web import acting_user, admin_required
+from certpanel.web import acting_user, admin_required, post_only
 from repository.dns.checks import ProviderTest, dns_provider_test
 from repository.dns.forms import DnsProviderForm
 from repository.dns.providers import dns_provider_create, dns_provider_delete, dns_providers
@@ -37,14 +38,18 @@ def _page(
     return render(request, "repository/dns_providers.html", context, status=status)
 
 
+def _back_to_list(request: HttpRequest, **kwargs: object) -> str:
+    return reverse("dns:list")
+
+
 @require_GET
 def provider_list(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
 @sensitive_post_parameters("tsig_secret")
-@require_POST
 @admin_required
+@post_only("dns:list")
 def provider_add(request: HttpRequest) -> HttpResponse:
     form = DnsProviderForm(request.POST)
     if form.is_valid():
@@ -69,15 +74,15 @@ def provider_add(request: HttpRequest) -> HttpResponse:
     return _page(request, form=form, status=400)
 
 
-@require_POST
 @admin_required
+@post_only(_back_to_list)
 def provider_test(request: HttpRequest, provider_id: int) -> HttpResponse:
     provider = get_object_or_404(DnsProvider, pk=provider_id)
     return _page(request, test=dns_provider_test(provider, seconds=WEB_TEST_SECONDS))
 
 
-@require_POST
 @admin_required
+@post_only(_back_to_list)
 def provider_delete(request: HttpRequest, provider_id: int) -> HttpResponse:
     provider = get_object_or_404(DnsProvider, pk=provider_id)
     cleanup = dns_records_remove_for_provider(provider)

@@ -8,12 +8,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from certpanel.dashboard.selectors import (
+    _overview_postgresql,
+    certificate_counts,
+    certificates_overview,
+    expiry_timeline,
+)
 from certpanel.dashboard.timeline import STACK, Row, timeline_layout
 from certpanel.models import Heartbeat, Notification
+from certpanel.templatetags.durations import ago
 from repository.models import AcmeAccount, AcmeOrder, Certificate, OrderStatus, PrivateKey
+from repository.selectors import certificate_counts as list_counts
 from services.models import Deployment, DeploymentStatus, Listener
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +158,64 @@ def test_health_banner_when_the_worker_heartbeat_is_stale(staff_client: Client) 
     Heartbeat.objects.filter(name="worker").update(last_seen=timezone.now() - timedelta(hours=1))
     html = staff_client.get("/").content.decode()
     assert 'id="health-banner"' in html and "the worker (or beat) has not reported" in html
+
+
+def test_counts_agree_with_the_certificate_lists_counts() -> None:
+    now = timezone.now()
+    many(300)
+    certificate("csr", days=None)
+    certificate("gone", days=-3)
+    certificate("quiet", days=5, expiring_from=now + timedelta(days=2))  # not yet in its expiring window
+    certificate("loud", days=6, expiring_from=now - timedelta(days=1))
+    certificate("stuck", days=20, renewal_failures=3)
+    shown = {count.key: count.count for count in certificate_counts(now=now, expiring_days=30)}
+    listed = list_counts(now=now)  # the policy's threshold: the default 30 days, nothing stored
+    assert {key: shown[key] for key in ("valid", "expiring", "expired", "pending")} == {
+        key: listed[key] for key in ("valid", "expiring", "expired", "pending")
+    }
+    assert shown["failing"] == 1 and sum(shown[key] for key in ("valid", "expiring", "expired", "pending")) == 305
+
+
+def test_postgresqls_one_query_overview_is_the_portable_counts_and_timeline() -> None:
+    """PostgreSQL reads the tiles and the timeline in one query (each day's first few through the expiry index);
+    the portable aggregate and window query are the reference: same counts, same marks, totals and order, replaced
+    certificates left out, days cut at UTC midnight, pending CSRs and expired ones counted."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the LATERAL query is PostgreSQL's")
+    many(900)
+    now = timezone.now()
+    midnight = datetime.combine(now.date() + timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+    for name, at in (("before", midnight - timedelta(microseconds=1)), ("at", midnight)):
+        Certificate.objects.create(name=name, source="imported", certificate_pem="x", not_after=at)
+    old = Certificate.objects.filter(not_after__gte=now).order_by("not_after", "id")[:3]
+    for n, replaced in enumerate(old):
+        certificate(f"renewal{n}", days=200, renewed_from=replaced, renewal_failures=1)
+    certificate("csr", days=None, renewal_failures=2)
+    certificate("gone", days=-2)
+    certificate("quiet", days=5, expiring_from=now + timedelta(days=2))
+    counts, timeline = certificates_overview(now=now, expiring_days=30)
+    assert counts == certificate_counts(now=now, expiring_days=30)
+    assert timeline == expiry_timeline(now=now, expiring_days=30)
+    _, rows = _overview_postgresql(now=now, expiring_days=30)
+    assert not {row.certificate_id for row in rows} & {c.pk for c in old} and len(rows) > 400
+    assert {count.key: count.count for count in counts}["pending"] == 1
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(-5, "just now"), (0, "just now"), (59, "just now"), (60, "1 minute ago"), (11100, "3 hours, 5 minutes ago")],
+)
+def test_relative_times_say_just_now_under_a_minute(seconds: int, said: str) -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert ago(now - timedelta(seconds=seconds), now).replace("\xa0", " ") == said  # timesince keeps "3 hours" whole
+
+
+def test_dashboard_says_just_now_for_a_fresh_heartbeat_never_0_minutes(staff_client: Client) -> None:
+    Heartbeat.objects.create(name="worker", last_seen=timezone.now())
+    Listener.objects.create(name="l", protocol="smtps", port=465, last_verified_at=timezone.now() - timedelta(hours=2))
+    html = staff_client.get("/").content.decode()
+    assert "last heartbeat just now" in html and "0\xa0minutes" not in html and "0 minutes" not in html
+    assert "last probe 2\xa0hours ago" in html
 
 
 @pytest.mark.parametrize("certificates", [10, 60])

@@ -147,7 +147,8 @@ def test_read_only_sees_no_retry_and_gets_403_and_get_redirects(viewer_client: C
     assert "Order again" in staff_client.get("/jobs/").content.decode()
     assert "Order again" not in viewer_client.get("/jobs/").content.decode()
     assert viewer_client.post(f"/jobs/order/{failed.pk}/retry/").status_code == 403
-    response = viewer_client.get(f"/jobs/order/{failed.pk}/retry/")
+    assert viewer_client.get(f"/jobs/order/{failed.pk}/retry/").status_code == 403, "refused, not sent on"
+    response = staff_client.get(f"/jobs/order/{failed.pk}/retry/")
     assert response.status_code == 302 and response["Location"] == "/jobs/"
     assert AcmeOrder.objects.count() == 1
 

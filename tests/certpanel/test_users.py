@@ -8,8 +8,11 @@ import html
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from certpanel.accounts import actions
+from certpanel.models import AuditEvent
 from certpanel.roles import Role, role_of
 from repository.actions import certificate_create_self_signed
 from repository.models import Certificate
@@ -223,6 +226,61 @@ def test_deactivation_asks_first_ends_the_sessions_and_can_be_undone(admin_clien
     assert User.objects.get(pk=reader.pk).is_active
 
 
+def _enrolled(user: User) -> User:
+    TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    StaticDevice.objects.create(user=user, name="recovery codes").token_set.create(token="abcd1234")
+    return user
+
+
+def test_admin_resets_two_factor_after_a_confirm_and_the_user_enrols_again(  # type: ignore[no-untyped-def]
+    admin_client: Client, operator: User, settings
+) -> None:
+    session = _client(_enrolled(operator))
+    page = _page(admin_client.get(f"/users/{operator.pk}/"))
+    assert 'data-confirm="Reset the two-factor login of otto?' in page and "Reset two-factor" in page
+    done = admin_client.post(f"/users/{operator.pk}/two-factor/reset/", follow=True)
+    assert "Two-factor login of otto was reset" in _page(done)
+    assert not TOTPDevice.objects.filter(user=operator).exists()
+    assert not StaticDevice.objects.filter(user=operator).exists()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TWOFACTOR_RESET)
+    assert (event.actor_name, event.target_label) == ("alice", "otto")
+    assert "/login/" in session.get("/certificates/")["Location"], "their sessions ended"
+    settings.CERTPANEL_REQUIRE_2FA = True
+    fresh = Client()
+    assert fresh.post("/login/", {"username": "otto", "password": PASSWORD}).status_code == 302
+    assert fresh.get("/login/two-factor/", follow=True).redirect_chain[-1][0].startswith("/login/two-factor/setup/")
+
+
+def test_two_factor_reset_of_a_user_without_it_or_of_oneself_says_why(
+    admin_client: Client, admin: User, reader: User
+) -> None:
+    page = _page(admin_client.get(f"/users/{reader.pk}/"))
+    assert "has no authenticator set up: there is nothing to reset" in page and "Reset two-factor" not in page
+    refused = _page(admin_client.post(f"/users/{reader.pk}/two-factor/reset/", follow=True))
+    assert "rita has no two-factor login set up: there is nothing to reset." in refused
+    refused = _page(admin_client.post(f"/users/{admin.pk}/two-factor/reset/", follow=True))
+    assert "Reset your own two-factor login under Two-factor login." in refused
+    with pytest.raises(actions.AccountError, match="Reset your own"):
+        actions.user_twofactor_reset(user_id=_enrolled(admin).pk, by=admin)
+    assert TOTPDevice.objects.filter(user=admin).exists()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.TWOFACTOR_RESET).exists()
+
+
+def test_two_factor_reset_needs_a_recent_confirmation_and_an_admin(  # type: ignore[no-untyped-def]
+    admin_client: Client, operator: User, reader: User, settings
+) -> None:
+    _enrolled(reader)
+    assert _client(operator).post(f"/users/{reader.pk}/two-factor/reset/").status_code == 403
+    settings.CERTPANEL_REAUTH_SECONDS = 0
+    asked = admin_client.post(f"/users/{reader.pk}/two-factor/reset/")
+    assert asked.status_code == 200 and "Confirm it's you." in _page(asked)
+    wrong = admin_client.post(f"/users/{reader.pk}/two-factor/reset/", {"reauth_secret": "wrong"})
+    assert wrong.status_code == 400 and "neither your password nor a current code" in _page(wrong)
+    assert TOTPDevice.objects.filter(user=reader).exists()
+    done = admin_client.post(f"/users/{reader.pk}/two-factor/reset/", {"reauth_secret": PASSWORD})
+    assert done.status_code == 302 and not TOTPDevice.objects.filter(user=reader).exists()
+
+
 # -- what read-only users are offered elsewhere -------------------------------------------------------------------
 
 
@@ -247,3 +305,20 @@ def test_read_only_user_sees_the_outcome_of_a_deployment_but_no_command_output(r
     page = _page(_client(reader).get(f"/services/{listener.pk}/"))
     assert "the reload failed" in page and "OUTPUT-7731" not in page
     assert "OUTPUT-7731" in _page(_client(operator).get(f"/services/{listener.pk}/"))
+
+
+# -- Django's admin ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["operator", "reader"])
+def test_django_admin_is_for_admins_only(who: str, request: pytest.FixtureRequest, admin_client: Client) -> None:
+    client = _client(request.getfixturevalue(who))
+    for url in ("/admin/", "/admin/auth/user/", f"/admin/auth/user/{request.getfixturevalue(who).pk}/change/"):
+        response = client.get(url, follow=True)
+        assert response.redirect_chain[-1][0] == "/", url
+        assert "Django's admin is for admins only" in _page(response)
+    assert client.post("/admin/auth/user/add/", {"username": "mallory"}, follow=True).redirect_chain[-1][0] == "/"
+    assert not User.objects.filter(username="mallory").exists()
+    assert admin_client.get("/admin/").status_code == 200
+    assert admin_client.get("/admin/auth/user/").status_code == 200
+    assert 'name="password"' in Client().get("/admin/login/").content.decode(), "visitors: the login page, as before"

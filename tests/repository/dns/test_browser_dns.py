@@ -3,37 +3,19 @@ provider added and tested against BIND + Knot, and Delete asking first."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth import get_user_model
 
 from repository.models import DnsProvider
 from tests.repository.dns.conftest import DnsWorld
 from tests.support.screenshots import save_screenshot
-from tests.test_browser import CHROMIUM_ARGS
+from tests.test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM runs between Playwright calls in this thread
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is missing: `make test` installs it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def page(browser, live_server, transactional_db):  # type: ignore[no-untyped-def]
+def page(browser, live_server, transactional_db):  # type: ignore[no-untyped-def]  # noqa: F811
     get_user_model().objects.create_user("alice", password="browser-pass-1", is_staff=True, is_superuser=True)
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
