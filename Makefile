@@ -99,6 +99,7 @@ bench: $(VENV)/.test-installed-$(TEST_REQ_HASH) check-system
 	$(PY) bench/probe.py
 	@test -x $(CERTBOT_VENV)/bin/certbot || { python3 -m venv $(CERTBOT_VENV) && $(CERTBOT_VENV)/bin/pip install -q certbot; }
 	$(PY) bench/issuance.py --certbot $(CERTBOT_VENV)/bin/certbot
+	$(PY) bench/dns01.py
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -42,6 +42,9 @@ CERTPANEL_OUTBOUND_ALLOW = envlist("CERTPANEL_OUTBOUND_ALLOW")
 # DNS-01: the resolvers (IP[:PORT], comma-separated) that look up _acme-challenge CNAMEs in zones no DNS provider
 # holds; empty = the system's (/etc/resolv.conf). Names in a provider's zone are asked of its own server.
 CERTPANEL_DNS_RESOLVERS = envlist("CERTPANEL_DNS_RESOLVERS")
+# DNS-01: how long an order waits for every authoritative nameserver to serve its TXT records before it fails
+# (naming the ones that do not); the order's deadline is extended by as much.
+CERTPANEL_DNS_PROPAGATION_SECONDS = envint("CERTPANEL_DNS_PROPAGATION_SECONDS", 300)
 # Where certificate files for daemons go unless a listener names its own paths.
 CERTPANEL_DEPLOY_DIR = env("CERTPANEL_DEPLOY_DIR", str(DATA_DIR / "deploy"))
 # Daemon files are written only under these directories (resolved with realpath) and the deploy dir above: the

@@ -30,6 +30,7 @@ from repository.acme.renewals import certificate_ari_refresh
 from repository.acme.selectors import due_for_ari, due_for_renewal, renewal_due
 from repository.acme.sweep_runs import sweep_run_finish, sweep_run_start, sweep_runs_prune
 from repository.acme.sweep_watch import sweep_ran, sweep_stall_check
+from repository.dns.records import dns_records_sweep
 from repository.errors import OrderBusy, RepositoryError
 from repository.expiry import certificates_warn_expiring
 from repository.models import AcmeOrder
@@ -105,7 +106,8 @@ def certificate_ari_refresh_task(certificate_id: int) -> int | None:
 
 @shared_task(name="repository.renewal_sweep")
 def renewal_sweep_task() -> dict[str, int]:
-    """One indexed query for what is due, one task each; plus ARI refreshes and expiry warnings.
+    """One indexed query for what is due, one task each; plus ARI refreshes, expiry warnings, and the DNS-01 records
+    no order needs any more.
 
     Orders are resumed by the frequent order_resume_sweep, not here."""
     now = timezone.now()
@@ -116,11 +118,18 @@ def renewal_sweep_task() -> dict[str, int]:
         queue_many(certificate_renew_task, due)
         queue_many(certificate_ari_refresh_task, ari)
         warned = certificates_warn_expiring(now=now)
+        dns = dns_records_sweep(now)  # DNS-01 records of ended orders (their own cleanup failed, or never ran)
     except Exception as error:
         sweep_run_finish(run, error=str(error) or type(error).__name__)
         raise
     sweep_ran(now=now)
-    summary = {"renew": len(due), "ari": len(ari), "expiry_warnings": len(warned)}
+    summary = {
+        "renew": len(due),
+        "ari": len(ari),
+        "expiry_warnings": len(warned),
+        "dns_records_removed": dns.removed,
+        "dns_records_left": len(dns.failed),
+    }
     sweep_run_finish(run, summary=summary)
     sweep_runs_prune(now=now)
     log.info("renewal sweep: %s", summary)

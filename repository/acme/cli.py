@@ -17,7 +17,7 @@ from repository import selectors
 from repository.acme.certbot_import import certbot_import
 from repository.acme.orders import acme_order_create, certificate_renew
 from repository.acme.selectors import due_for_renewal, explain_due
-from repository.models import AcmeAccount, AcmeOrder, Certificate
+from repository.models import AcmeAccount, AcmeOrder, Certificate, ChallengeType
 from repository.pki import keytypes
 from repository.tasks import certificate_renew_task, queue_many, queue_order
 
@@ -98,6 +98,7 @@ def issue(command: AdminCommand, options: dict[str, Any]) -> None:
         profile=options["profile"],
         auto_renew=not options["no_auto_renew"],
         reuse_key=options["reuse_key"],
+        challenge=options["challenge"],
     )
     _hand_over(command, order)
     _finish(command, order, options)
@@ -177,8 +178,19 @@ def _int(value: str) -> int:
 
 def add_commands(sub: _SubParsersAction[ArgumentParser]) -> None:
     """The ACME actions of `manage.py certs`: issue, renew, import-certbot."""
-    p = sub.add_parser("issue", help="Get a certificate from the ACME CA (HTTP-01) on a worker.")
-    p.add_argument("--domain", action="append", required=True, help="Hostname (repeatable; the first is the CN).")
+    p = sub.add_parser("issue", help="Get a certificate from the ACME CA (HTTP-01 or DNS-01) on a worker.")
+    p.add_argument(
+        "--domain",
+        action="append",
+        required=True,
+        help="Hostname (repeatable; the first is the CN); a wildcard (*.example.com) needs --challenge dns-01.",
+    )
+    p.add_argument(
+        "--challenge",
+        default=ChallengeType.HTTP_01,
+        choices=list(ChallengeType.values),
+        help="http-01 (port 80 reaches the panel) or dns-01 (TXT records through a DNS provider: `dns list`).",
+    )
     p.add_argument("--key-type", default="ec256", choices=list(keytypes.KEY_TYPES))
     p.add_argument("--account", type=int, help="ACME account id (default: the only account).")
     p.add_argument(

@@ -98,8 +98,9 @@ class Challenge:
 class Authorization:
     url: str
     status: str
-    identifier: str
+    identifier: str  # for a wildcard, the name without "*." (RFC 8555 §7.1.4)
     challenges: list[Challenge]
+    wildcard: bool = False
 
 
 @dataclass(frozen=True)
@@ -428,6 +429,7 @@ def authorization_from(url: str, data: Any) -> Authorization:
             for c in (challenges if isinstance(challenges, list) else [])
             if isinstance(c, dict)
         ],
+        wildcard=data.get("wildcard") is True,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 
 from certpanel.outbound import OutboundError, url_check
 from repository.acme.accounts import PRESETS
@@ -13,13 +14,22 @@ from repository.acme.orders import order_hostnames
 from repository.acme.profiles import profile_check_names, profile_check_offered, profile_choices
 from repository.errors import CryptoError
 from repository.forms import KEY_TYPE_CHOICES, NAME_SEPARATORS
-from repository.models import AcmeAccount
+from repository.models import AcmeAccount, ChallengeType
 
 
 class NewCertificateForm(forms.Form):
     hostnames = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One per line; the first is the certificate's name. Port 80 of every name must reach this panel.",
+        help_text="One per line; the first is the certificate's name. Wildcards (*.example.com) need DNS-01.",
+    )
+    challenge = forms.ChoiceField(
+        choices=[
+            (ChallengeType.HTTP_01, "HTTP-01: port 80 of every name reaches this panel"),
+            (ChallengeType.DNS_01, "DNS-01: a TXT record in each name's zone (wildcards too)"),
+        ],
+        required=False,  # not posted (a script, an older page): HTTP-01, as before DNS-01 existed
+        initial=ChallengeType.HTTP_01,
+        label="Challenge",
     )
     key_type = forms.ChoiceField(choices=KEY_TYPE_CHOICES, initial="ec256")
     account = forms.ModelChoiceField(queryset=AcmeAccount.objects.all(), empty_label=None, label="ACME account")
@@ -45,16 +55,22 @@ class NewCertificateForm(forms.Form):
         for profiles in AcmeAccount.objects.values_list("profiles", flat=True):
             offered.update(profiles or {})
         self.fields["profile"].widget.choices = profile_choices(offered)
-
-    def clean_hostnames(self) -> list[str]:
-        try:
-            return order_hostnames([name for name in NAME_SEPARATORS.split(self.cleaned_data["hostnames"]) if name])
-        except CryptoError as exc:
-            raise ValidationError(str(exc)) from None
+        self.fields["challenge"].help_text = format_html(
+            'DNS-01 needs a DNS provider for every name\'s zone (<a href="{}">Settings → DNS providers</a>): the '
+            "panel adds the TXT records and removes them once the CA has looked.",
+            reverse("dns:list"),
+        )
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
+        data["challenge"] = data.get("challenge") or ChallengeType.HTTP_01
+        if "hostnames" in data:  # checked with the challenge: a wildcard needs DNS-01
+            raw = [name for name in NAME_SEPARATORS.split(data["hostnames"]) if name]
+            try:
+                data["hostnames"] = order_hostnames(raw, data["challenge"])
+            except CryptoError as exc:
+                self.add_error("hostnames", str(exc))
         account, profile = data.get("account"), data.get("profile", "")
         try:
             if account is not None:

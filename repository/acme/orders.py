@@ -28,6 +28,7 @@ from certpanel.db_transient import retry_briefly
 from certpanel.leases import Lease, lease_free, rows_of
 from repository.acme.accounts import acme_account_profiles_refresh, acme_account_reregister, session_for
 from repository.acme.client import AcmeSession, Authorization, Challenge, Order, ari_certificate_id, deadline
+from repository.acme.dns_challenges import dns01_cleanup, dns01_publish, dns01_targets_check
 from repository.acme.outcomes import certificate_store_issued
 from repository.acme.problems import AcmeError, explain, no_reason_given
 from repository.acme.profiles import MAX_NAMES, profile_check_names, profile_check_offered, profile_limits
@@ -43,6 +44,7 @@ from repository.models import (
     AcmeOrderEvent,
     Certificate,
     CertificateSource,
+    ChallengeType,
     OrderStatus,
     PrivateKey,
 )
@@ -75,15 +77,11 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-def order_hostnames(raw: Sequence[str]) -> list[str]:
+def order_hostnames(raw: Sequence[str], challenge: str = ChallengeType.HTTP_01) -> list[str]:
+    """The names of an order, canonical and deduplicated. Wildcards (one leading ``*.`` label) need DNS-01."""
     names: list[str] = []
     for value in raw:
-        if value.strip().startswith("*"):
-            raise CryptoError(
-                f"'{value.strip()}' is a wildcard: HTTP-01 cannot validate wildcards (they need DNS-01). "
-                "List each hostname instead."
-            )
-        name = normalize_hostname(value, allow_wildcard=False)
+        name = _order_name(value.strip(), challenge)
         if is_ip_address(name):
             raise CryptoError(f"'{name}' is an IP address: request certificates for hostnames.")
         if name not in names:
@@ -93,6 +91,24 @@ def order_hostnames(raw: Sequence[str]) -> list[str]:
     if len(names) > MAX_NAMES:
         raise CryptoError(f"At most {MAX_NAMES} hostnames per certificate.")
     return names
+
+
+def _order_name(value: str, challenge: str) -> str:
+    if not value.startswith("*"):
+        return normalize_hostname(value, allow_wildcard=False)
+    if challenge != ChallengeType.DNS_01:
+        raise CryptoError(
+            f"'{value}' is a wildcard: HTTP-01 cannot validate wildcards (they need DNS-01). "
+            "Choose DNS-01, or list each hostname instead."
+        )
+    name = normalize_hostname(value, allow_wildcard=True)
+    # normalize_hostname keeps a leading "*." only; any other "*" makes it refuse the name.
+    if not name.startswith("*.") or name.count(".") < 2:
+        raise CryptoError(
+            f"'{value}' is not a wildcard a CA issues: only a leading '*.' label, under a name of two labels or "
+            "more (*.example.com)."
+        )
+    return name
 
 
 def _event(order: AcmeOrder, status: str, message: str = "") -> None:
@@ -117,6 +133,7 @@ def acme_order_create(
     profile: str = "",
     auto_renew: bool = True,
     reuse_key: bool = False,
+    challenge: str = ChallengeType.HTTP_01,
     replaces: Certificate | None = None,
     user: User | None = None,
 ) -> AcmeOrder:
@@ -131,12 +148,16 @@ def acme_order_create(
     checked for a new certificate only: a renewal keeps its certificate's profile, and if the CA dropped it
     meanwhile, its answer (invalidProfile) fails the renewal in plain words, emailed like any failed renewal.
     """
-    names = order_hostnames(hostnames)
+    if challenge not in ChallengeType.values:
+        raise CryptoError(f"Unknown challenge type '{challenge}': choose http-01 or dns-01.")
+    names = order_hostnames(hostnames, challenge)
     profile_check_names(profile, names)
     if replaces is None:
         profile_check_offered(profile, account.profiles or {})
     if key_type not in KEY_TYPES:
         raise CryptoError(f"Unknown key type '{key_type}'.")
+    if challenge == ChallengeType.DNS_01 and replaces is None:
+        dns01_targets_check(names)  # a renewal finds out in the worker, and fails in plain words like any other
     digest = names_digest(names)
     for _ in range(3):
         try:
@@ -149,6 +170,7 @@ def acme_order_create(
                     profile=profile,
                     auto_renew=auto_renew,
                     reuse_key=reuse_key,
+                    challenge_type=challenge,
                     replaces=replaces,
                     dispatched_at=timezone.now(),  # set back to NULL if the broker cannot take it
                     created_by=user if user is not None and user.is_authenticated else None,
@@ -201,6 +223,7 @@ def certificate_renew(certificate_id: int, *, user: User | None = None) -> AcmeO
         key_type=entry.key_type if entry.key_type in KEY_TYPES else "ec256",
         profile=entry.acme_profile,
         reuse_key=entry.reuse_key,
+        challenge=entry.acme_challenge,
         replaces=entry,
         user=user,
     )
@@ -241,6 +264,7 @@ def acme_order_retry(order_id: int, *, user: User | None = None) -> AcmeOrder:
         profile=failed.profile,
         auto_renew=failed.auto_renew,
         reuse_key=failed.reuse_key,
+        challenge=failed.challenge_type,
         replaces=replaces,
         user=user,
     )
@@ -358,7 +382,10 @@ def acme_order_process(order_id: int) -> str:
 
 
 def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
-    limit = deadline(settings.CERTPANEL_ACME_ORDER_DEADLINE)
+    seconds = settings.CERTPANEL_ACME_ORDER_DEADLINE
+    if order.challenge_type == ChallengeType.DNS_01:
+        seconds += settings.CERTPANEL_DNS_PROPAGATION_SECONDS  # the wait for the nameservers comes first
+    limit = deadline(seconds)
     if order.key_id is None:
         order.key = _order_key(order)
         order.save(update_fields=["key"])
@@ -400,7 +427,7 @@ def _drive(order: AcmeOrder, session: AcmeSession, lease: str) -> None:
             what="issuing the certificate",
         )
     if state.status == "invalid":
-        raise _why_invalid(session, state)
+        raise _why_invalid(session, state, order.challenge_type)
     if state.status != "valid" or not state.certificate:
         raise AcmeError("unexpected", f"The CA left the order in state '{state.status}'.")
     if order.status != OrderStatus.FINALIZING:
@@ -439,7 +466,7 @@ def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
             _event(order, OrderStatus.QUEUED, "the CA no longer knows the previous order; starting again")
         else:
             if state.status == "invalid":
-                raise _why_invalid(session, state)
+                raise _why_invalid(session, state, order.challenge_type)
             return state
     elif order.status != OrderStatus.QUEUED:
         _event(order, OrderStatus.QUEUED, "no order at the CA yet; ordering")
@@ -464,7 +491,7 @@ def _current_order(order: AcmeOrder, session: AcmeSession) -> Order:
 _NOT_ABOUT_REPLACES = frozenset({"rateLimited", "connectionToCA", "tlsToCA", "accountDoesNotExist", "badNonce"})
 
 
-def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
+def _why_invalid(session: AcmeSession, state: Order, challenge: str) -> AcmeError:
     """The CA's reason for an invalid order: the failed challenge's error (it names the host and the URL it
     fetched), else the order's own error, else what is known of the first authorization that is not valid."""
     unexplained: AcmeError | None = None
@@ -474,9 +501,9 @@ def _why_invalid(session: AcmeSession, state: Order) -> AcmeError:
             continue
         failed = next((c for c in authz.challenges if c.error), None)
         if failed is not None and failed.error:
-            return explain(failed.error, identifier=authz.identifier, token=failed.token)
+            return explain(failed.error, identifier=authz.identifier, token=failed.token, challenge=challenge)
         if unexplained is None and authz.status == "invalid":
-            unexplained = _no_reason(authz, _http01(authz))
+            unexplained = _no_reason(authz, _answered(authz, challenge))
     if state.error:
         return explain(state.error)
     return unexplained or AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
@@ -486,6 +513,10 @@ def _http01(authz: Authorization) -> Challenge | None:
     """The one challenge type the panel answers; whatever else the CA offers (dns-01, tls-alpn-01, dns-account-01,
     dns-persist-01, types yet to come) is left alone."""
     return next((c for c in authz.challenges if c.type == "http-01"), None)
+
+
+def _answered(authz: Authorization, challenge: str) -> Challenge | None:
+    return next((c for c in authz.challenges if c.type == challenge), None)
 
 
 def _no_reason(authz: Authorization, challenge: Challenge | None) -> AcmeError:
@@ -511,20 +542,16 @@ def _ari_replaces(order: AcmeOrder, session: AcmeSession) -> str:
 def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, lease: str) -> None:
     authorizations = [session.authorization(url) for url in state.authorizations]
     pending = [authz for authz in authorizations if authz.status == "pending"]
-    published = []
-    for authz in pending:
-        challenge = _http01(authz)
-        if challenge is None:
-            offered = ", ".join(c.type for c in authz.challenges if c.type) or "none"
-            raise AcmeError(
-                "unsupportedChallenge",
-                f"The CA offers no HTTP-01 challenge for {authz.identifier} (offered: {offered}).",
-            )
-        AcmeChallenge.objects.update_or_create(
-            token=challenge.token,
-            defaults={"order": order, "key_authorization": session.key_authorization(challenge.token)},
+    if order.challenge_type == ChallengeType.DNS_01:
+        published = dns01_publish(
+            order,
+            session,
+            pending,
+            note=partial(_event, order, OrderStatus.CHALLENGES_PUBLISHED),
+            tick=lambda: _renew_lease(order, lease),
         )
-        published.append((authz, challenge))
+    else:
+        published = _http01_publish(order, session, pending)
     if order.status != OrderStatus.CHALLENGES_PUBLISHED:
         _event(order, OrderStatus.CHALLENGES_PUBLISHED, ", ".join(a.identifier for a, _ in published))
     for _, challenge in published:
@@ -542,12 +569,36 @@ def _validate(order: AcmeOrder, session: AcmeSession, state: Order, limit: Any, 
         if final.status != "valid":
             failed = next((c for c in final.challenges if c.error), None)
             if failed is not None and failed.error:
-                raise explain(failed.error, identifier=final.identifier, token=failed.token)
+                raise explain(
+                    failed.error, identifier=final.identifier, token=failed.token, challenge=order.challenge_type
+                )
             answered = next((c for c in final.challenges if c.url == challenge.url), challenge)
             raise _no_reason(final, answered)
 
 
+def _http01_publish(
+    order: AcmeOrder, session: AcmeSession, pending: list[Authorization]
+) -> list[tuple[Authorization, Challenge]]:
+    published = []
+    for authz in pending:
+        challenge = _http01(authz)
+        if challenge is None:
+            offered = ", ".join(c.type for c in authz.challenges if c.type) or "none"
+            raise AcmeError(
+                "unsupportedChallenge",
+                f"The CA offers no HTTP-01 challenge for {authz.identifier} (offered: {offered}).",
+            )
+        AcmeChallenge.objects.update_or_create(
+            token=challenge.token,
+            defaults={"order": order, "key_authorization": session.key_authorization(challenge.token)},
+        )
+        published.append((authz, challenge))
+    return published
+
+
 def _fail(order: AcmeOrder, error: AcmeError) -> None:
+    if order.challenge_type == ChallengeType.DNS_01:
+        dns01_cleanup(order)  # first: whoever sees the order failed finds its records gone
     # One transaction: whoever sees the order failed (`certs renew --wait`, the order page) also sees the
     # renewal's backoff and its queued email.
     with transaction.atomic():
@@ -559,6 +610,8 @@ def _fail(order: AcmeOrder, error: AcmeError) -> None:
 
 
 def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
+    if order.challenge_type == ChallengeType.DNS_01:
+        dns01_cleanup(order)  # the CA has validated every name: the records are no longer needed
     with transaction.atomic():
         locked = AcmeOrder.objects.select_for_update().get(pk=order.pk)
         if locked.certificate_id is not None:  # a previous attempt stored it already

@@ -28,6 +28,7 @@ def certificate_store_issued(order: AcmeOrder, fullchain_pem: str) -> Certificat
         acme_account=order.account,
         acme_profile=order.profile,
         reuse_key=order.reuse_key,
+        acme_challenge=order.challenge_type,
         renewed_from=order.replaces,
         created_by=order.created_by,
     )

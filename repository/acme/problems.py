@@ -35,9 +35,11 @@ def _challenge_url(identifier: str, token: str) -> str:
 TRANSIENT_CODES = frozenset({"serverInternal", "rateLimited", "badNonce"})
 
 
-def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "", profile: str = "") -> AcmeError:
+def explain(
+    problem: dict[str, Any], *, identifier: str = "", token: str = "", profile: str = "", challenge: str = "http-01"
+) -> AcmeError:
     """Turn a problem document into an AcmeError whose message says what to do (``profile``: the one the order
-    named, for a CA that refuses it)."""
+    named, for a CA that refuses it; ``challenge``: the type the order answers, whose advice differs)."""
     code = _short(str(problem.get("type", "")))
     detail = str(problem.get("detail", "")).strip() or "no details given"
     subproblems = problem.get("subproblems") or []
@@ -73,11 +75,27 @@ def explain(problem: dict[str, Any], *, identifier: str = "", token: str = "", p
         "invalidProfile": f"the CA does not offer the profile {_quoted(profile)} (any more): choose another profile, "
         f"or the CA's default, and order again (the CA said: {detail})",
     }
+    if challenge == "dns-01" and identifier:
+        messages.update(_dns01_messages(name, detail))
     if code == "unauthorized" and not identifier:
         # Not about a challenge (a newOrder's `replaces` naming another account's certificate, say): no port 80 advice.
         messages["unauthorized"] = f"the CA refused the request (unauthorized): {detail}"
     message = messages.get(code, f"the CA refused ({code or 'unknown error'}): {detail}")
     return AcmeError(code, message[:1].upper() + message[1:], transient=code in TRANSIENT_CODES, detail=detail)
+
+
+def _dns01_messages(name: str, detail: str) -> dict[str, str]:
+    """DNS-01: the CA looked up a TXT record, no port 80 involved."""
+    record = f"_acme-challenge.{name.removeprefix('*.')}"
+    wrong = (
+        f"the CA looked up TXT {record} and did not find the value the panel published: {detail} — the panel saw "
+        "it on every nameserver of the zone, so check what the CA's resolvers see (a CNAME they follow elsewhere, "
+        "a DNSSEC failure, or a nameserver outside the zone's NS set)"
+    )
+    lookup = (
+        f"the CA could not look up TXT {record}: {detail} — check that the zone's nameservers answer from the internet"
+    )
+    return {"unauthorized": wrong, "incorrectResponse": wrong, "dns": lookup, "connection": lookup}
 
 
 def _quoted(profile: str) -> str:

@@ -72,6 +72,7 @@ def new_certificate(request: HttpRequest) -> HttpResponse:
                 profile=data["profile"],
                 auto_renew=data["auto_renew"],
                 reuse_key=data["reuse_key"],
+                challenge=data["challenge"],
                 user=acting_user(request),
             )
         except PanelError as exc:

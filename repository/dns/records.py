@@ -2,9 +2,9 @@
 and sweep what a dead worker left.
 
 The row is committed BEFORE the update is sent: a worker killed between the two leaves a row with no
-``removed_at``, and ``dns_records_sweep`` (for the renewal sweep to call) removes the record after
-``ORPHAN_AFTER``. Removal deletes only that value (rfc2136.txt_delete) and may be repeated, so two workers (or a
-retry after a crash) removing the same record do no harm.
+``removed_at``, and ``dns_records_sweep`` (the renewal sweep calls it) removes the record once its order has ended,
+or after ``ORPHAN_AFTER`` when it has none. Removal deletes only that value (rfc2136.txt_delete) and may be
+repeated, so two workers (or a retry after a crash) removing the same record do no harm.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from repository.models import ACTIVE_STATUSES, AcmeOrder, DnsChallengeRecord, Dn
 
 log = logging.getLogger(__name__)
 
-# A record no active order needs and older than this is a dead worker's: long enough for any order to be validated.
+# A record with no order and older than this is left over: long enough for any `dns test` to have finished.
 ORPHAN_AFTER = timedelta(minutes=30)
 KEEP_REMOVED = timedelta(days=30)  # removed records stay this long, for a post-mortem
 MAX_VALUE = 255  # the column's size; an ACME key authorization digest is 43
@@ -110,11 +110,11 @@ def dns_records_remove_for_provider(provider: DnsProvider) -> Cleanup:
 
 
 def dns_records_orphaned(now: datetime, *, older_than: timedelta = ORPHAN_AFTER) -> QuerySet[DnsChallengeRecord]:
-    """Live records older than ``older_than`` that no active order needs: a test's, an ended order's, or one a
-    worker died holding."""
-    return dns_records_live().filter(
-        Q(order__isnull=True) | ~Q(order__status__in=ACTIVE_STATUSES), created_at__lt=now - older_than
-    )
+    """Live records no active order needs: at once when their order has ended (its own cleanup failed, or its
+    worker died before it), after ``older_than`` when they have no order (a test's; an order deleted since). A
+    record of an active order stays, however old: the order's worker, or the one resuming it, still needs it."""
+    ended = Q(order__isnull=False) & ~Q(order__status__in=ACTIVE_STATUSES)
+    return dns_records_live().filter(ended | Q(order__isnull=True, created_at__lt=now - older_than))
 
 
 def dns_records_sweep(now: datetime | None = None, *, older_than: timedelta = ORPHAN_AFTER) -> Cleanup:

@@ -5,6 +5,7 @@ from repository.models.acme import (
     AcmeOrder,
     AcmeOrderEvent,
     AcmeRegistration,
+    ChallengeType,
     OrderStatus,
     RegistrationStatus,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "CertificateStatus",
     "ChainFetch",
     "ChainFetchStatus",
+    "ChallengeType",
     "DnsChallengeRecord",
     "DnsProvider",
     "KeyExport",

@@ -34,6 +34,13 @@ class OrderStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class ChallengeType(models.TextChoices):
+    """How the CA checks control of a name: a file on port 80, or a TXT record (the only way to a wildcard)."""
+
+    HTTP_01 = "http-01", "HTTP-01"
+    DNS_01 = "dns-01", "DNS-01"
+
+
 ACTIVE_STATUSES = [
     OrderStatus.QUEUED,
     OrderStatus.ORDER_CREATED,
@@ -57,6 +64,8 @@ class AcmeOrder(models.Model):
     auto_renew = models.BooleanField(default=True)
     # The certificate's "keep the same private key on renewal": a renewal order signs with the replaced one's key.
     reuse_key = models.BooleanField(default=False)
+    # The certificate's challenge type; a renewal and a Retry take it over (repository/acme/dns_challenges.py: DNS-01).
+    challenge_type = models.CharField(max_length=8, choices=ChallengeType.choices, default=ChallengeType.HTTP_01)
     key = models.ForeignKey("repository.PrivateKey", null=True, blank=True, on_delete=models.PROTECT)
     replaces = models.ForeignKey(
         "repository.Certificate", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewal_orders"

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from repository.models.acme import ChallengeType
+
 
 class CertificateSource(models.TextChoices):
     SELF_SIGNED = "self_signed", "Self-signed"
@@ -66,6 +68,8 @@ class Certificate(models.Model):
     # Renewal orders sign with this certificate's own key instead of a new one (e.g. for pinned or DANE-published
     # keys); off by default, as a new key a renewal is the safer habit.
     reuse_key = models.BooleanField(default=False)
+    # How the CA validates this certificate's names, on every renewal as at issuance.
+    acme_challenge = models.CharField(max_length=8, choices=ChallengeType.choices, default=ChallengeType.HTTP_01)
     renew_at = models.DateTimeField(null=True, blank=True)
     renewal_rule = models.CharField(max_length=200, blank=True)
     ari_window_start = models.DateTimeField(null=True, blank=True)
