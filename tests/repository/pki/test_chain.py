@@ -236,19 +236,19 @@ def test_served_chain_problems_in_full(served: Served) -> None:
 def test_a_megabyte_of_same_subject_certificates_is_refused_in_well_under_a_second() -> None:
     bundle = hostile.same_subject_bundle()
     assert len(bundle) > 1_000_000
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(CryptoError, match=r"^The upload holds \d{4} certificates; the panel reads at most 100"):
         order_chain(parse_certificates(bundle))
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_a_hundred_same_subject_certificates_are_ordered_without_pairwise_checks() -> None:
     certs = parse_certificates(hostile.same_subject_bundle(100 * 470))[:100]
-    started = time.monotonic()
+    started = time.process_time()
     leaf, chain = order_chain(certs)
     assert (leaf, chain) == (certs[0], [])  # each is self-signed by its own key: no path between them
     assert verify_chain(leaf, chain) == []
-    assert time.monotonic() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_a_same_name_chain_is_ordered_by_signatures() -> None:
@@ -261,10 +261,10 @@ def test_a_same_name_chain_is_ordered_by_signatures() -> None:
 
 def test_a_same_name_chain_too_costly_to_order_is_refused_quickly() -> None:
     chain = hostile.same_name_chain(100)
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(CryptoError, match=r"too many of them share the name 'same-chain\.example\.com'"):
         order_chain([chain[0], *reversed(chain[1:])])
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_order_chain_refuses_more_certificates_than_the_limit(pki: Pki) -> None:

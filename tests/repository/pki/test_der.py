@@ -57,10 +57,10 @@ def test_deep_nesting_is_refused_not_recursed() -> None:
 def test_a_megabyte_of_tiny_elements_is_refused_quickly() -> None:
     body = b"\x05\x00" * 500_000
     data = b"\x30\x84" + len(body).to_bytes(4, "big") + body
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(der.DerError):
         der.parse(data)
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_levels_limits_how_deep_children_are_read() -> None:

@@ -98,10 +98,10 @@ def test_a_legacy_export_too_big_for_rc2_is_refused_quickly(tmp_path: Path, rsa_
         "pkcs12", "-export", "-legacy", "-in", "certs.pem", "-inkey", "key.pem", "-out", "x.p12", "-passout",
         "pass:pw", cwd=tmp_path,
     )  # fmt: skip
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(CryptoError, match=r"with RC2, a legacy cipher the panel decrypts slowly; it reads up to"):
         parse_pkcs12((tmp_path / "x.p12").read_bytes(), b"pw")
-    assert time.monotonic() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_cryptography_exports_of_every_kind_read_back(pki: Pki, rsa_key: rsa.RSAPrivateKey) -> None:
