@@ -26,29 +26,29 @@ def _resolver(dns_world: DnsWorld, settings: Any) -> None:
     settings.CERTPANEL_DNS_RESOLVERS = [dns_world.primary.server]  # the live server's Test and checks
 
 
-def _add_provider(page: Any, dns: DnsWorld) -> None:
-    page.click("nav >> text=Settings")
-    page.click("#dns-providers-link a")
-    page.wait_for_url("**/settings/dns-providers/")
-    page.fill("#id_zone", ZONE)
-    page.fill("#id_server", dns.primary.server)  # HOST:PORT: BIND is not on port 53
-    page.fill("#id_tsig_name", dns.key.name)
-    page.select_option("#id_tsig_algorithm", dns.key.algorithm)
-    page.fill("#id_tsig_secret", dns.key.secret)
-    page.click("#dns-provider-add button:has-text('Add')")
-    assert f"DNS provider for {ZONE} added" in page.inner_text(".messages")
-    page.click("#dns-providers button:has-text('Test')")
-    page.wait_for_selector("#dns-test-answers")
-    assert f"Every nameserver of {ZONE} served the test record" in page.inner_text("#dns-test")
-    served = page.locator("#dns-test-answers .badge.valid")
-    assert served.count() == page.locator("#dns-test-answers tbody tr").count() == 1
+def _add_provider(tab: Any, dns: DnsWorld) -> None:
+    tab.click("nav >> text=Settings")
+    tab.click("#dns-providers-link a")
+    tab.wait_for_url("**/settings/dns-providers/")
+    tab.fill("#id_zone", ZONE)
+    tab.fill("#id_server", dns.primary.server)  # HOST:PORT: BIND is not on port 53
+    tab.fill("#id_tsig_name", dns.key.name)
+    tab.select_option("#id_tsig_algorithm", dns.key.algorithm)
+    tab.fill("#id_tsig_secret", dns.key.secret)
+    tab.click("#dns-provider-add button:has-text('Add')")
+    assert f"DNS provider for {ZONE} added" in tab.inner_text(".messages")
+    tab.click("#dns-providers button:has-text('Test')")
+    tab.wait_for_selector("#dns-test-answers")
+    assert f"Every nameserver of {ZONE} served the test record" in tab.inner_text("#dns-test")
+    served = tab.locator("#dns-test-answers .badge.valid")
+    assert served.count() == tab.locator("#dns-test-answers tbody tr").count() == 1
 
 
-def _refuse_wildcard_over_http01(page: Any) -> None:
-    page.fill("#id_hostnames", f"*.{ZONE}\n{ZONE}")
-    page.select_option("#id_challenge", "http-01")
-    page.click("button:has-text('Request certificate')")
-    error = page.locator(".field.has-error")
+def _refuse_wildcard_over_http01(tab: Any) -> None:
+    tab.fill("#id_hostnames", f"*.{ZONE}\n{ZONE}")
+    tab.select_option("#id_challenge", "http-01")
+    tab.click("button:has-text('Request certificate')")
+    error = tab.locator(".field.has-error")
     assert error.locator("#id_hostnames").count() == 1, "the error stands next to the hostnames"
     assert f"'*.{ZONE}' is a wildcard: HTTP-01 cannot validate wildcards" in error.inner_text()
     assert not AcmeOrder.objects.exists() and not Certificate.objects.exists()
