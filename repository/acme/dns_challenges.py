@@ -154,8 +154,13 @@ def _wait(published: list[Published], *, note: Note, tick: Callable[[], None]) -
         tick()
 
 
-def dns01_cleanup(order: AcmeOrder) -> None:
-    """Remove the order's records; what cannot be removed now is logged and left to the renewal sweep."""
+def dns01_cleanup(order: AcmeOrder) -> str:
+    """Remove the order's records; what cannot be removed now is logged and left to the renewal sweep. Returns what
+    happened in words for the order page ("TXT records removed: 2"), or "" when there was nothing to remove."""
     outcome = dns_records_cleanup(order)
     for failure in outcome.failed:
         log.warning("order #%s: DNS record left in place for the sweep: %s", order.pk, failure)
+    said = [f"TXT records removed: {outcome.removed}"] if outcome.removed else []
+    if outcome.failed:
+        said.append(f"{len(outcome.failed)} left for the renewal sweep to remove")
+    return "; ".join(said)

@@ -597,21 +597,21 @@ def _http01_publish(
 
 
 def _fail(order: AcmeOrder, error: AcmeError) -> None:
-    if order.challenge_type == ChallengeType.DNS_01:
-        dns01_cleanup(order)  # first: whoever sees the order failed finds its records gone
+    # First: whoever sees the order failed finds its records gone (and the order page says so).
+    cleaned = dns01_cleanup(order) if order.challenge_type == ChallengeType.DNS_01 else ""
     # One transaction: whoever sees the order failed (`certs renew --wait`, the order page) also sees the
     # renewal's backoff and its queued email.
     with transaction.atomic():
         order.error, order.problem_type = str(error), error.code
-        _event(order, OrderStatus.FAILED, str(error))
+        _event(order, OrderStatus.FAILED, f"{error} ({cleaned})" if cleaned else str(error))
         AcmeChallenge.objects.filter(order=order).delete()
         if order.replaces is not None:
             renewal_failed(order.replaces, str(error))
 
 
 def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
-    if order.challenge_type == ChallengeType.DNS_01:
-        dns01_cleanup(order)  # the CA has validated every name: the records are no longer needed
+    # The CA has validated every name: the records are no longer needed.
+    cleaned = dns01_cleanup(order) if order.challenge_type == ChallengeType.DNS_01 else ""
     with transaction.atomic():
         locked = AcmeOrder.objects.select_for_update().get(pk=order.pk)
         if locked.certificate_id is not None:  # a previous attempt stored it already
@@ -620,7 +620,11 @@ def _store_result(order: AcmeOrder, fullchain_pem: str) -> None:
             order.certificate = certificate_store_issued(order, fullchain_pem)
             detail = f"order #{order.pk}{_kept(order)}"
             audit_record(action=AuditAction.CERTIFICATE_ISSUE, target=order.certificate, detail=detail)
-        _event(order, OrderStatus.ISSUED, f"certificate #{order.certificate_id}{_kept(order)}")
+        _event(
+            order,
+            OrderStatus.ISSUED,
+            f"certificate #{order.certificate_id}{_kept(order)}" + (f"; {cleaned}" if cleaned else ""),
+        )
         AcmeChallenge.objects.filter(order=order).delete()
 
 

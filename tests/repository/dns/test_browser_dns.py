@@ -55,6 +55,10 @@ def test_an_admin_adds_tests_and_deletes_a_dns_provider(page, dns_world: DnsWorl
     assert "Every nameserver of multi.test served the test record" in page.inner_text("#dns-test")
     assert page.locator("#dns-test-answers .badge.valid").count() == 2
     save_screenshot(page, "dns-providers")
+    page.set_viewport_size({"width": 390, "height": 844})
+    box = page.locator("#dns-providers button:has-text('Delete')").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, "at phone width the buttons are on screen, not scrolled"
+    save_screenshot(page, "dns-providers")
 
     answers, asked = [False, True], []  # first "Cancel", then "OK"
 

@@ -107,6 +107,7 @@ def test_a_wildcard_and_its_base_name_issue_and_renew_over_dns01_and_the_records
     )
     assert f"{base}: 1 of 1 nameserver serves the record" in lines
     assert f"*.{base}: 1 of 1 nameserver serves the record" in lines
+    assert lines[-1] == f"certificate #{entry.pk}; TXT records removed: 2", "the last step says the records went"
 
     page = staff_client.get(reverse("repository:order", args=[order.pk])).content.decode()
     assert '<span id="challenge-type">DNS-01</span>' in page and f"{base}: 1 of 1 nameserver serves" in page
@@ -170,6 +171,7 @@ def test_a_value_the_ca_does_not_see_fails_with_its_reason_and_the_records_go(
         f"The CA looked up TXT _acme-challenge.{token}.example.test and did not find the value the panel published: "
     ), order.error
     world.no_record_left(order)
+    assert order.events.last().message == f"{order.error} (TXT records removed: 1)"
 
 
 def test_a_nameserver_that_never_serves_the_record_fails_the_order_after_the_bounded_wait(
