@@ -102,6 +102,15 @@ class Authorization:
     challenges: list[Challenge]
     wildcard: bool = False
 
+    def challenge(self, challenge_type: str) -> Challenge | None:
+        """The challenge of that type the CA offers, if any; whatever else it offers (tls-alpn-01, dns-account-01,
+        dns-persist-01, types yet to come) is left alone."""
+        return next((c for c in self.challenges if c.type == challenge_type), None)
+
+    def offered(self) -> str:
+        """The challenge types the CA offers, for a message: "http-01, dns-01", or "none"."""
+        return ", ".join(c.type for c in self.challenges if c.type) or "none"
+
 
 @dataclass(frozen=True)
 class Order:

@@ -28,13 +28,13 @@ from functools import partial
 from django.conf import settings
 
 from repository.acme.client import AcmeSession, Authorization, Challenge
-from repository.acme.problems import AcmeError
+from repository.acme.problems import AcmeError, challenge_not_offered
 from repository.dns.propagation import Nameserver, wait_for_txt, zone_nameservers
 from repository.dns.providers import dns_provider_connection
 from repository.dns.records import dns_record_publish, dns_records_cleanup
 from repository.dns.targets import ChallengeTarget, dns_challenge_target
 from repository.errors import DnsError, DnsUnavailable
-from repository.models import AcmeOrder, DnsChallengeRecord
+from repository.models import AcmeOrder, ChallengeType, DnsChallengeRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,10 @@ def dns01_txt_value(key_authorization: str) -> str:
 
 
 def dns01_challenge(authz: Authorization) -> Challenge:
-    found = next((c for c in authz.challenges if c.type == "dns-01"), None)
+    found = authz.challenge(ChallengeType.DNS_01)
     if found is None or not found.token:
-        offered = ", ".join(c.type for c in authz.challenges if c.type) or "none"
-        raise AcmeError(
-            "unsupportedChallenge",
-            f"The CA offers no DNS-01 challenge for {shown_name(authz)} (offered: {offered}).",
+        raise challenge_not_offered(
+            challenge_type=ChallengeType.DNS_01, name=shown_name(authz), offered=authz.offered()
         )
     return found
 

@@ -30,7 +30,7 @@ from repository.acme.accounts import acme_account_profiles_refresh, acme_account
 from repository.acme.client import AcmeSession, Authorization, Challenge, Order, ari_certificate_id, deadline
 from repository.acme.dns_challenges import dns01_cleanup, dns01_publish, dns01_targets_check
 from repository.acme.outcomes import certificate_store_issued
-from repository.acme.problems import AcmeError, explain, no_reason_given
+from repository.acme.problems import AcmeError, challenge_not_offered, explain, no_reason_given
 from repository.acme.profiles import MAX_NAMES, profile_check_names, profile_check_offered, profile_limits
 from repository.acme.renewals import renewal_failed
 from repository.acme.selectors import order_alive
@@ -503,20 +503,10 @@ def _why_invalid(session: AcmeSession, state: Order, challenge: str) -> AcmeErro
         if failed is not None and failed.error:
             return explain(failed.error, identifier=authz.identifier, token=failed.token, challenge=challenge)
         if unexplained is None and authz.status == "invalid":
-            unexplained = _no_reason(authz, _answered(authz, challenge))
+            unexplained = _no_reason(authz, authz.challenge(challenge))
     if state.error:
         return explain(state.error)
     return unexplained or AcmeError("orderInvalid", "The CA marked the order invalid and gave no reason.")
-
-
-def _http01(authz: Authorization) -> Challenge | None:
-    """The one challenge type the panel answers; whatever else the CA offers (dns-01, tls-alpn-01, dns-account-01,
-    dns-persist-01, types yet to come) is left alone."""
-    return next((c for c in authz.challenges if c.type == "http-01"), None)
-
-
-def _answered(authz: Authorization, challenge: str) -> Challenge | None:
-    return next((c for c in authz.challenges if c.type == challenge), None)
 
 
 def _no_reason(authz: Authorization, challenge: Challenge | None) -> AcmeError:
@@ -581,12 +571,10 @@ def _http01_publish(
 ) -> list[tuple[Authorization, Challenge]]:
     published = []
     for authz in pending:
-        challenge = _http01(authz)
+        challenge = authz.challenge(ChallengeType.HTTP_01)
         if challenge is None:
-            offered = ", ".join(c.type for c in authz.challenges if c.type) or "none"
-            raise AcmeError(
-                "unsupportedChallenge",
-                f"The CA offers no HTTP-01 challenge for {authz.identifier} (offered: {offered}).",
+            raise challenge_not_offered(
+                challenge_type=ChallengeType.HTTP_01, name=authz.identifier, offered=authz.offered()
             )
         AcmeChallenge.objects.update_or_create(
             token=challenge.token,

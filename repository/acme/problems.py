@@ -102,6 +102,13 @@ def _quoted(profile: str) -> str:
     return f"'{profile}'" if profile else "the order asked for"
 
 
+def challenge_not_offered(*, challenge_type: str, name: str, offered: str) -> AcmeError:
+    """The CA offers no challenge of the type the order answers for ``name``."""
+    return AcmeError(
+        "unsupportedChallenge", f"The CA offers no {challenge_type.upper()} challenge for {name} (offered: {offered})."
+    )
+
+
 def no_reason_given(
     *, identifier: str, authorization_status: str, challenge_type: str, challenge_status: str, token: str = ""
 ) -> AcmeError:
